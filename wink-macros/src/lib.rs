@@ -1,0 +1,1 @@
+//! The `#[machine]` proc-macro of Wink.
