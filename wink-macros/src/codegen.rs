@@ -1,0 +1,368 @@
+//! [`Model`] → tokens: the module as written, plus the state table, the
+//! message resolver, the dispatch `match` and the description.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{Ident, Item, LitStr};
+
+use crate::model::{Handler, HandlerKind, Model, Param};
+
+/// The expansion of a valid machine.
+pub fn generate(model: &Model, params: &[Option<Vec<Param>>]) -> TokenStream {
+    let (Some(state_enum), Some(machine)) = (&model.state_enum, &model.machine) else {
+        return fallback(model);
+    };
+    let state_id = state_id_impl(model, state_enum);
+    let machine_impl = machine_impl(model, params, state_enum, machine);
+    emit_module(model, quote!(#state_id #machine_impl))
+}
+
+/// The expansion next to errors: the module with Wink's attributes removed
+/// and a stand-in table, so that code using the machine still type-checks
+/// and the only errors shown are the ones that matter.
+pub fn fallback(model: &Model) -> TokenStream {
+    let mut extra = TokenStream::new();
+    if let (Some(state_enum), Some(machine), true) = (
+        &model.state_enum,
+        &model.machine,
+        model.states_are_plain && !model.states.is_empty(),
+    ) {
+        let first = &model.states[0].ident;
+        extra = quote! {
+            impl ::wink::hsm::StateId for #state_enum {
+                const INITIAL: Self = #state_enum::#first;
+                fn name(self) -> &'static str { ::core::unreachable!() }
+                fn parent(self) -> ::core::option::Option<Self> { ::core::unreachable!() }
+                fn from_name(_: &str) -> ::core::option::Option<Self> { ::core::unreachable!() }
+            }
+            impl ::wink::hsm::Machine for #machine {
+                type State = #state_enum;
+                type Message = ();
+                fn description() -> &'static ::wink::hsm::Description { ::core::unreachable!() }
+                fn message(_: &str) {}
+                fn entry(&mut self, _: #state_enum, _: &mut ::wink::hsm::Context<Self>) -> ::core::result::Result<(), ::std::string::String> { ::core::unreachable!() }
+                fn exit(&mut self, _: #state_enum, _: &mut ::wink::hsm::Context<Self>) -> ::core::result::Result<(), ::std::string::String> { ::core::unreachable!() }
+                fn receive(&mut self, _: #state_enum, _: (), _: &str, _: &mut ::wink::hsm::Context<Self>) -> ::core::option::Option<::core::result::Result<(), ::wink::hsm::ReceiveError>> { ::core::unreachable!() }
+            }
+        };
+    }
+    emit_module(model, extra)
+}
+
+/// The module's own items (the states enum with the derives the table
+/// needs), then `extra`.
+fn emit_module(model: &Model, extra: TokenStream) -> TokenStream {
+    let module = &model.module;
+    let attrs = &module.attrs;
+    let vis = &module.vis;
+    let ident = &module.ident;
+    let items = module
+        .content
+        .as_ref()
+        .map(|(_, items)| items.as_slice())
+        .unwrap_or_default();
+    let items = items.iter().map(|item| match item {
+        Item::Enum(item)
+            if Some(&item.ident) == model.state_enum.as_ref() && model.states_are_plain =>
+        {
+            let derives = missing_derives(&item.attrs);
+            quote!(#derives #item)
+        }
+        other => quote!(#other),
+    });
+    quote! {
+        #(#attrs)*
+        #vis mod #ident {
+            #[allow(unused_imports)]
+            use ::wink::prelude::*;
+            #(#items)*
+            #extra
+        }
+    }
+}
+
+/// `#[derive(…)]` of whichever of Clone, Copy, PartialEq, Eq, Debug, Hash the
+/// user did not derive already.
+fn missing_derives(attrs: &[syn::Attribute]) -> TokenStream {
+    let mut present = Vec::new();
+    for attr in attrs.iter().filter(|a| a.path().is_ident("derive")) {
+        let _ = attr.parse_nested_meta(|meta| {
+            if let Some(last) = meta.path.segments.last() {
+                present.push(last.ident.to_string());
+            }
+            Ok(())
+        });
+    }
+    let missing: Vec<Ident> = ["Clone", "Copy", "PartialEq", "Eq", "Debug", "Hash"]
+        .iter()
+        .filter(|name| !present.iter().any(|p| p == *name))
+        .map(|name| Ident::new(name, Span::call_site()))
+        .collect();
+    if missing.is_empty() {
+        TokenStream::new()
+    } else {
+        quote!(#[derive(#(#missing),*)])
+    }
+}
+
+fn state_id_impl(model: &Model, state_enum: &Ident) -> TokenStream {
+    let initial = model
+        .states
+        .iter()
+        .find(|s| s.initial.is_some())
+        .unwrap_or(&model.states[0]);
+    let initial = &initial.ident;
+    let names = model.states.iter().map(|s| {
+        let ident = &s.ident;
+        let name = ident.to_string();
+        quote!(#state_enum::#ident => #name)
+    });
+    let parents = model.states.iter().map(|s| {
+        let ident = &s.ident;
+        match &s.parent {
+            Some(parent) => {
+                quote!(#state_enum::#ident => ::core::option::Option::Some(#state_enum::#parent))
+            }
+            None => quote!(#state_enum::#ident => ::core::option::Option::None),
+        }
+    });
+    let from_names = model.states.iter().map(|s| {
+        let ident = &s.ident;
+        let name = ident.to_string();
+        quote!(#name => ::core::option::Option::Some(#state_enum::#ident))
+    });
+    quote! {
+        impl ::wink::hsm::StateId for #state_enum {
+            const INITIAL: Self = #state_enum::#initial;
+            fn name(self) -> &'static str {
+                match self { #(#names,)* }
+            }
+            fn parent(self) -> ::core::option::Option<Self> {
+                match self { #(#parents,)* }
+            }
+            fn from_name(name: &str) -> ::core::option::Option<Self> {
+                match name { #(#from_names,)* _ => ::core::option::Option::None }
+            }
+        }
+    }
+}
+
+fn machine_impl(
+    model: &Model,
+    params: &[Option<Vec<Param>>],
+    state_enum: &Ident,
+    machine: &Ident,
+) -> TokenStream {
+    let message_enum = format_ident!("__Wink{}Message", machine);
+
+    // Every distinct message name gets a variant; names resolve once per
+    // message, then each level of the lineage is a `match` on two enums.
+    let mut names: Vec<String> = Vec::new();
+    for handler in &model.handlers {
+        if let HandlerKind::Receive(Some(lit)) = &handler.kind {
+            if !names.contains(&lit.value()) {
+                names.push(lit.value());
+            }
+        }
+    }
+    let variant = |name: &str| {
+        let index = names.iter().position(|n| n == name).unwrap_or(0);
+        format_ident!("M{}", index)
+    };
+    let variants: Vec<Ident> = names.iter().map(|n| variant(n)).collect();
+    let name_lits: Vec<LitStr> = names
+        .iter()
+        .map(|n| LitStr::new(n, Span::call_site()))
+        .collect();
+
+    let mut entry_arms = Vec::new();
+    let mut exit_arms = Vec::new();
+    let mut named_arms = Vec::new();
+    let mut catch_all_arms = Vec::new();
+    let mut wrappers = Vec::new();
+    for (handler, params) in model.handlers.iter().zip(params) {
+        let Some(params) = params else { continue };
+        let state = &handler.state;
+        let method = &handler.sig.ident;
+        let span = handler.sig.span();
+        let action =
+            quote_spanned!(span=> ::wink::hsm::Outcome::into_outcome(#machine::#method(self, cx)));
+        match &handler.kind {
+            HandlerKind::Entry => entry_arms.push(quote!(#state_enum::#state => #action,)),
+            HandlerKind::Exit => exit_arms.push(quote!(#state_enum::#state => #action,)),
+            HandlerKind::Receive(message) => {
+                let wrapper = format_ident!("__wink_receive_{}", method);
+                wrappers.push(receive_wrapper(handler, params, &wrapper, machine));
+                match message {
+                    Some(lit) => {
+                        let v = variant(&lit.value());
+                        named_arms.push(quote! {
+                            (#state_enum::#state, #message_enum::#v) =>
+                                ::core::option::Option::Some(self.#wrapper(text, cx)),
+                        });
+                    }
+                    None => catch_all_arms.push(quote! {
+                        (#state_enum::#state, _) => ::core::option::Option::Some(self.#wrapper(text, cx)),
+                    }),
+                }
+            }
+        }
+    }
+
+    let description = description(model, machine);
+    quote! {
+        #[doc(hidden)]
+        #[derive(Clone, Copy, Debug)]
+        pub enum #message_enum { #(#variants,)* Unknown }
+
+        impl ::wink::hsm::Machine for #machine {
+            type State = #state_enum;
+            type Message = #message_enum;
+
+            fn description() -> &'static ::wink::hsm::Description {
+                #description
+            }
+
+            fn message(name: &str) -> #message_enum {
+                match name {
+                    #(#name_lits => #message_enum::#variants,)*
+                    _ => #message_enum::Unknown,
+                }
+            }
+
+            #[allow(unreachable_patterns)]
+            fn entry(&mut self, state: #state_enum, cx: &mut ::wink::hsm::Context<Self>) -> ::core::result::Result<(), ::std::string::String> {
+                match state {
+                    #(#entry_arms)*
+                    _ => ::core::result::Result::Ok(()),
+                }
+            }
+
+            #[allow(unreachable_patterns)]
+            fn exit(&mut self, state: #state_enum, cx: &mut ::wink::hsm::Context<Self>) -> ::core::result::Result<(), ::std::string::String> {
+                match state {
+                    #(#exit_arms)*
+                    _ => ::core::result::Result::Ok(()),
+                }
+            }
+
+            #[allow(unreachable_patterns, unused_variables)]
+            fn receive(
+                &mut self,
+                state: #state_enum,
+                message: #message_enum,
+                text: &str,
+                cx: &mut ::wink::hsm::Context<Self>,
+            ) -> ::core::option::Option<::core::result::Result<(), ::wink::hsm::ReceiveError>> {
+                match (state, message) {
+                    #(#named_arms)*
+                    #(#catch_all_arms)*
+                    _ => ::core::option::Option::None,
+                }
+            }
+        }
+
+        impl #machine {
+            #(#wrappers)*
+        }
+    }
+}
+
+/// A method that parses the receiver's arguments from the text and calls it.
+fn receive_wrapper(
+    handler: &Handler,
+    params: &[Param],
+    wrapper: &Ident,
+    machine: &Ident,
+) -> TokenStream {
+    let method = &handler.sig.ident;
+    let receiver = method.to_string();
+    let whole = matches!(handler.kind, HandlerKind::Receive(None));
+    let args_new = if whole {
+        quote!(::wink::hsm::Args::whole(#receiver, text))
+    } else {
+        quote!(::wink::hsm::Args::new(#receiver, text))
+    };
+    let bindings = params.iter().map(|p| {
+        let ident = &p.ident;
+        let ty = &p.ty;
+        let name = ident.to_string();
+        if p.rest {
+            quote!(let #ident: &str = args.rest();)
+        } else {
+            quote_spanned!(ty.span()=> let #ident: #ty = args.next(#name)?;)
+        }
+    });
+    let idents = params.iter().map(|p| &p.ident);
+    let span = handler.sig.span();
+    let call = quote_spanned!(span=> ::wink::hsm::Outcome::into_outcome(#machine::#method(self, cx, #(#idents),*)));
+    quote! {
+        #[doc(hidden)]
+        #[allow(non_snake_case)]
+        fn #wrapper(&mut self, text: &str, cx: &mut ::wink::hsm::Context<Self>) -> ::core::result::Result<(), ::wink::hsm::ReceiveError> {
+            #[allow(unused_mut)]
+            let mut args = #args_new;
+            #(#bindings)*
+            args.finish()?;
+            #call.map_err(|message| ::wink::hsm::ReceiveError::Failed { receiver: #receiver, message })
+        }
+    }
+}
+
+fn description(model: &Model, machine: &Ident) -> TokenStream {
+    let machine_name = machine.to_string();
+    let states = model.states.iter().map(|s| {
+        let name = s.ident.to_string();
+        let parent = match &s.parent {
+            Some(p) => {
+                let p = p.to_string();
+                quote!(::core::option::Option::Some(#p))
+            }
+            None => quote!(::core::option::Option::None),
+        };
+        let initial = s.initial.is_some();
+        let on_state = |h: &&Handler| h.state == s.ident;
+        let entry = model
+            .handlers
+            .iter()
+            .filter(on_state)
+            .any(|h| matches!(h.kind, HandlerKind::Entry));
+        let exit = model
+            .handlers
+            .iter()
+            .filter(on_state)
+            .any(|h| matches!(h.kind, HandlerKind::Exit));
+        let catch_all = model
+            .handlers
+            .iter()
+            .filter(on_state)
+            .any(|h| matches!(h.kind, HandlerKind::Receive(None)));
+        let receivers = model
+            .handlers
+            .iter()
+            .filter(on_state)
+            .filter_map(|h| match &h.kind {
+                HandlerKind::Receive(Some(lit)) => Some(lit.value()),
+                _ => None,
+            });
+        quote! {
+            ::wink::hsm::StateInfo {
+                name: #name,
+                parent: #parent,
+                initial: #initial,
+                entry: #entry,
+                exit: #exit,
+                receivers: &[#(#receivers),*],
+                catch_all: #catch_all,
+            }
+        }
+    });
+    quote! {
+        static DESCRIPTION: ::wink::hsm::Description = ::wink::hsm::Description {
+            machine: #machine_name,
+            states: &[#(#states),*],
+        };
+        &DESCRIPTION
+    }
+}

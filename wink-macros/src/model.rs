@@ -1,0 +1,72 @@
+//! What a `#[machine]` module declares, as the rest of the macro sees it.
+
+use proc_macro2::Span;
+use syn::{Ident, ItemMod, LitStr, Signature, Type};
+
+/// A `#[machine]` module after parsing: the module itself (with Wink's
+/// attributes removed) and what those attributes said.
+pub struct Model {
+    /// The module, ready to be emitted again.
+    pub module: ItemMod,
+    /// The name of the states enum, `State`.
+    pub state_enum: Option<Ident>,
+    /// Whether the states enum only has plain (unit) variants.
+    pub states_are_plain: bool,
+    /// The machine type: the `Self` of the impl holding the handlers.
+    pub machine: Option<Ident>,
+    /// The states, in declaration order.
+    pub states: Vec<StateDecl>,
+    /// The entry, exit and receive handlers, in declaration order.
+    pub handlers: Vec<Handler>,
+}
+
+/// One variant of the states enum.
+pub struct StateDecl {
+    /// The variant.
+    pub ident: Ident,
+    /// `#[parent(X)]`: the `X`.
+    pub parent: Option<Ident>,
+    /// `#[initial]`: where it was written.
+    pub initial: Option<Span>,
+}
+
+/// What a handler is for.
+pub enum HandlerKind {
+    /// `#[entry(S)]`
+    Entry,
+    /// `#[exit(S)]`
+    Exit,
+    /// `#[receive(S, "name")]`, or `#[receive(S)]` for the empty receiver.
+    Receive(Option<LitStr>),
+}
+
+/// A method with `#[entry]`, `#[exit]` or `#[receive]`.
+pub struct Handler {
+    /// What it is for.
+    pub kind: HandlerKind,
+    /// The state it belongs to.
+    pub state: Ident,
+    /// The method's signature.
+    pub sig: Signature,
+}
+
+/// One typed argument of a receiver, after validation.
+pub struct Param {
+    /// The parameter's name.
+    pub ident: Ident,
+    /// Its type.
+    pub ty: Type,
+    /// A last `&str`: takes the rest of the text.
+    pub rest: bool,
+}
+
+impl HandlerKind {
+    /// The attribute's name, for messages.
+    pub fn attr_name(&self) -> &'static str {
+        match self {
+            HandlerKind::Entry => "entry",
+            HandlerKind::Exit => "exit",
+            HandlerKind::Receive(_) => "receive",
+        }
+    }
+}

@@ -1,0 +1,302 @@
+//! syn → [`Model`]: finds the states enum and the handlers, reads Wink's
+//! attributes and removes them from the items.
+
+use proc_macro2::Span;
+use syn::punctuated::Punctuated;
+use syn::spanned::Spanned;
+use syn::{Attribute, Fields, Ident, ImplItem, Item, ItemMod, LitStr, Path, Token, Type};
+
+use crate::ctxt::Ctxt;
+use crate::model::{Handler, HandlerKind, Model, StateDecl};
+
+/// The name the states enum must have.
+pub const STATE_ENUM: &str = "State";
+
+/// Reads a `#[machine]` module. Errors go to `cx`; the model holds whatever
+/// could be read, so validation can still report more.
+pub fn parse(mut module: ItemMod, cx: &mut Ctxt) -> Model {
+    let mut model = Model {
+        module: ItemMod {
+            content: None,
+            ..module.clone()
+        },
+        state_enum: None,
+        states_are_plain: true,
+        machine: None,
+        states: Vec::new(),
+        handlers: Vec::new(),
+    };
+    let Some((_, items)) = module.content.as_mut() else {
+        cx.error_spanned_by(
+            &module,
+            "#[machine] needs an inline module: `mod name { … }` with the states enum and the handlers inside",
+        );
+        return model;
+    };
+    for item in items.iter_mut() {
+        match item {
+            Item::Enum(item) if item.ident == STATE_ENUM => {
+                if model.state_enum.is_some() {
+                    cx.error_spanned_by(
+                        &item.ident,
+                        "a second `enum State`: a machine has one states enum",
+                    );
+                    continue;
+                }
+                model.state_enum = Some(item.ident.clone());
+                for variant in &mut item.variants {
+                    if !matches!(variant.fields, Fields::Unit) {
+                        model.states_are_plain = false;
+                        cx.error_spanned_by(
+                            &variant.fields,
+                            format!("state `{}` has fields: states are plain names; keep data in the machine struct", variant.ident),
+                        );
+                    }
+                    if let Some((_, discriminant)) = &variant.discriminant {
+                        cx.error_spanned_by(discriminant, "states take no explicit values");
+                    }
+                    let mut state = StateDecl {
+                        ident: variant.ident.clone(),
+                        parent: None,
+                        initial: None,
+                    };
+                    variant
+                        .attrs
+                        .retain(|attr| !read_state_attr(attr, &mut state, cx));
+                    model.states.push(state);
+                }
+            }
+            Item::Impl(item) => {
+                let mut has_handlers = false;
+                for impl_item in &mut item.items {
+                    let ImplItem::Fn(method) = impl_item else {
+                        continue;
+                    };
+                    let sig = method.sig.clone();
+                    method
+                        .attrs
+                        .retain(|attr| match read_handler_attr(attr, &sig, cx) {
+                            Some(handler) => {
+                                model.handlers.push(handler);
+                                has_handlers = true;
+                                false
+                            }
+                            None => true,
+                        });
+                }
+                if has_handlers {
+                    note_machine(&item.self_ty, &mut model, cx);
+                    if item.trait_.is_some() {
+                        cx.error_spanned_by(
+                            &item.self_ty,
+                            "handlers belong in an inherent `impl Machine { … }`, not a trait impl",
+                        );
+                    }
+                    if !item.generics.params.is_empty() {
+                        cx.error_spanned_by(&item.generics, "generic machines are not supported");
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    if model.state_enum.is_none() {
+        cx.error_spanned_by(
+            &module.ident,
+            format!(
+                "#[machine] module `{}` has no `enum State {{ … }}` listing its states",
+                module.ident
+            ),
+        );
+    }
+    if model.machine.is_none() {
+        cx.error_spanned_by(
+            &module.ident,
+            format!(
+                "#[machine] module `{}` has no handlers: add an `impl` whose methods carry #[entry(State)], #[exit(State)] or #[receive(State, \"message\")]",
+                module.ident
+            ),
+        );
+    }
+    model.module = module;
+    model
+}
+
+/// Reads `#[initial]` and `#[parent(X)]`; true if the attribute was Wink's.
+fn read_state_attr(attr: &Attribute, state: &mut StateDecl, cx: &mut Ctxt) -> bool {
+    if attr.path().is_ident("initial") {
+        if let Err(e) = attr.meta.require_path_only() {
+            cx.syn_error(syn::Error::new(
+                e.span(),
+                "write `#[initial]`, with no arguments",
+            ));
+        }
+        if state.initial.is_some() {
+            cx.error_spanned_by(
+                attr,
+                format!("state `{}` is marked #[initial] twice", state.ident),
+            );
+        }
+        state.initial = Some(attr.span());
+        true
+    } else if attr.path().is_ident("parent") {
+        match attr.parse_args::<Path>().and_then(|path| last_ident(&path)) {
+            Ok(parent) => {
+                if state.parent.is_some() {
+                    cx.error_spanned_by(
+                        attr,
+                        format!("state `{}` has two #[parent] attributes", state.ident),
+                    );
+                }
+                state.parent = Some(parent);
+            }
+            Err(e) => cx.syn_error(syn::Error::new(
+                e.span(),
+                "write `#[parent(State)]` with the name of one state",
+            )),
+        }
+        true
+    } else {
+        false
+    }
+}
+
+/// Reads `#[entry(S)]`, `#[exit(S)]`, `#[receive(S, "name")]` and
+/// `#[receive(S)]`; `None` if the attribute is not Wink's (or is broken, in
+/// which case the error is in `cx` and the attribute is kept out of the
+/// model).
+fn read_handler_attr(attr: &Attribute, sig: &syn::Signature, cx: &mut Ctxt) -> Option<Handler> {
+    let kind = if attr.path().is_ident("entry") {
+        HandlerKind::Entry
+    } else if attr.path().is_ident("exit") {
+        HandlerKind::Exit
+    } else if attr.path().is_ident("receive") {
+        HandlerKind::Receive(None)
+    } else {
+        return None;
+    };
+    let parsed = match kind {
+        HandlerKind::Receive(_) => attr
+            .parse_args_with(Punctuated::<ReceiveArg, Token![,]>::parse_terminated)
+            .and_then(|args| receive_args(attr, args)),
+        _ => attr
+            .parse_args::<Path>()
+            .and_then(|path| last_ident(&path))
+            .map(|state| (state, HandlerKind::Entry))
+            .map_err(|e| {
+                syn::Error::new(
+                    e.span(),
+                    format!(
+                        "write `#[{}(State)]` with the name of one state",
+                        kind.attr_name()
+                    ),
+                )
+            }),
+    };
+    match parsed {
+        Ok((state, parsed_kind)) => Some(Handler {
+            kind: match kind {
+                HandlerKind::Receive(_) => parsed_kind,
+                other => other,
+            },
+            state,
+            sig: sig.clone(),
+        }),
+        Err(e) => {
+            cx.syn_error(e);
+            // Still Wink's attribute, so it is removed from the method (else
+            // rustc would add "unknown attribute"); the handler is kept on a
+            // state no one can declare, which validation skips.
+            Some(Handler {
+                kind: HandlerKind::Entry,
+                state: Ident::new(BROKEN, Span::call_site()),
+                sig: sig.clone(),
+            })
+        }
+    }
+}
+
+/// The state name of a handler whose attribute did not parse (its error is
+/// already reported).
+pub const BROKEN: &str = "__wink_broken_attribute";
+
+enum ReceiveArg {
+    State(Path),
+    Message(LitStr),
+}
+
+impl syn::parse::Parse for ReceiveArg {
+    fn parse(input: syn::parse::ParseStream<'_>) -> syn::Result<Self> {
+        if input.peek(LitStr) {
+            input.parse().map(ReceiveArg::Message)
+        } else {
+            input.parse().map(ReceiveArg::State)
+        }
+    }
+}
+
+fn receive_args(
+    attr: &Attribute,
+    args: Punctuated<ReceiveArg, Token![,]>,
+) -> syn::Result<(Ident, HandlerKind)> {
+    let usage = "write `#[receive(State, \"message\")]`, or `#[receive(State)]` for the state's empty receiver";
+    let mut args = args.into_iter();
+    let state = match args.next() {
+        Some(ReceiveArg::State(path)) => last_ident(&path)?,
+        Some(ReceiveArg::Message(lit)) => return Err(syn::Error::new(lit.span(), usage)),
+        None => return Err(syn::Error::new(attr.span(), usage)),
+    };
+    let message = match args.next() {
+        None => None,
+        Some(ReceiveArg::Message(lit)) => Some(lit),
+        Some(ReceiveArg::State(path)) => {
+            return Err(syn::Error::new(
+                path.span(),
+                format!("the message name is a string: {usage}"),
+            ))
+        }
+    };
+    if let Some(extra) = args.next() {
+        let span = match extra {
+            ReceiveArg::State(path) => path.span(),
+            ReceiveArg::Message(lit) => lit.span(),
+        };
+        return Err(syn::Error::new(
+            span,
+            format!("one state and one message name: {usage}"),
+        ));
+    }
+    Ok((state, HandlerKind::Receive(message)))
+}
+
+/// `Off` from `Off` or `State::Off`.
+fn last_ident(path: &Path) -> syn::Result<Ident> {
+    match path.segments.last() {
+        Some(segment) if segment.arguments.is_none() => Ok(segment.ident.clone()),
+        _ => Err(syn::Error::new_spanned(
+            path,
+            "expected the name of a state",
+        )),
+    }
+}
+
+fn note_machine(self_ty: &Type, model: &mut Model, cx: &mut Ctxt) {
+    let ident = match self_ty {
+        Type::Path(path) if path.qself.is_none() => {
+            path.path.segments.last().map(|s| s.ident.clone())
+        }
+        _ => None,
+    };
+    let Some(ident) = ident else {
+        cx.error_spanned_by(self_ty, "handlers must be in `impl MachineStruct { … }`");
+        return;
+    };
+    match &model.machine {
+        Some(existing) if *existing != ident => cx.error_spanned_by(
+            self_ty,
+            format!("handlers are on `{existing}` already: one machine type per #[machine] module"),
+        ),
+        Some(_) => {}
+        None => model.machine = Some(ident),
+    }
+}

@@ -1,0 +1,341 @@
+//! The checks that make a `#[machine]` module a well-formed state table.
+//! Every problem is reported, each at the token it is about.
+
+use std::collections::{HashMap, HashSet};
+
+use syn::{FnArg, Pat, Type};
+
+use crate::ctxt::Ctxt;
+use crate::model::{Handler, HandlerKind, Model, Param};
+use crate::parse::BROKEN;
+
+/// Checks the model; returns the typed parameters of each handler (`None`
+/// where its signature is wrong, already reported).
+pub fn validate(model: &Model, cx: &mut Ctxt) -> Vec<Option<Vec<Param>>> {
+    let declared: HashSet<String> = model.states.iter().map(|s| s.ident.to_string()).collect();
+    let list = declared_list(model);
+    check_parents(model, &declared, &list, cx);
+    check_initial(model, cx);
+    check_handlers(model, &declared, &list, cx);
+    model
+        .handlers
+        .iter()
+        .map(|h| check_signature(h, cx))
+        .collect()
+}
+
+fn declared_list(model: &Model) -> String {
+    let names: Vec<String> = model
+        .states
+        .iter()
+        .map(|s| format!("`{}`", s.ident))
+        .collect();
+    if names.is_empty() {
+        "none".to_owned()
+    } else {
+        names.join(", ")
+    }
+}
+
+fn check_parents(model: &Model, declared: &HashSet<String>, list: &str, cx: &mut Ctxt) {
+    let parents: HashMap<String, String> = model
+        .states
+        .iter()
+        .filter_map(|s| Some((s.ident.to_string(), s.parent.as_ref()?.to_string())))
+        .collect();
+    let mut in_reported_cycle = HashSet::new();
+    for state in &model.states {
+        let Some(parent) = &state.parent else {
+            continue;
+        };
+        if !declared.contains(&parent.to_string()) {
+            cx.error_spanned_by(
+                parent,
+                format!(
+                    "unknown parent state `{parent}` of `{}`; declared states: {list}",
+                    state.ident
+                ),
+            );
+            continue;
+        }
+        // Follow the parents from this state; coming back to it is a cycle.
+        let start = state.ident.to_string();
+        let mut path = vec![start.clone()];
+        let mut seen = HashSet::from([start.clone()]);
+        let mut current = parent.to_string();
+        loop {
+            path.push(current.clone());
+            if current == start {
+                if !in_reported_cycle.contains(&start) {
+                    in_reported_cycle.extend(path.iter().cloned());
+                    cx.error_spanned_by(
+                        parent,
+                        format!(
+                            "states form a cycle of parents: {}; a state cannot be inside itself",
+                            path.join(" → ")
+                        ),
+                    );
+                }
+                break;
+            }
+            if !seen.insert(current.clone()) {
+                break; // a cycle further up, reported from one of its own states
+            }
+            match parents.get(&current) {
+                Some(next) => current = next.clone(),
+                None => break,
+            }
+        }
+    }
+}
+
+fn check_initial(model: &Model, cx: &mut Ctxt) {
+    let initial: Vec<_> = model
+        .states
+        .iter()
+        .filter(|s| s.initial.is_some())
+        .collect();
+    match initial.as_slice() {
+        [_] => {}
+        [] => {
+            if let Some(state_enum) = &model.state_enum {
+                if !model.states.is_empty() {
+                    cx.error_spanned_by(
+                        state_enum,
+                        "no initial state: mark the state the machine starts in with #[initial]",
+                    );
+                } else {
+                    cx.error_spanned_by(state_enum, "`enum State` has no states");
+                }
+            }
+        }
+        [first, rest @ ..] => {
+            for state in rest {
+                if let Some(span) = state.initial {
+                    cx.error_at(
+                        span,
+                        format!(
+                            "several initial states: `{}` is marked #[initial] but so is `{}`; a machine starts in one state",
+                            state.ident, first.ident
+                        ),
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn check_handlers(model: &Model, declared: &HashSet<String>, list: &str, cx: &mut Ctxt) {
+    let mut entries: HashMap<String, &Handler> = HashMap::new();
+    let mut exits: HashMap<String, &Handler> = HashMap::new();
+    let mut receivers: HashMap<(String, Option<String>), &Handler> = HashMap::new();
+    for handler in &model.handlers {
+        let state = handler.state.to_string();
+        if state == BROKEN {
+            continue;
+        }
+        if !declared.contains(&state) {
+            cx.error_spanned_by(
+                &handler.state,
+                format!(
+                    "#[{}] on undeclared state `{state}`; declared states: {list}",
+                    handler.kind.attr_name()
+                ),
+            );
+            continue;
+        }
+        let fn_name = &handler.sig.ident;
+        match &handler.kind {
+            HandlerKind::Entry | HandlerKind::Exit => {
+                let seen = if matches!(handler.kind, HandlerKind::Entry) {
+                    &mut entries
+                } else {
+                    &mut exits
+                };
+                if let Some(first) = seen.get(&state) {
+                    cx.error_spanned_by(
+                        &handler.state,
+                        format!(
+                            "state `{state}` already has an {} action, `{}`; a state has at most one",
+                            handler.kind.attr_name(),
+                            first.sig.ident
+                        ),
+                    );
+                } else {
+                    seen.insert(state, handler);
+                }
+            }
+            HandlerKind::Receive(message) => {
+                if let Some(lit) = message {
+                    let text = lit.value();
+                    if !is_message_word(&text) {
+                        cx.error_spanned_by(
+                            lit,
+                            format!("message name {:?} is not a single word: use letters, digits and punctuation, no spaces", text),
+                        );
+                        continue;
+                    }
+                }
+                let key = (state.clone(), message.as_ref().map(|l| l.value()));
+                if let Some(first) = receivers.get(&key) {
+                    let what = match &key.1 {
+                        Some(name) => format!("a receiver for \"{name}\""),
+                        None => "an empty receiver".to_owned(),
+                    };
+                    let at: &dyn quote::ToTokens = match message {
+                        Some(lit) => lit,
+                        None => &handler.state,
+                    };
+                    cx.error_spanned_by(
+                        at,
+                        format!(
+                            "state `{state}` already has {what}, `{}`; `{fn_name}` would never run",
+                            first.sig.ident
+                        ),
+                    );
+                } else {
+                    receivers.insert(key, handler);
+                }
+            }
+        }
+    }
+}
+
+/// A message name: one non-empty word of printable characters.
+fn is_message_word(text: &str) -> bool {
+    !text.is_empty() && text.chars().all(|c| !c.is_whitespace() && !c.is_control())
+}
+
+/// Checks `fn name(&mut self, cx: &mut Context<Self>, typed args…)` and
+/// returns the typed arguments.
+fn check_signature(handler: &Handler, cx: &mut Ctxt) -> Option<Vec<Param>> {
+    let sig = &handler.sig;
+    let is_receiver = matches!(handler.kind, HandlerKind::Receive(_));
+    let expected = if is_receiver {
+        "a receiver is `fn name(&mut self, cx: &mut Context<Self>, arg: Type, …)`: each typed argument is parsed from one word of the message, a last `&str` takes the rest"
+    } else {
+        "an entry or exit action is `fn name(&mut self, cx: &mut Context<Self>)`"
+    };
+    let mut ok = true;
+    if sig.asyncness.is_some()
+        || sig.constness.is_some()
+        || sig.unsafety.is_some()
+        || !sig.generics.params.is_empty()
+        || sig.variadic.is_some()
+    {
+        cx.error_spanned_by(
+            &sig.ident,
+            format!("`{}` must be a plain method: {expected}", sig.ident),
+        );
+        return None;
+    }
+    let mut inputs = sig.inputs.iter();
+    match inputs.next() {
+        Some(FnArg::Receiver(receiver))
+            if receiver.reference.is_some() && receiver.mutability.is_some() => {}
+        Some(other) => {
+            cx.error_spanned_by(
+                other,
+                format!("`{}` must take `&mut self` first: {expected}", sig.ident),
+            );
+            ok = false;
+        }
+        None => {
+            cx.error_spanned_by(
+                &sig.ident,
+                format!("`{}` takes no `&mut self`: {expected}", sig.ident),
+            );
+            return None;
+        }
+    }
+    match inputs.next() {
+        Some(FnArg::Typed(arg)) if is_context(&arg.ty) => {}
+        Some(other) => {
+            cx.error_spanned_by(
+                other,
+                format!(
+                    "`{}` must take `cx: &mut Context<Self>` second: {expected}",
+                    sig.ident
+                ),
+            );
+            ok = false;
+        }
+        None => {
+            cx.error_spanned_by(
+                &sig.inputs,
+                format!(
+                    "`{}` is missing `cx: &mut Context<Self>`: {expected}",
+                    sig.ident
+                ),
+            );
+            return None;
+        }
+    }
+    let rest: Vec<&FnArg> = inputs.collect();
+    if !is_receiver {
+        if let Some(first) = rest.first() {
+            cx.error_spanned_by(
+                first,
+                format!(
+                    "`{}` takes arguments but actions receive none: {expected}",
+                    sig.ident
+                ),
+            );
+            ok = false;
+        }
+        return ok.then(Vec::new);
+    }
+    let mut params = Vec::new();
+    for (i, arg) in rest.iter().enumerate() {
+        let FnArg::Typed(arg) = arg else { continue };
+        let Pat::Ident(pat) = &*arg.pat else {
+            cx.error_spanned_by(
+                &arg.pat,
+                format!("receiver arguments are plain names: {expected}"),
+            );
+            ok = false;
+            continue;
+        };
+        let is_str = is_str_ref(&arg.ty);
+        let last = i + 1 == rest.len();
+        if is_str && !last {
+            cx.error_spanned_by(&arg.ty, format!("`{}: &str` takes the rest of the message, so it must be the last argument; use `String` for one word", pat.ident));
+            ok = false;
+        } else if !is_str && matches!(&*arg.ty, Type::Reference(_)) {
+            cx.error_spanned_by(&arg.ty, format!("argument `{}` is a reference; receiver arguments are parsed from text into owned values (`String`, `u32`, …), except a last `&str`", pat.ident));
+            ok = false;
+        }
+        params.push(Param {
+            ident: pat.ident.clone(),
+            ty: (*arg.ty).clone(),
+            rest: is_str,
+        });
+    }
+    // Return types are left to the compiler: the generated call goes through
+    // `wink::hsm::Outcome`, whose error says what a handler may return.
+    ok.then_some(params)
+}
+
+fn is_context(ty: &Type) -> bool {
+    let Type::Reference(reference) = ty else {
+        return false;
+    };
+    if reference.mutability.is_none() {
+        return false;
+    }
+    let Type::Path(path) = &*reference.elem else {
+        return false;
+    };
+    path.path
+        .segments
+        .last()
+        .is_some_and(|s| s.ident == "Context")
+}
+
+fn is_str_ref(ty: &Type) -> bool {
+    let Type::Reference(reference) = ty else {
+        return false;
+    };
+    reference.mutability.is_none()
+        && matches!(&*reference.elem, Type::Path(p) if p.path.is_ident("str"))
+}

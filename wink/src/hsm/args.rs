@@ -1,0 +1,141 @@
+//! Typed receiver arguments, parsed from the words of a message.
+
+use std::fmt::Display;
+use std::str::FromStr;
+
+use super::ReceiveError;
+
+/// The words of a message after its name, handed out one parameter at a
+/// time. Generated receivers use it; each typed parameter takes one word
+/// (parsed with [`FromStr`]), and a last `&str` parameter takes the rest of
+/// the text as it was written.
+#[derive(Debug, Clone)]
+pub struct Args<'a> {
+    receiver: &'static str,
+    rest: &'a str,
+}
+
+impl<'a> Args<'a> {
+    /// The arguments of `text` (`name arg arg…`) for the receiver called
+    /// `receiver`. The first word, the message name, is skipped.
+    pub fn new(receiver: &'static str, text: &'a str) -> Self {
+        let text = text.trim_start();
+        let rest = text
+            .find(|c: char| c.is_ascii_whitespace())
+            .map_or("", |end| &text[end..]);
+        Args { receiver, rest }
+    }
+
+    /// The arguments of `text` including its first word, for empty
+    /// (catch-all) receivers, which see the whole message.
+    pub fn whole(receiver: &'static str, text: &'a str) -> Self {
+        Args {
+            receiver,
+            rest: text,
+        }
+    }
+
+    /// Parses the next word as parameter `argument`.
+    pub fn next<T>(&mut self, argument: &'static str) -> Result<T, ReceiveError>
+    where
+        T: FromStr,
+        T::Err: Display,
+    {
+        let text = self.rest.trim_start();
+        let end = text
+            .find(|c: char| c.is_ascii_whitespace())
+            .unwrap_or(text.len());
+        let (word, rest) = text.split_at(end);
+        if word.is_empty() {
+            return Err(ReceiveError::MissingArgument {
+                receiver: self.receiver,
+                argument,
+            });
+        }
+        self.rest = rest;
+        word.parse().map_err(|e: T::Err| ReceiveError::BadArgument {
+            receiver: self.receiver,
+            argument,
+            text: word.to_owned(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// The rest of the text, without its leading and trailing whitespace.
+    pub fn rest(&mut self) -> &'a str {
+        std::mem::take(&mut self.rest).trim()
+    }
+
+    /// Checks that every word was used.
+    pub fn finish(self) -> Result<(), ReceiveError> {
+        let rest = self.rest.trim();
+        if rest.is_empty() {
+            Ok(())
+        } else {
+            Err(ReceiveError::ExtraArguments {
+                receiver: self.receiver,
+                text: rest.to_owned(),
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typed_words_parse_in_order() {
+        let mut args = Args::new("add", "add 1  -2");
+        assert_eq!(args.next::<i64>("a"), Ok(1));
+        assert_eq!(args.next::<i64>("b"), Ok(-2));
+        assert_eq!(args.finish(), Ok(()));
+    }
+
+    #[test]
+    fn bad_word_names_receiver_argument_and_text() {
+        let mut args = Args::new("add", "add one 2");
+        let err = args.next::<i64>("a").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "receiver `add`: argument `a` cannot be `one`: invalid digit found in string"
+        );
+    }
+
+    #[test]
+    fn missing_and_extra_words_are_errors() {
+        let mut args = Args::new("add", "add 1");
+        assert_eq!(args.next::<i64>("a"), Ok(1));
+        assert_eq!(
+            args.next::<i64>("b"),
+            Err(ReceiveError::MissingArgument {
+                receiver: "add",
+                argument: "b"
+            })
+        );
+        let mut args = Args::new("add", "add 1 2 3");
+        let _ = args.next::<i64>("a");
+        let _ = args.next::<i64>("b");
+        assert_eq!(
+            args.finish(),
+            Err(ReceiveError::ExtraArguments {
+                receiver: "add",
+                text: "3".into()
+            })
+        );
+    }
+
+    #[test]
+    fn rest_keeps_inner_spacing() {
+        let mut args = Args::new("errored", "errored family/Child  it  broke ");
+        assert_eq!(args.next::<String>("child").as_deref(), Ok("family/Child"));
+        assert_eq!(args.rest(), "it  broke");
+        assert_eq!(args.finish(), Ok(()));
+    }
+
+    #[test]
+    fn whole_includes_the_name() {
+        let mut args = Args::whole("any", "hello there");
+        assert_eq!(args.rest(), "hello there");
+    }
+}

@@ -1,0 +1,267 @@
+//! What a machine's actions and receivers can see and ask for.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use super::{Machine, MachineError};
+use crate::address::Address;
+use crate::name::MachineName;
+
+/// Something a machine asked for that the runtime (or a test harness)
+/// carries out after the action or receiver returns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Send `message` to `to`, reliably.
+    Send {
+        /// The recipient.
+        to: Address,
+        /// The message text, `name arg arg…`.
+        message: String,
+    },
+    /// Send `message` to `to` at `at`.
+    SendAt {
+        /// When to send it.
+        at: Instant,
+        /// The recipient.
+        to: Address,
+        /// The message text.
+        message: String,
+    },
+    /// Ask a server to start a child machine whose parent is this machine.
+    Spawn {
+        /// The name of the machine to start.
+        name: MachineName,
+        /// Where the child should listen; `None` for any free port on the
+        /// server's host.
+        address: Option<Address>,
+        /// Arguments passed to the child after its name, address and parent.
+        args: Vec<String>,
+    },
+    /// Exit in order: exit actions, `exited` to the parent.
+    Exit,
+}
+
+/// A step the machine took, recorded for logs and tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// A transition started.
+    Transition {
+        /// The state it started from.
+        from: &'static str,
+        /// The state it goes to.
+        to: &'static str,
+    },
+    /// A state was entered (its entry action, if any, ran).
+    Entered(&'static str),
+    /// A state was exited (its exit action, if any, ran).
+    Exited(&'static str),
+}
+
+/// The machine's view of the world while one of its actions or receivers
+/// runs: who it is, who sent the message, and what it wants done next.
+///
+/// Requests (transitions, sends, spawns, exit) are queued and carried out in
+/// order after the handler returns, so a handler never re-enters the machine.
+pub struct Context<M: Machine> {
+    me: Address,
+    name: MachineName,
+    parent: Address,
+    server: Address,
+    sender: Address,
+    args: Vec<String>,
+    log: slog::Logger,
+    now: Instant,
+    transitions: VecDeque<M::State>,
+    effects: Vec<Effect>,
+    steps: Vec<Step>,
+    raised: Option<String>,
+}
+
+impl<M: Machine> std::fmt::Debug for Context<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("me", &self.me)
+            .field("name", &self.name)
+            .field("parent", &self.parent)
+            .field("sender", &self.sender)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<M: Machine> Context<M> {
+    /// A context for a machine called `name` at `me`, child of `parent`,
+    /// whose host's server is `server`.
+    pub(crate) fn new(
+        me: Address,
+        name: MachineName,
+        parent: Address,
+        server: Address,
+        args: Vec<String>,
+        log: slog::Logger,
+        now: Instant,
+    ) -> Self {
+        Context {
+            me,
+            name,
+            parent,
+            server,
+            sender: parent,
+            args,
+            log,
+            now,
+            transitions: VecDeque::new(),
+            effects: Vec::new(),
+            steps: Vec::new(),
+            raised: None,
+        }
+    }
+
+    /// Moves to `state` once the current handler returns.
+    pub fn transition(&mut self, state: M::State) {
+        self.transitions.push_back(state);
+    }
+
+    /// Sends `message` (`name arg arg…`) to `to`.
+    pub fn send(&mut self, to: Address, message: impl Into<String>) {
+        self.effects.push(Effect::Send {
+            to,
+            message: message.into(),
+        });
+    }
+
+    /// Replies to the sender of the message being handled.
+    pub fn reply(&mut self, message: impl Into<String>) {
+        let to = self.sender;
+        self.send(to, message);
+    }
+
+    /// Sends `message` to `to` after `delay`.
+    pub fn send_after(&mut self, delay: Duration, to: Address, message: impl Into<String>) {
+        let at = self.now + delay;
+        self.send_at(at, to, message);
+    }
+
+    /// Sends `message` to `to` at `at`.
+    pub fn send_at(&mut self, at: Instant, to: Address, message: impl Into<String>) {
+        self.effects.push(Effect::SendAt {
+            at,
+            to,
+            message: message.into(),
+        });
+    }
+
+    /// Asks this host's server to start the machine `name` as a child of
+    /// this one, on any free port. The child's lifecycle messages
+    /// (`started`, `pulsed`, `errored`, `exited`) then arrive as messages.
+    pub fn spawn(&mut self, name: &str) -> Result<(), <MachineName as std::str::FromStr>::Err> {
+        self.spawn_with(name, None, &[] as &[&str])
+    }
+
+    /// Like [`Context::spawn`], with the child's address and arguments. A
+    /// child on another host is started by that host's server.
+    pub fn spawn_with<A: AsRef<str>>(
+        &mut self,
+        name: &str,
+        address: Option<Address>,
+        args: &[A],
+    ) -> Result<(), <MachineName as std::str::FromStr>::Err> {
+        let name = name.parse()?;
+        self.effects.push(Effect::Spawn {
+            name,
+            address,
+            args: args.iter().map(|a| a.as_ref().to_owned()).collect(),
+        });
+        Ok(())
+    }
+
+    /// Exits in order once the current handler returns.
+    pub fn exit(&mut self) {
+        self.effects.push(Effect::Exit);
+    }
+
+    /// Errors: the machine stops handling messages, tells its parent
+    /// `errored <name> <message>` and exits.
+    pub fn error(&mut self, message: impl Into<String>) {
+        self.raised.get_or_insert_with(|| message.into());
+    }
+
+    /// The machine's logger.
+    pub fn log(&self) -> &slog::Logger {
+        &self.log
+    }
+
+    /// This machine's address.
+    pub fn address(&self) -> Address {
+        self.me
+    }
+
+    /// This machine's name.
+    pub fn name(&self) -> &MachineName {
+        &self.name
+    }
+
+    /// The parent's address (whoever asked for this machine to start).
+    pub fn parent(&self) -> Address {
+        self.parent
+    }
+
+    /// The address of this host's server.
+    pub fn server(&self) -> Address {
+        self.server
+    }
+
+    /// Who sent the message being handled. In entry and exit actions, the
+    /// sender of the message that caused the transition (the parent during
+    /// start).
+    pub fn sender(&self) -> Address {
+        self.sender
+    }
+
+    /// The arguments the machine was started with, after its name, address
+    /// and parent.
+    pub fn args(&self) -> &[String] {
+        &self.args
+    }
+
+    /// The time the current message or timer was handled.
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    pub(crate) fn set_sender(&mut self, sender: Address) {
+        self.sender = sender;
+    }
+
+    pub(crate) fn set_now(&mut self, now: Instant) {
+        self.now = now;
+    }
+
+    pub(crate) fn next_transition(&mut self) -> Option<M::State> {
+        self.transitions.pop_front()
+    }
+
+    pub(crate) fn clear_transitions(&mut self) {
+        self.transitions.clear();
+    }
+
+    pub(crate) fn record(&mut self, step: Step) {
+        self.steps.push(step);
+    }
+
+    pub(crate) fn check_raised(&mut self) -> Result<(), MachineError> {
+        match self.raised.take() {
+            Some(message) => Err(MachineError::Raised(message)),
+            None => Ok(()),
+        }
+    }
+
+    /// Takes the requests queued so far, oldest first.
+    pub(crate) fn drain_effects(&mut self) -> std::vec::Drain<'_, Effect> {
+        self.effects.drain(..)
+    }
+
+    /// Takes the steps recorded so far, oldest first.
+    pub(crate) fn drain_steps(&mut self) -> std::vec::Drain<'_, Step> {
+        self.steps.drain(..)
+    }
+}
