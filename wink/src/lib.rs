@@ -2,6 +2,7 @@
 #![deny(missing_docs)]
 
 pub mod address;
+pub mod log;
 pub mod name;
 pub mod transport;
 pub mod wire;
