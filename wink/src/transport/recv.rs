@@ -1,0 +1,185 @@
+//! Receive side for one sender address: in-order delivery through a sliding
+//! window, per sender incarnation.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+
+use super::Stats;
+
+/// How many earlier incarnations of one address are remembered, so that a
+/// delayed packet from one of them cannot reset the window.
+pub const RETIRED_INCARNATIONS: usize = 4;
+
+/// What to do about one `Data` packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Verdict {
+    /// New: buffered or delivered. Acknowledge it.
+    Accepted,
+    /// Seen before (or skipped past). Acknowledge it again, deliver nothing.
+    Duplicate,
+    /// Beyond the window; dropped unacknowledged so the sender retries.
+    OutOfWindow,
+}
+
+/// Receive state for the current incarnation of one sender.
+///
+/// Every sequence number below `next` is delivered or skipped; `buffer[i]`
+/// holds sequence number `next + i` if it has arrived (`Some("")` for an
+/// announcement). The front of `buffer` is never `Some`: it would have been
+/// delivered. `next` is a `u128` so that a sender reaching 2^64 − 1 ends
+/// its stream instead of wrapping around.
+#[derive(Debug)]
+pub(super) struct ReceiveState {
+    /// The sender incarnation this window belongs to.
+    pub(super) incarnation: u64,
+    /// The next sequence number to deliver.
+    next: u128,
+    /// Messages that arrived ahead of `next`.
+    buffer: VecDeque<Option<String>>,
+    /// Earlier incarnations of this address, most recent last-written.
+    retired: [Option<u64>; RETIRED_INCARNATIONS],
+    /// Where the next retired incarnation is written in `retired`.
+    retired_next: usize,
+}
+
+impl ReceiveState {
+    /// A fresh window for `incarnation`, expecting `start` next.
+    pub(super) fn new(incarnation: u64, start: u64) -> Self {
+        ReceiveState {
+            incarnation,
+            next: u128::from(start),
+            buffer: VecDeque::new(),
+            retired: [None; RETIRED_INCARNATIONS],
+            retired_next: 0,
+        }
+    }
+
+    /// Messages buffered ahead of a hole.
+    pub(super) fn buffered(&self) -> usize {
+        self.buffer.iter().filter(|slot| slot.is_some()).count()
+    }
+
+    /// `incarnation` is one this address had before the current one.
+    pub(super) fn is_retired(&self, incarnation: u64) -> bool {
+        self.retired.contains(&Some(incarnation))
+    }
+
+    /// The sender restarted as `incarnation`: delivers what the old one
+    /// left buffered (in order, skipping holes; it will never fill them),
+    /// retires the old incarnation and starts a fresh window at `start`.
+    pub(super) fn restart(
+        &mut self,
+        incarnation: u64,
+        start: u64,
+        out: &mut Delivery<'_, impl FnMut(SocketAddr, &str)>,
+    ) {
+        while let Some(slot) = self.buffer.pop_front() {
+            match slot {
+                Some(message) => out.one(&message),
+                None => out.stats.skipped += 1,
+            }
+        }
+        self.retired[self.retired_next] = Some(self.incarnation);
+        self.retired_next = (self.retired_next + 1) % RETIRED_INCARNATIONS;
+        self.incarnation = incarnation;
+        self.next = u128::from(start);
+    }
+
+    /// Handles `Data { seq, floor, message }` from the current incarnation.
+    ///
+    /// First moves the window up to `floor` (the sender gave up on
+    /// everything below it), delivering what is buffered there and skipping
+    /// holes; then places `seq`. In the common case (`seq` is the next
+    /// expected and nothing is buffered) the message is delivered straight
+    /// from `message` with no allocation.
+    pub(super) fn on_data(
+        &mut self,
+        seq: u64,
+        floor: u64,
+        message: &str,
+        window: usize,
+        out: &mut Delivery<'_, impl FnMut(SocketAddr, &str)>,
+    ) -> Verdict {
+        // A sender is still trying the message it sends, so floor <= seq; a
+        // larger floor is read as seq rather than trusted to skip it.
+        let floor = u128::from(floor.min(seq));
+        if floor > self.next {
+            self.advance_to(floor, out);
+        }
+        let Some(offset) = u128::from(seq).checked_sub(self.next) else {
+            return Verdict::Duplicate;
+        };
+        let index = match usize::try_from(offset) {
+            Ok(index) if index < window => index,
+            _ => return Verdict::OutOfWindow,
+        };
+        if index == 0 {
+            // The front slot, if any, is a hole (never `Some`): fill it.
+            self.buffer.pop_front();
+            self.next += 1;
+            out.one(message);
+            self.deliver_ready(out);
+            return Verdict::Accepted;
+        }
+        if self.buffer.len() <= index {
+            self.buffer.resize(index + 1, None);
+        }
+        match &mut self.buffer[index] {
+            Some(_) => Verdict::Duplicate,
+            slot => {
+                *slot = Some(message.to_owned());
+                Verdict::Accepted
+            }
+        }
+    }
+
+    /// Moves `next` up to `floor`: delivers buffered messages below it in
+    /// order, skips holes, then delivers whatever became ready.
+    fn advance_to(&mut self, floor: u128, out: &mut Delivery<'_, impl FnMut(SocketAddr, &str)>) {
+        while self.next < floor {
+            match self.buffer.pop_front() {
+                Some(Some(message)) => out.one(&message),
+                Some(None) => out.stats.skipped += 1,
+                None => {
+                    let gap = u64::try_from(floor - self.next).unwrap_or(u64::MAX);
+                    out.stats.skipped = out.stats.skipped.saturating_add(gap);
+                    self.next = floor;
+                    break;
+                }
+            }
+            self.next += 1;
+        }
+        self.deliver_ready(out);
+    }
+
+    /// Delivers the run of buffered messages at the front of the window.
+    fn deliver_ready(&mut self, out: &mut Delivery<'_, impl FnMut(SocketAddr, &str)>) {
+        while let Some(Some(_)) = self.buffer.front() {
+            if let Some(Some(message)) = self.buffer.pop_front() {
+                out.one(&message);
+            }
+            self.next += 1;
+        }
+    }
+}
+
+/// Where delivered messages go: the application's callback, with the
+/// sender's address, and the counters.
+pub(super) struct Delivery<'a, F> {
+    /// The sender's address, passed to `deliver`.
+    pub(super) from: SocketAddr,
+    /// The application's callback.
+    pub(super) deliver: &'a mut F,
+    /// Counters.
+    pub(super) stats: &'a mut Stats,
+}
+
+impl<F: FnMut(SocketAddr, &str)> Delivery<'_, F> {
+    /// Hands one message to the application, unless it is an announcement.
+    fn one(&mut self, message: &str) {
+        if !message.is_empty() {
+            self.stats.delivered += 1;
+            (self.deliver)(self.from, message);
+        }
+    }
+}

@@ -1,0 +1,660 @@
+//! Unit tests of the transport, one behaviour each, packets built by hand.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::wire::{self, Body, Packet, MAX_DATAGRAM, MAX_MESSAGE_LEN};
+
+const A: u64 = 0xA;
+const B: u64 = 0xB;
+
+fn addr(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+fn a_addr() -> SocketAddr {
+    addr(4000)
+}
+
+fn b_addr() -> SocketAddr {
+    addr(4001)
+}
+
+fn bytes(packet: &Packet<'_>) -> Vec<u8> {
+    let mut out = Vec::new();
+    assert_eq!(wire::encode_to_vec(packet, &mut out), Ok(()));
+    out
+}
+
+/// Every datagram `t` wants to send now, decoded into owned form.
+fn transmit_all(t: &mut Transport, now: Instant) -> Vec<(SocketAddr, Vec<u8>)> {
+    let mut buf = vec![0; MAX_DATAGRAM];
+    let mut out = Vec::new();
+    while let Some((to, len)) = t.poll_transmit(now, &mut buf) {
+        out.push((to, buf[..len].to_vec()));
+    }
+    out
+}
+
+/// Data packets among `datagrams`, as (seq, floor, message).
+fn data_of(datagrams: &[(SocketAddr, Vec<u8>)]) -> Vec<(u64, u64, String)> {
+    datagrams
+        .iter()
+        .filter_map(|(_, d)| match wire::decode(d) {
+            Ok(Packet {
+                body:
+                    Body::Data {
+                        seq,
+                        floor,
+                        message,
+                    },
+                ..
+            }) => Some((seq, floor, message.to_owned())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Acked sequence numbers among `datagrams`.
+fn acks_of(datagrams: &[(SocketAddr, Vec<u8>)]) -> Vec<u64> {
+    datagrams
+        .iter()
+        .filter_map(|(_, d)| match wire::decode(d) {
+            Ok(Packet {
+                body: Body::Ack { seq, .. },
+                ..
+            }) => Some(seq),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Feeds one datagram to `t` and returns what it delivered.
+fn feed(t: &mut Transport, now: Instant, from: SocketAddr, datagram: &[u8]) -> Vec<String> {
+    let mut got = Vec::new();
+    let result = t.receive(now, from, datagram, |_, m| got.push(m.to_owned()));
+    assert_eq!(result, Ok(()));
+    got
+}
+
+fn data(incarnation: u64, seq: u64, floor: u64, message: &str) -> Vec<u8> {
+    bytes(&Packet::data(incarnation, seq, floor, message))
+}
+
+fn receiver() -> Transport {
+    Transport::new(B, TransportConfig::default())
+}
+
+#[test]
+fn sequence_numbers_start_at_zero_per_recipient() {
+    let mut a = Transport::new(A, TransportConfig::default());
+    assert_eq!(a.send(b_addr(), "one"), Ok(0));
+    assert_eq!(a.send(b_addr(), "two"), Ok(1));
+    assert_eq!(a.send(addr(5000), "other"), Ok(0));
+    assert_eq!(a.stats().sent, 3);
+}
+
+#[test]
+fn in_order_message_is_delivered_and_acked() {
+    let now = Instant::now();
+    let mut a = Transport::new(A, TransportConfig::default());
+    let mut b = receiver();
+    a.send(b_addr(), "ping 1").ok();
+    let out = transmit_all(&mut a, now);
+    assert_eq!(data_of(&out), [(0, 0, "ping 1".to_owned())]);
+    assert_eq!(feed(&mut b, now, a_addr(), &out[0].1), ["ping 1"]);
+    let acks = transmit_all(&mut b, now);
+    assert_eq!(acks_of(&acks), [0]);
+    assert_eq!(acks[0].0, a_addr());
+    assert_eq!(
+        feed(&mut a, now, b_addr(), &acks[0].1),
+        Vec::<String>::new()
+    );
+    assert_eq!(a.in_flight(b_addr()), 0);
+    assert_eq!(a.stats().acked, 1);
+}
+
+#[test]
+fn reordered_packet_is_not_a_duplicate() {
+    let now = Instant::now();
+    let mut b = receiver();
+    assert_eq!(
+        feed(&mut b, now, a_addr(), &data(A, 1, 0, "second")),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        feed(&mut b, now, a_addr(), &data(A, 2, 0, "third")),
+        Vec::<String>::new()
+    );
+    assert_eq!(b.buffered(a_addr()), 2);
+    assert_eq!(
+        feed(&mut b, now, a_addr(), &data(A, 0, 0, "first")),
+        ["first", "second", "third"]
+    );
+    assert_eq!(b.stats().duplicates, 0);
+    assert_eq!(acks_of(&transmit_all(&mut b, now)), [1, 2, 0]);
+}
+
+#[test]
+fn duplicate_is_reacked_not_redelivered() {
+    let now = Instant::now();
+    let mut b = receiver();
+    let packet = data(A, 0, 0, "once");
+    assert_eq!(feed(&mut b, now, a_addr(), &packet), ["once"]);
+    assert_eq!(feed(&mut b, now, a_addr(), &packet), Vec::<String>::new());
+    // A duplicate of a buffered (out-of-order) message too.
+    let ahead = data(A, 2, 0, "ahead");
+    feed(&mut b, now, a_addr(), &ahead);
+    feed(&mut b, now, a_addr(), &ahead);
+    assert_eq!(b.stats().duplicates, 2);
+    assert_eq!(acks_of(&transmit_all(&mut b, now)), [0, 0, 2, 2]);
+}
+
+#[test]
+fn restarted_peer_is_not_a_duplicate() {
+    let now = Instant::now();
+    let mut b = receiver();
+    for seq in 0..5 {
+        feed(&mut b, now, a_addr(), &data(A, seq, seq, "old life"));
+    }
+    // Same address, new incarnation, sequence numbers from 0 again.
+    const A2: u64 = 0xA2;
+    assert_eq!(
+        feed(&mut b, now, a_addr(), &data(A2, 0, 0, "new life")),
+        ["new life"]
+    );
+    assert_eq!(b.stats().duplicates, 0);
+    assert_eq!(b.stats().peer_restarts, 1);
+    assert_eq!(
+        b.poll_event(),
+        Some(TransportEvent::PeerRestarted {
+            peer: a_addr(),
+            previous: A,
+            incarnation: A2
+        })
+    );
+}
+
+#[test]
+fn restart_delivers_what_the_old_life_left_buffered() {
+    let now = Instant::now();
+    let mut b = receiver();
+    feed(&mut b, now, a_addr(), &data(A, 1, 0, "behind a hole"));
+    assert_eq!(
+        feed(&mut b, now, a_addr(), &data(0xA2, 0, 0, "new")),
+        ["behind a hole", "new"]
+    );
+}
+
+#[test]
+fn late_packet_from_retired_incarnation_is_dropped_unacked() {
+    let now = Instant::now();
+    let mut b = receiver();
+    feed(&mut b, now, a_addr(), &data(A, 0, 0, "old"));
+    feed(&mut b, now, a_addr(), &data(0xA2, 0, 0, "new"));
+    transmit_all(&mut b, now);
+    // A delayed retransmission from the old life must not reset the window.
+    assert_eq!(
+        feed(&mut b, now, a_addr(), &data(A, 1, 0, "late")),
+        Vec::<String>::new()
+    );
+    assert_eq!(b.stats().stale, 1);
+    assert!(transmit_all(&mut b, now).is_empty());
+    // The new life continues undisturbed.
+    assert_eq!(
+        feed(&mut b, now, a_addr(), &data(0xA2, 1, 0, "next")),
+        ["next"]
+    );
+}
+
+#[test]
+fn ack_from_other_port_does_not_clear() {
+    let now = Instant::now();
+    let mut a = Transport::new(A, TransportConfig::default());
+    a.send(b_addr(), "hello").ok();
+    transmit_all(&mut a, now);
+    let ack = bytes(&Packet::ack(B, 0, A));
+    // Same IP, other port; other IP, same port: neither is the recipient.
+    feed(&mut a, now, addr(4002), &ack);
+    feed(&mut a, now, SocketAddr::from(([127, 0, 0, 2], 4001)), &ack);
+    assert_eq!(a.in_flight(b_addr()), 1);
+    assert_eq!(a.stats().foreign_acks, 2);
+    feed(&mut a, now, b_addr(), &ack);
+    assert_eq!(a.in_flight(b_addr()), 0);
+}
+
+#[test]
+fn ack_for_other_incarnation_does_not_clear() {
+    let now = Instant::now();
+    let mut a = Transport::new(A, TransportConfig::default());
+    a.send(b_addr(), "hello").ok();
+    transmit_all(&mut a, now);
+    // An ack meant for an earlier life of this address.
+    feed(&mut a, now, b_addr(), &bytes(&Packet::ack(B, 0, 0xA0)));
+    assert_eq!(a.in_flight(b_addr()), 1);
+    assert_eq!(a.stats().foreign_acks, 1);
+}
+
+/// Drives `a`'s timers from `start` until it has nothing left in flight,
+/// collecting the data packets it sends, with their times (none are
+/// delivered anywhere).
+fn run_timers_to_the_end(a: &mut Transport, start: Instant) -> Vec<(Instant, u64, String)> {
+    let stamp = |now: Instant, sent: Vec<(u64, u64, String)>| {
+        sent.into_iter().map(move |(seq, _, m)| (now, seq, m))
+    };
+    let mut sent: Vec<_> = stamp(start, data_of(&transmit_all(a, start))).collect();
+    let mut now = start;
+    while let Some(deadline) = a.poll_timeout() {
+        now = now.max(deadline);
+        a.handle_timeout(now);
+        sent.extend(stamp(now, data_of(&transmit_all(a, now))));
+    }
+    sent
+}
+
+#[test]
+fn gives_up_after_retries_and_announces_floor() {
+    let start = Instant::now();
+    let mut a = Transport::new(A, TransportConfig::default());
+    a.send(b_addr(), "lost").ok();
+    let mut buf = vec![0; MAX_DATAGRAM];
+    assert!(a.poll_transmit(start, &mut buf).is_some());
+    let mut now = start;
+    let mut transmissions = 1;
+    let mut announcement = None;
+    while let Some(deadline) = a.poll_timeout() {
+        now = deadline;
+        a.handle_timeout(now);
+        while let Some((_, len)) = a.poll_transmit(now, &mut buf) {
+            match data_of(&[(b_addr(), buf[..len].to_vec())]).pop() {
+                Some((0, _, message)) => {
+                    assert_eq!(message, "lost");
+                    transmissions += 1;
+                }
+                Some((seq, floor, message)) if message.is_empty() => {
+                    announcement = Some((seq, floor));
+                    // Acknowledge the announcement.
+                    feed(&mut a, now, b_addr(), &bytes(&Packet::ack(B, seq, A)));
+                }
+                other => panic!("unexpected packet {other:?}"),
+            }
+        }
+    }
+    assert_eq!(transmissions, 1 + 3, "one transmission and three retries");
+    assert_eq!(a.stats().retransmits, 3);
+    assert_eq!(a.stats().gave_up, 1);
+    assert_eq!(
+        a.poll_event(),
+        Some(TransportEvent::GaveUp {
+            to: b_addr(),
+            seq: 0,
+            message: "lost".to_owned()
+        })
+    );
+    // The announcement takes the next seq and says: nothing below 1.
+    assert_eq!(announcement, Some((1, 1)));
+    assert_eq!(a.stats().announcements, 1);
+    assert_eq!(a.in_flight(b_addr()), 0);
+    // Exponential backoff: 100 ms, 200, 400, 800 = 1.5 s from the start.
+    assert_eq!(now - start, Duration::from_millis(1500));
+}
+
+#[test]
+fn announcement_that_gets_no_ack_is_not_repeated() {
+    let start = Instant::now();
+    let mut a = Transport::new(A, TransportConfig::default());
+    a.send(b_addr(), "lost").ok();
+    let sent = run_timers_to_the_end(&mut a, start);
+    let announcements = sent.iter().filter(|(_, _, m)| m.is_empty()).count();
+    assert_eq!(
+        announcements, 4,
+        "one announcement, transmitted 1 + 3 times"
+    );
+    assert_eq!(a.stats().announcements, 1);
+    assert_eq!(a.stats().announcements_gave_up, 1);
+    assert_eq!(a.stats().gave_up, 1);
+    assert!(a.poll_event().is_some());
+    assert_eq!(a.poll_event(), None, "no GaveUp for the announcement");
+}
+
+#[test]
+fn floor_announcement_releases_messages_behind_a_given_up_hole() {
+    let now = Instant::now();
+    let mut b = receiver();
+    // seq 0 never arrives (the sender gives up on it); 1 and 2 wait behind it.
+    feed(&mut b, now, a_addr(), &data(A, 1, 0, "one"));
+    feed(&mut b, now, a_addr(), &data(A, 2, 0, "two"));
+    // The announcement: seq 3, floor 3, empty.
+    assert_eq!(
+        feed(&mut b, now, a_addr(), &data(A, 3, 3, "")),
+        ["one", "two"]
+    );
+    assert_eq!(b.stats().skipped, 1);
+    assert_eq!(b.stats().delivered, 2, "the announcement is not delivered");
+    assert_eq!(acks_of(&transmit_all(&mut b, now)), [1, 2, 3]);
+}
+
+#[test]
+fn floor_skips_holes_the_sender_gave_up_on() {
+    let now = Instant::now();
+    let mut b = receiver();
+    feed(&mut b, now, a_addr(), &data(A, 0, 0, "zero"));
+    feed(&mut b, now, a_addr(), &data(A, 2, 1, "two"));
+    feed(&mut b, now, a_addr(), &data(A, 4, 1, "four"));
+    // The sender gave up on 1 and 3; seq 5 carries floor 5.
+    assert_eq!(
+        feed(&mut b, now, a_addr(), &data(A, 5, 5, "five")),
+        ["two", "four", "five"]
+    );
+    assert_eq!(b.stats().skipped, 2);
+    // A late copy of a skipped message is a duplicate, not a delivery.
+    assert_eq!(
+        feed(&mut b, now, a_addr(), &data(A, 3, 1, "three")),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn rto_follows_rtt_karns_rule() {
+    let start = Instant::now();
+    let config = TransportConfig::default();
+    let mut a = Transport::new(A, config.clone());
+    let mut buf = vec![0; MAX_DATAGRAM];
+    assert_eq!(a.rto(b_addr()), config.initial_rto);
+
+    // First sample, 10 ms: SRTT = 10, RTTVAR = 5, RTO = 10 + 4·5 = 30 ms.
+    a.send(b_addr(), "m0").ok();
+    a.poll_transmit(start, &mut buf);
+    feed(
+        &mut a,
+        start + ms(10),
+        b_addr(),
+        &bytes(&Packet::ack(B, 0, A)),
+    );
+    assert_eq!(a.srtt(b_addr()), Some(ms(10)));
+    assert_eq!(a.rto(b_addr()), ms(30));
+
+    // Second sample, 18 ms: RTTVAR = 3/4·5 + 1/4·8 = 5.75;
+    // SRTT = 7/8·10 + 1/8·18 = 11; RTO = 11 + 23 = 34 ms.
+    let t1 = start + ms(100);
+    a.send(b_addr(), "m1").ok();
+    a.poll_transmit(t1, &mut buf);
+    feed(&mut a, t1 + ms(18), b_addr(), &bytes(&Packet::ack(B, 1, A)));
+    assert_eq!(a.srtt(b_addr()), Some(ms(11)));
+    assert_eq!(a.rto(b_addr()), ms(34));
+
+    // Karn: a retransmitted message gives no sample, however late its ack.
+    let t2 = start + ms(200);
+    a.send(b_addr(), "m2").ok();
+    a.poll_transmit(t2, &mut buf);
+    a.handle_timeout(t2 + ms(34));
+    assert!(a.poll_transmit(t2 + ms(34), &mut buf).is_some());
+    assert_eq!(a.stats().retransmits, 1);
+    // Until a new sample, new messages start from the backed-off timeout.
+    assert_eq!(a.rto(b_addr()), ms(68));
+    feed(
+        &mut a,
+        t2 + ms(500),
+        b_addr(),
+        &bytes(&Packet::ack(B, 2, A)),
+    );
+    assert_eq!(a.srtt(b_addr()), Some(ms(11)));
+    assert_eq!(a.in_flight(b_addr()), 0);
+
+    // A clean sample ends the backoff.
+    let t3 = start + ms(1000);
+    a.send(b_addr(), "m3").ok();
+    a.poll_transmit(t3, &mut buf);
+    feed(&mut a, t3 + ms(11), b_addr(), &bytes(&Packet::ack(B, 3, A)));
+    assert_eq!(a.srtt(b_addr()), Some(ms(11)));
+    assert!(a.rto(b_addr()) < ms(68));
+}
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+#[test]
+fn rto_is_clamped_to_min_and_max() {
+    let start = Instant::now();
+    let config = TransportConfig {
+        max_rto: ms(300),
+        retries: 10,
+        ..TransportConfig::default()
+    };
+    let mut a = Transport::new(A, config);
+    let mut buf = vec![0; MAX_DATAGRAM];
+    // A loopback round trip of 20 µs gives the minimum, 2 ms.
+    a.send(b_addr(), "fast").ok();
+    a.poll_transmit(start, &mut buf);
+    let fast = start + Duration::from_micros(20);
+    feed(&mut a, fast, b_addr(), &bytes(&Packet::ack(B, 0, A)));
+    assert_eq!(a.rto(b_addr()), ms(2));
+    // Backoff doubles per retry but stops at max_rto.
+    a.send(b_addr(), "lost").ok();
+    let times: Vec<Instant> = run_timers_to_the_end(&mut a, fast)
+        .into_iter()
+        .filter(|(_, seq, _)| *seq == 1)
+        .map(|(at, _, _)| at)
+        .collect();
+    let gaps: Vec<Duration> = times.windows(2).map(|w| w[1] - w[0]).collect();
+    let expected: Vec<Duration> = [2, 4, 8, 16, 32, 64, 128, 256, 300, 300]
+        .into_iter()
+        .map(ms)
+        .collect();
+    assert_eq!(gaps, expected);
+    assert_eq!(a.stats().gave_up, 1);
+}
+
+#[test]
+fn window_limits_in_flight_and_the_queue_drains_in_order() {
+    let now = Instant::now();
+    let config = TransportConfig {
+        window: 4,
+        ..TransportConfig::default()
+    };
+    let mut a = Transport::new(A, config);
+    let mut b = receiver();
+    for i in 0..10 {
+        a.send(b_addr(), format!("m{i}")).ok();
+    }
+    assert_eq!(a.in_flight(b_addr()), 4);
+    assert_eq!(a.queued(b_addr()), 6);
+    let first = transmit_all(&mut a, now);
+    assert_eq!(first.len(), 4);
+    let mut delivered = Vec::new();
+    let mut in_the_air = first;
+    while !in_the_air.is_empty() {
+        for (_, d) in &in_the_air {
+            delivered.extend(feed(&mut b, now, a_addr(), d));
+        }
+        for (_, ack) in transmit_all(&mut b, now) {
+            feed(&mut a, now, b_addr(), &ack);
+        }
+        in_the_air = transmit_all(&mut a, now);
+        assert!(in_the_air.len() <= 4);
+    }
+    let expected: Vec<String> = (0..10).map(|i| format!("m{i}")).collect();
+    assert_eq!(delivered, expected);
+    assert_eq!(a.queued(b_addr()), 0);
+    assert_eq!(a.in_flight(b_addr()), 0);
+}
+
+#[test]
+fn window_counts_from_the_floor_not_the_number_in_flight() {
+    let now = Instant::now();
+    let config = TransportConfig {
+        window: 4,
+        ..TransportConfig::default()
+    };
+    let mut a = Transport::new(A, config);
+    for i in 0..8 {
+        a.send(b_addr(), format!("m{i}")).ok();
+    }
+    transmit_all(&mut a, now);
+    // Acks for 1..3 while 0 is outstanding do not open the window: the
+    // recipient could not buffer seq 4 + floor 0 in a window of 4.
+    for seq in 1..4 {
+        feed(&mut a, now, b_addr(), &bytes(&Packet::ack(B, seq, A)));
+    }
+    assert!(transmit_all(&mut a, now).is_empty());
+    feed(&mut a, now, b_addr(), &bytes(&Packet::ack(B, 0, A)));
+    assert_eq!(
+        data_of(&transmit_all(&mut a, now))
+            .iter()
+            .map(|(seq, floor, _)| (*seq, *floor))
+            .collect::<Vec<_>>(),
+        [(4, 4), (5, 4), (6, 4), (7, 4)]
+    );
+}
+
+#[test]
+fn data_beyond_the_receive_window_is_dropped_unacked() {
+    let now = Instant::now();
+    let config = TransportConfig {
+        receive_window: 8,
+        ..TransportConfig::default()
+    };
+    let mut b = Transport::new(B, config);
+    feed(&mut b, now, a_addr(), &data(A, 8, 0, "too far"));
+    assert_eq!(b.stats().out_of_window, 1);
+    assert!(transmit_all(&mut b, now).is_empty());
+    feed(&mut b, now, a_addr(), &data(A, 7, 0, "just in"));
+    assert_eq!(acks_of(&transmit_all(&mut b, now)), [7]);
+}
+
+#[test]
+fn sequence_number_two_to_the_64_minus_1_does_not_wedge() {
+    let now = Instant::now();
+    let mut b = receiver();
+    let max = u64::MAX;
+    assert_eq!(
+        feed(&mut b, now, a_addr(), &data(A, max, max, "last")),
+        ["last"]
+    );
+    assert_eq!(
+        feed(&mut b, now, a_addr(), &data(A, max, max, "last")),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        feed(&mut b, now, a_addr(), &data(A, 0, 0, "old")),
+        Vec::<String>::new()
+    );
+    assert_eq!(acks_of(&transmit_all(&mut b, now)), [max, max, 0]);
+    // The peer can still restart and be heard.
+    assert_eq!(
+        feed(&mut b, now, a_addr(), &data(0xA2, 0, 0, "new")),
+        ["new"]
+    );
+    // A floor of 2^64 − 1 ahead of a hole skips it without looping.
+    let mut c = receiver();
+    feed(&mut c, now, a_addr(), &data(A, 0, 0, "zero"));
+    assert_eq!(
+        feed(&mut c, now, a_addr(), &data(A, max, max, "end")),
+        ["end"]
+    );
+    assert_eq!(c.stats().skipped, max - 1);
+}
+
+#[test]
+fn floor_above_seq_is_read_as_seq() {
+    let now = Instant::now();
+    let mut b = receiver();
+    feed(&mut b, now, a_addr(), &data(A, 0, 0, "zero"));
+    assert_eq!(feed(&mut b, now, a_addr(), &data(A, 1, 9, "one")), ["one"]);
+    assert_eq!(feed(&mut b, now, a_addr(), &data(A, 2, 2, "two")), ["two"]);
+}
+
+#[test]
+fn undecodable_datagram_is_counted_and_dropped() {
+    let now = Instant::now();
+    let mut b = receiver();
+    let mut delivered = 0;
+    for junk in [&[][..], &[9, 9, 9], &[1, 0, 0]] {
+        assert!(b
+            .receive(now, a_addr(), junk, |_, _| delivered += 1)
+            .is_err());
+    }
+    assert_eq!(b.stats().undecodable, 3);
+    assert_eq!(b.stats().received, 0);
+    assert_eq!(delivered, 0);
+    assert!(transmit_all(&mut b, now).is_empty());
+}
+
+#[test]
+fn oversized_or_empty_message_is_refused_at_send() {
+    let mut a = Transport::new(A, TransportConfig::default());
+    let big = "x".repeat(MAX_MESSAGE_LEN + 1);
+    assert_eq!(
+        a.send(b_addr(), big),
+        Err(SendError::TooLarge {
+            len: MAX_MESSAGE_LEN + 1,
+            max: MAX_MESSAGE_LEN
+        })
+    );
+    assert_eq!(a.send(b_addr(), ""), Err(SendError::Empty));
+    assert_eq!(a.send(b_addr(), "x".repeat(MAX_MESSAGE_LEN)), Ok(0));
+    let mut buf = vec![0; MAX_DATAGRAM];
+    assert!(a.poll_transmit(Instant::now(), &mut buf).is_some());
+}
+
+#[test]
+fn small_transmit_buffer_loses_the_packet_not_the_message() {
+    let now = Instant::now();
+    let mut a = Transport::new(A, TransportConfig::default());
+    a.send(b_addr(), "does not fit ten bytes").ok();
+    let mut small = [0u8; 10];
+    assert_eq!(a.poll_transmit(now, &mut small), None);
+    assert_eq!(a.stats().encode_failures, 1);
+    // The timer still runs: the message is retransmitted later.
+    let later = a.poll_timeout().unwrap_or(now);
+    a.handle_timeout(later);
+    assert_eq!(data_of(&transmit_all(&mut a, later)).len(), 1);
+}
+
+#[test]
+fn recipient_restart_announces_the_floor() {
+    let now = Instant::now();
+    let mut a = Transport::new(A, TransportConfig::default());
+    a.send(b_addr(), "m0").ok();
+    a.send(b_addr(), "m1").ok();
+    transmit_all(&mut a, now);
+    // The old life of b acks 1, then b restarts and its new life acks 0:
+    // the new life may hold messages waiting for 1, which will never come.
+    feed(&mut a, now, b_addr(), &bytes(&Packet::ack(B, 1, A)));
+    feed(&mut a, now, b_addr(), &bytes(&Packet::ack(0xB2, 0, A)));
+    assert_eq!(data_of(&transmit_all(&mut a, now)), [(2, 2, String::new())]);
+}
+
+#[test]
+fn forget_drops_everything_about_a_peer() {
+    let now = Instant::now();
+    let mut a = Transport::new(A, TransportConfig::default());
+    a.send(b_addr(), "m0").ok();
+    a.send(b_addr(), "m1").ok();
+    transmit_all(&mut a, now);
+    assert_eq!(a.forget(b_addr()), 2);
+    assert_eq!(a.in_flight(b_addr()), 0);
+    // Its timers are stale now: nothing is retransmitted.
+    if let Some(deadline) = a.poll_timeout() {
+        a.handle_timeout(deadline);
+    }
+    assert!(transmit_all(&mut a, now).is_empty());
+    assert_eq!(a.poll_timeout(), None);
+    assert_eq!(a.send(b_addr(), "again"), Ok(0));
+}
+
+#[test]
+fn acked_timers_do_not_pile_up() {
+    let mut now = Instant::now();
+    let mut a = Transport::new(A, TransportConfig::default());
+    for i in 0..10_000u64 {
+        a.send(b_addr(), "m").ok();
+        transmit_all(&mut a, now);
+        now += Duration::from_micros(1);
+        feed(&mut a, now, b_addr(), &bytes(&Packet::ack(B, i, A)));
+    }
+    assert!(a.timers.len() <= 64, "{} timers kept", a.timers.len());
+    assert_eq!(a.poll_timeout(), None);
+}
