@@ -55,6 +55,7 @@ pub mod address;
 pub mod hsm;
 pub mod log;
 pub mod name;
+pub mod runtime;
 pub mod testing;
 pub mod transport;
 pub mod wire;
@@ -62,6 +63,7 @@ pub mod wire;
 pub use address::Address;
 pub use hsm::{Context, Machine, MachineError};
 pub use name::MachineName;
+pub use runtime::run;
 
 /// Turns a module into a machine: see the crate documentation and
 /// `docs/guide.md`.

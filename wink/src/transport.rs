@@ -486,6 +486,12 @@ impl Transport {
         self.events.pop_front()
     }
 
+    /// Whether every message sent is acknowledged or given up on, and no
+    /// packet (data or ack) waits to be written.
+    pub fn is_idle(&self) -> bool {
+        self.in_flight == 0 && self.acks.is_empty() && self.ready.is_empty()
+    }
+
     /// Messages to `to` in flight (sent, not yet acknowledged or given up).
     pub fn in_flight(&self, to: SocketAddr) -> usize {
         self.peers.get(&to).map_or(0, |peer| peer.send.in_flight())

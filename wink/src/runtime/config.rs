@@ -1,0 +1,174 @@
+//! Every timing of the runtime in one place, with the seed's defaults, and
+//! their environment variables (`docs/configuration.md`).
+
+use std::time::Duration;
+
+use crate::transport::TransportConfig;
+
+/// How a machine (or the server, or the CLI) times its messages and its
+/// lifecycle.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Retransmission, retries and flow control.
+    pub transport: TransportConfig,
+    /// How often a machine sends `pulsed` to its parent. Seed: 10 s.
+    pub pulse: Duration,
+    /// How long a parent waits without hearing from a child before it
+    /// reports the child `errored … heartbeat timeout` and `exited`. Seed:
+    /// 60 s.
+    pub heartbeat_timeout: Duration,
+    /// How long an exiting machine waits for its last messages (`exited`,
+    /// `unregister`, stop requests for its children) to be acknowledged.
+    pub linger: Duration,
+    /// Whether every message sent and received is logged (seed: yes).
+    pub log_messages: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            transport: TransportConfig::default(),
+            pulse: Duration::from_secs(10),
+            heartbeat_timeout: Duration::from_secs(60),
+            linger: Duration::from_secs(2),
+            log_messages: true,
+        }
+    }
+}
+
+/// An environment variable that does not hold what it should.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("environment variable {name}={value:?}: {problem}")]
+pub struct ConfigError {
+    /// The variable.
+    pub name: &'static str,
+    /// Its value.
+    pub value: String,
+    /// What is wrong with it.
+    pub problem: &'static str,
+}
+
+impl Config {
+    /// The defaults, overridden by any of these environment variables
+    /// (durations in milliseconds): `WINK_PULSE_MS`,
+    /// `WINK_HEARTBEAT_TIMEOUT_MS`, `WINK_LINGER_MS`, `WINK_RTO_INITIAL_MS`,
+    /// `WINK_RTO_MIN_MS`, `WINK_RTO_MAX_MS`, `WINK_RETRIES`, `WINK_WINDOW`,
+    /// `WINK_LOG_MESSAGES` (`0` or `1`).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Like [`Config::from_env`], reading variables through `lookup`.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut config = Config::default();
+        let millis = |name: &'static str, into: &mut Duration| -> Result<(), ConfigError> {
+            if let Some(value) = lookup(name) {
+                let ms: u64 = value.trim().parse().map_err(|_| ConfigError {
+                    name,
+                    value: value.clone(),
+                    problem: "expected a whole number of milliseconds",
+                })?;
+                *into = Duration::from_millis(ms);
+            }
+            Ok(())
+        };
+        millis("WINK_PULSE_MS", &mut config.pulse)?;
+        millis("WINK_HEARTBEAT_TIMEOUT_MS", &mut config.heartbeat_timeout)?;
+        millis("WINK_LINGER_MS", &mut config.linger)?;
+        millis("WINK_RTO_INITIAL_MS", &mut config.transport.initial_rto)?;
+        millis("WINK_RTO_MIN_MS", &mut config.transport.min_rto)?;
+        millis("WINK_RTO_MAX_MS", &mut config.transport.max_rto)?;
+        let count = |name: &'static str| -> Result<Option<usize>, ConfigError> {
+            lookup(name)
+                .map(|value| {
+                    value.trim().parse().map_err(|_| ConfigError {
+                        name,
+                        value: value.clone(),
+                        problem: "expected a whole number",
+                    })
+                })
+                .transpose()
+        };
+        if let Some(retries) = count("WINK_RETRIES")? {
+            config.transport.retries = retries as u32;
+        }
+        if let Some(window) = count("WINK_WINDOW")? {
+            if window == 0 {
+                return Err(ConfigError {
+                    name: "WINK_WINDOW",
+                    value: window.to_string(),
+                    problem: "the window must hold at least one message",
+                });
+            }
+            config.transport.window = window;
+        }
+        if let Some(value) = lookup("WINK_LOG_MESSAGES") {
+            config.log_messages = match value.trim() {
+                "1" | "true" | "yes" => true,
+                "0" | "false" | "no" => false,
+                _ => {
+                    return Err(ConfigError {
+                        name: "WINK_LOG_MESSAGES",
+                        value,
+                        problem: "expected 0 or 1",
+                    })
+                }
+            };
+        }
+        if config.transport.min_rto > config.transport.max_rto {
+            return Err(ConfigError {
+                name: "WINK_RTO_MIN_MS",
+                value: config.transport.min_rto.as_millis().to_string(),
+                problem: "the minimum retransmission timeout is above the maximum",
+            });
+        }
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lookup(vars: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |name| {
+            vars.iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn defaults_are_the_seeds() {
+        let config = Config::from_lookup(|_| None).unwrap();
+        assert_eq!(config.pulse, Duration::from_secs(10));
+        assert_eq!(config.heartbeat_timeout, Duration::from_secs(60));
+        assert_eq!(config.transport.max_rto, Duration::from_secs(10));
+        assert_eq!(config.transport.retries, 3);
+    }
+
+    #[test]
+    fn environment_overrides_defaults() {
+        let config = Config::from_lookup(lookup(&[
+            ("WINK_PULSE_MS", "100"),
+            ("WINK_HEARTBEAT_TIMEOUT_MS", "500"),
+            ("WINK_RETRIES", "7"),
+            ("WINK_LOG_MESSAGES", "0"),
+        ]))
+        .unwrap();
+        assert_eq!(config.pulse, Duration::from_millis(100));
+        assert_eq!(config.heartbeat_timeout, Duration::from_millis(500));
+        assert_eq!(config.transport.retries, 7);
+        assert!(!config.log_messages);
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let err = Config::from_lookup(lookup(&[("WINK_PULSE_MS", "soon")])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "environment variable WINK_PULSE_MS=\"soon\": expected a whole number of milliseconds"
+        );
+        assert!(Config::from_lookup(lookup(&[("WINK_WINDOW", "0")])).is_err());
+    }
+}

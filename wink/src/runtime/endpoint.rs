@@ -1,0 +1,278 @@
+//! A socket plus the reliable-delivery bookkeeping: the piece every Wink
+//! process (machine, server, CLI) talks through.
+
+use std::io;
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::time::{Duration, Instant};
+
+use async_io::Timer;
+use futures_lite::future;
+
+use super::socket::{Socket, Udp};
+use crate::address::Address;
+use crate::transport::{SendError, Stats, Transport, TransportConfig, TransportEvent};
+use crate::wire::MAX_DATAGRAM;
+
+/// How many datagrams one [`Endpoint::receive_ready`] takes before letting
+/// the caller act on them.
+const BATCH: usize = 64;
+
+/// Messages delivered by one call of [`Endpoint::receive_ready`], kept in
+/// one reusable buffer so receiving allocates nothing once warmed up.
+#[derive(Debug, Default)]
+pub struct Inbox {
+    text: String,
+    messages: Vec<(Address, Range<usize>)>,
+}
+
+impl Inbox {
+    /// Forgets every message.
+    pub fn clear(&mut self) {
+        self.text.clear();
+        self.messages.clear();
+    }
+
+    /// How many messages there are.
+    pub fn len(&self) -> usize {
+        self.messages.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.messages.is_empty()
+    }
+
+    /// The `i`th message and its sender.
+    pub fn get(&self, i: usize) -> Option<(Address, &str)> {
+        let (from, range) = self.messages.get(i)?;
+        Some((*from, &self.text[range.clone()]))
+    }
+
+    fn push(&mut self, from: Address, text: &str) {
+        let start = self.text.len();
+        self.text.push_str(text);
+        self.messages.push((from, start..self.text.len()));
+    }
+}
+
+/// A bound UDP socket with reliable, ordered, once-only delivery to and
+/// from any number of peers.
+///
+/// The endpoint never blocks on its own: [`Endpoint::send`] queues and writes
+/// what the socket takes, [`Endpoint::receive_ready`] reads what is there,
+/// [`Endpoint::wait`] sleeps until the socket or the next retransmission
+/// needs attention. [`Endpoint::recv`] and [`Endpoint::settle`] wrap them for
+/// simple clients such as the `wink` command.
+#[derive(Debug)]
+pub struct Endpoint<S: Socket = Udp> {
+    socket: S,
+    transport: Transport,
+    local: Address,
+    buf: Box<[u8]>,
+    out: Box<[u8]>,
+    blocked: Option<(SocketAddr, usize)>,
+    inbox: Inbox,
+    next: usize,
+}
+
+impl Endpoint<Udp> {
+    /// Binds a UDP socket at `address` (port 0: any free port).
+    pub fn bind(address: Address, config: TransportConfig) -> io::Result<Self> {
+        Self::with_socket(Udp::bind(address.socket_addr())?, config)
+    }
+}
+
+impl<S: Socket> Endpoint<S> {
+    /// An endpoint on an already bound socket, with a random incarnation.
+    pub fn with_socket(socket: S, config: TransportConfig) -> io::Result<Self> {
+        let local = Address::from(socket.local_addr()?);
+        let incarnation = fastrand::u64(..);
+        Ok(Endpoint {
+            socket,
+            transport: Transport::new(incarnation, config),
+            local,
+            buf: vec![0; MAX_DATAGRAM + 1].into_boxed_slice(),
+            out: vec![0; MAX_DATAGRAM + 1].into_boxed_slice(),
+            blocked: None,
+            inbox: Inbox::default(),
+            next: 0,
+        })
+    }
+
+    /// The address the socket is bound to.
+    pub fn local_addr(&self) -> Address {
+        self.local
+    }
+
+    /// Delivery counters.
+    pub fn stats(&self) -> &Stats {
+        self.transport.stats()
+    }
+
+    /// Queues `message` for `to` and writes what the socket takes now.
+    pub fn send(&mut self, to: Address, message: &str) -> Result<(), SendError> {
+        self.transport.send(to.socket_addr(), message)?;
+        // A full socket buffer is not an error: the rest goes out when the
+        // socket is writable again (see `wait`).
+        let _ = self.flush();
+        Ok(())
+    }
+
+    /// Writes queued packets until none is left or the socket is full.
+    pub fn flush(&mut self) -> io::Result<()> {
+        let now = Instant::now();
+        loop {
+            let (to, len) = match self.blocked.take() {
+                Some(blocked) => blocked,
+                None => match self.transport.poll_transmit(now, &mut self.out) {
+                    Some(packet) => packet,
+                    None => return Ok(()),
+                },
+            };
+            match self.socket.try_send_to(&self.out[..len], to) {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.blocked = Some((to, len));
+                    return Ok(());
+                }
+                // A peer's ICMP error surfaces on some send: the transport
+                // retries or gives up on its own, so keep going.
+                Err(e) if is_transient(&e) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Reads the datagrams waiting on the socket (up to a batch) and adds
+    /// the messages they delivered to `inbox`, in order per sender.
+    pub fn receive_ready(&mut self, now: Instant, inbox: &mut Inbox) -> io::Result<()> {
+        for _ in 0..BATCH {
+            match self.socket.try_recv_from(&mut self.buf) {
+                Ok((len, from)) => {
+                    // A datagram that does not decode is counted by the
+                    // transport and dropped: it never stops the endpoint.
+                    let _ = self
+                        .transport
+                        .receive(now, from, &self.buf[..len], |from, text| {
+                            inbox.push(Address::from(from), text)
+                        });
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if is_transient(&e) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.flush()
+    }
+
+    /// [`Endpoint::receive_ready`] into the endpoint's own inbox, for
+    /// [`Endpoint::recv_timeout`].
+    fn refill(&mut self, now: Instant) -> io::Result<()> {
+        let mut inbox = std::mem::take(&mut self.inbox);
+        if self.next >= inbox.len() {
+            inbox.clear();
+            self.next = 0;
+        }
+        let result = self.receive_ready(now, &mut inbox);
+        self.inbox = inbox;
+        result
+    }
+
+    /// Retransmits or gives up on what is due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) -> io::Result<()> {
+        self.transport.handle_timeout(now);
+        self.flush()
+    }
+
+    /// When the next retransmission is due.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.transport.poll_timeout()
+    }
+
+    /// The next thing the transport has to report (a message given up on).
+    pub fn poll_event(&mut self) -> Option<TransportEvent> {
+        self.transport.poll_event()
+    }
+
+    /// Whether every message sent has been acknowledged or given up on.
+    pub fn is_settled(&self) -> bool {
+        self.blocked.is_none() && self.transport.is_idle()
+    }
+
+    /// Sleeps until a datagram arrives, the socket takes queued packets
+    /// again, or `deadline` passes (whichever is first).
+    pub async fn wait(&self, deadline: Option<Instant>) -> io::Result<()> {
+        let io = async {
+            if self.blocked.is_some() {
+                future::or(self.socket.readable(), self.socket.writable()).await
+            } else {
+                self.socket.readable().await
+            }
+        };
+        match deadline {
+            Some(deadline) => {
+                future::or(io, async {
+                    Timer::at(deadline).await;
+                    Ok(())
+                })
+                .await
+            }
+            None => io.await,
+        }
+    }
+
+    /// Runs the endpoint until a message arrives or `timeout` passes.
+    pub async fn recv_timeout(
+        &mut self,
+        timeout: Duration,
+    ) -> io::Result<Option<(Address, String)>> {
+        let give_up = Instant::now() + timeout;
+        loop {
+            if let Some((from, text)) = self.inbox.get(self.next) {
+                self.next += 1;
+                return Ok(Some((from, text.to_owned())));
+            }
+            let now = Instant::now();
+            if now >= give_up {
+                return Ok(None);
+            }
+            self.handle_timeout(now)?;
+            let deadline = self.next_deadline().map_or(give_up, |d| d.min(give_up));
+            self.wait(Some(deadline)).await?;
+            self.refill(Instant::now())?;
+        }
+    }
+
+    /// Runs the endpoint until every message sent is acknowledged or given
+    /// up on, or `timeout` passes; incoming messages are acknowledged and
+    /// kept for [`Endpoint::recv_timeout`]. True if everything settled.
+    pub async fn settle(&mut self, timeout: Duration) -> io::Result<bool> {
+        let give_up = Instant::now() + timeout;
+        loop {
+            let now = Instant::now();
+            self.handle_timeout(now)?;
+            if self.is_settled() {
+                return Ok(true);
+            }
+            if now >= give_up {
+                return Ok(false);
+            }
+            let deadline = self.next_deadline().map_or(give_up, |d| d.min(give_up));
+            self.wait(Some(deadline)).await?;
+            self.refill(Instant::now())?;
+        }
+    }
+}
+
+/// Errors a UDP socket reports for one peer (an ICMP "port unreachable" for
+/// an earlier datagram, say) that do not make the socket unusable.
+fn is_transient(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::Interrupted
+    ) || e.raw_os_error() == Some(libc::EHOSTUNREACH)
+        || e.raw_os_error() == Some(libc::ENETUNREACH)
+}

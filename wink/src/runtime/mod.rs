@@ -1,0 +1,292 @@
+//! The running machine: an event loop on smol's reactor that moves bytes
+//! between a UDP socket, timers and the state machine, and keeps the
+//! lifecycle (`started`, `pulsed`, `errored`, `exited`).
+//!
+//! - [`socket`]: real UDP, or a fault-injecting socket for tests.
+//! - [`Endpoint`]: a socket plus reliable delivery; the server and the CLI
+//!   use it directly.
+//! - [`run_machine`]: one machine on an endpoint, until it exits.
+//! - [`run`]: the whole process, for a machine binary's `main`.
+
+mod config;
+mod endpoint;
+mod machine;
+pub mod socket;
+
+pub use config::{Config, ConfigError};
+pub use endpoint::{Endpoint, Inbox};
+pub use machine::{run_machine, Ending, Identity};
+
+use std::process::ExitCode;
+
+use futures_lite::StreamExt;
+
+use crate::address::Address;
+use crate::hsm::{Hsm, Machine, StateId};
+use crate::name::MachineName;
+
+/// The port a host's server listens on unless told otherwise.
+pub const DEFAULT_SERVER_PORT: u16 = 42000;
+
+/// The environment variable holding the server's address; the server sets
+/// it for the machines it starts.
+pub const SERVER_ENV: &str = "WINK_SERVER";
+
+/// The environment variable naming a directory for per-machine log files;
+/// without it, machines log to stdout.
+pub const LOG_DIR_ENV: &str = "WINK_LOG_DIR";
+
+/// What a machine binary was asked to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Invocation {
+    Run {
+        name: MachineName,
+        address: Address,
+        parent: Address,
+        args: Vec<String>,
+    },
+    Describe(String),
+    Help,
+}
+
+fn usage(program: &str) -> String {
+    format!(
+        "usage: {program} <name> <address> <parent> [args…]\n       {program} --describe [text|dot|mermaid]\n\
+         \n  <name>     the machine's name, package/executable[#tag]\
+         \n  <address>  where to listen: :<port>, <ip>:<port> (port 0: any free port)\
+         \n  <parent>   where to send lifecycle messages\
+         \n\nNormally started by `wink-server`; see `wink start`."
+    )
+}
+
+fn parse_invocation(args: &[String]) -> Result<Invocation, String> {
+    match args.get(1).map(String::as_str) {
+        None => Err("missing <name> <address> <parent>".to_owned()),
+        Some("-h" | "--help" | "help") => Ok(Invocation::Help),
+        Some("--describe") => {
+            let format = args.get(2).cloned().unwrap_or_else(|| "text".to_owned());
+            match format.as_str() {
+                "text" | "dot" | "mermaid" => Ok(Invocation::Describe(format)),
+                other => Err(format!(
+                    "unknown description format `{other}`: text, dot or mermaid"
+                )),
+            }
+        }
+        Some(name) => {
+            let name: MachineName = name.parse().map_err(|e| format!("{e}"))?;
+            let address = args
+                .get(2)
+                .ok_or("missing <address> and <parent>")?
+                .parse()
+                .map_err(|e| format!("<address>: {e}"))?;
+            let parent = args
+                .get(3)
+                .ok_or("missing <parent>")?
+                .parse()
+                .map_err(|e| format!("<parent>: {e}"))?;
+            Ok(Invocation::Run {
+                name,
+                address,
+                parent,
+                args: args[4..].to_vec(),
+            })
+        }
+    }
+}
+
+/// Runs a machine as this process: reads `<name> <address> <parent>
+/// [args…]` from the command line, sets up logging (stdout, or a file in
+/// `$WINK_LOG_DIR`), binds the address, runs until the machine exits, errors
+/// or gets `SIGTERM`/`SIGINT`, and returns the exit status: 0 after an
+/// orderly exit, 1 after an error, 2 for a bad command line or environment.
+///
+/// `<binary> --describe [text|dot|mermaid]` prints the machine's states.
+///
+/// `$WINK_INITIAL_STATE`, if set, names the state to start in instead of
+/// the `#[initial]` one.
+pub fn run<M: Machine>(machine: M) -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    let program = args.first().map_or("machine", String::as_str).to_owned();
+    let (name, address, parent, args) = match parse_invocation(&args) {
+        Ok(Invocation::Run {
+            name,
+            address,
+            parent,
+            args,
+        }) => (name, address, parent, args),
+        Ok(Invocation::Describe(format)) => {
+            let d = M::description();
+            let text = match format.as_str() {
+                "dot" => d.to_dot(),
+                "mermaid" => d.to_mermaid(),
+                _ => d.to_text(),
+            };
+            print!("{text}");
+            return ExitCode::SUCCESS;
+        }
+        Ok(Invocation::Help) => {
+            println!("{}", usage(&program));
+            return ExitCode::SUCCESS;
+        }
+        Err(problem) => {
+            eprintln!("{program}: {problem}\n{}", usage(&program));
+            return ExitCode::from(2);
+        }
+    };
+    let hsm = match std::env::var("WINK_INITIAL_STATE") {
+        Err(_) => Hsm::new(machine),
+        Ok(state) => match M::State::from_name(&state) {
+            Some(state) => Hsm::starting_in(machine, state),
+            None => {
+                eprintln!(
+                    "{program}: WINK_INITIAL_STATE={state:?} is not a state of {}",
+                    M::description().machine
+                );
+                return ExitCode::from(2);
+            }
+        },
+    };
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("{program}: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let server = match std::env::var(SERVER_ENV) {
+        Ok(server) => match server.parse::<Address>() {
+            Ok(server) => server,
+            Err(e) => {
+                eprintln!("{program}: {SERVER_ENV}: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        Err(_) => default_server(address),
+    };
+    let log = match std::env::var_os(LOG_DIR_ENV) {
+        Some(dir) => match crate::log::to_file(std::path::Path::new(&dir), &name) {
+            Ok(log) => log,
+            Err(e) => {
+                eprintln!("{program}: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => crate::log::stdout(),
+    };
+    let mut endpoint = match Endpoint::bind(address, config.transport.clone()) {
+        Ok(endpoint) => endpoint,
+        Err(e) => {
+            slog::error!(log, "{} cannot bind {}: {}", name, address, e);
+            eprintln!("{program}: cannot bind {address}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let signals =
+        async_signal::Signals::new([async_signal::Signal::Term, async_signal::Signal::Int]);
+    let mut signals = match signals {
+        Ok(signals) => signals,
+        Err(e) => {
+            eprintln!("{program}: cannot watch signals: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let identity = Identity {
+        name,
+        parent,
+        server,
+        args,
+    };
+    let stop = async move {
+        signals.next().await;
+    };
+    let ending = async_io::block_on(run_machine(
+        hsm,
+        &mut endpoint,
+        identity,
+        config,
+        log.clone(),
+        stop,
+    ));
+    match ending {
+        Ok(Ending::Exited) => ExitCode::SUCCESS,
+        Ok(Ending::Errored(_)) => ExitCode::FAILURE,
+        Err(e) => {
+            slog::error!(log, "{}: socket failed: {}", address, e);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The server of the host `address` is on: the same IP (loopback when
+/// `address` is unspecified), port [`DEFAULT_SERVER_PORT`].
+pub fn default_server(address: Address) -> Address {
+    let ip = if address.ip().is_unspecified() {
+        std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)
+    } else {
+        address.ip()
+    };
+    Address::new(std::net::SocketAddr::new(ip, DEFAULT_SERVER_PORT))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        std::iter::once("bin")
+            .chain(list.iter().copied())
+            .map(String::from)
+            .collect()
+    }
+
+    #[test]
+    fn command_line_gives_name_address_parent_and_args() {
+        let inv =
+            parse_invocation(&args(&["family/Child", ":0", "127.0.0.1:5000", "x", "y"])).unwrap();
+        let Invocation::Run {
+            name,
+            address,
+            parent,
+            args,
+        } = inv
+        else {
+            panic!("{inv:?}")
+        };
+        assert_eq!(name.to_string(), "family/Child");
+        assert_eq!(address.port(), 0);
+        assert_eq!(parent.to_string(), "127.0.0.1:5000");
+        assert_eq!(args, ["x", "y"]);
+    }
+
+    #[test]
+    fn bad_command_lines_say_what_is_wrong() {
+        assert_eq!(
+            parse_invocation(&args(&[])).unwrap_err(),
+            "missing <name> <address> <parent>"
+        );
+        assert_eq!(
+            parse_invocation(&args(&["a/b", ":1"])).unwrap_err(),
+            "missing <parent>"
+        );
+        assert!(parse_invocation(&args(&["a/b", "nowhere", ":1"]))
+            .unwrap_err()
+            .starts_with("<address>: "));
+        assert!(parse_invocation(&args(&["../b", ":1", ":2"])).is_err());
+        assert_eq!(
+            parse_invocation(&args(&["--describe", "svg"])).unwrap_err(),
+            "unknown description format `svg`: text, dot or mermaid"
+        );
+    }
+
+    #[test]
+    fn default_server_is_on_the_machines_host() {
+        assert_eq!(
+            default_server("0.0.0.0:5".parse().unwrap()).to_string(),
+            "127.0.0.1:42000"
+        );
+        assert_eq!(
+            default_server("10.1.2.3:5".parse().unwrap()).to_string(),
+            "10.1.2.3:42000"
+        );
+    }
+}
