@@ -101,6 +101,9 @@ impl Config {
                 });
             }
             config.transport.window = window;
+            // A receiver must buffer at least what a sender may have in
+            // flight, or it drops (unacked) what it cannot hold.
+            config.transport.receive_window = config.transport.receive_window.max(window);
         }
         if let Some(value) = lookup("WINK_LOG_MESSAGES") {
             config.log_messages = match value.trim() {
