@@ -406,3 +406,79 @@ fn burst_of_100_000_to_one_peer_arrives_in_order() {
     assert_eq!(stats.data_transmitted, 100_000);
     assert_eq!(net.nodes[0].transport.queued(net.nodes[1].addr), 0);
 }
+
+/// Runs for `duration` of simulated time (or until nothing is left to
+/// happen).
+fn run_for(net: &mut Net, duration: Duration) {
+    let end = net.now + duration;
+    while net.now < end && net.step() {}
+}
+
+fn lossy_link() -> Faults {
+    Faults {
+        loss: 200,
+        duplication: 50,
+        latency: Duration::from_micros(50),
+        jitter: Duration::from_micros(500),
+        loss_budget: None,
+    }
+}
+
+fn patient_config() -> TransportConfig {
+    TransportConfig {
+        retries: 20,
+        ..TransportConfig::default()
+    }
+}
+
+#[test]
+fn sender_restarted_mid_stream_is_heard_in_full() {
+    let mut net = Net::new(7, lossy_link(), patient_config());
+    net.send(0, 500);
+    run_for(&mut net, Duration::from_millis(150));
+    // Node 0 dies with messages in flight and packets in the air, and
+    // starts again at the same address: sequence numbers from 0.
+    net.nodes[0].transport = Transport::new(0xA2, patient_config());
+    net.nodes[0].sent = 1_000_000;
+    net.send(0, 500);
+    net.run();
+    let delivered = &net.nodes[1].delivered;
+    let (old, new): (Vec<u64>, Vec<u64>) = delivered.iter().partition(|&&i| i < 1_000_000);
+    assert!(
+        old.windows(2).all(|w| w[0] < w[1]),
+        "old life once, in order"
+    );
+    assert!(
+        !old.is_empty() && old.len() < 500,
+        "the crash cut the old life short"
+    );
+    assert_eq!(new, (1_000_000..1_000_500).collect::<Vec<u64>>());
+    assert_eq!(
+        &delivered[..old.len()],
+        &old[..],
+        "the old life comes first"
+    );
+    assert_eq!(net.nodes[1].transport.stats().peer_restarts, 1);
+    assert_eq!(net.nodes[0].transport.stats().gave_up, 0);
+}
+
+#[test]
+fn recipient_restarted_mid_stream_gets_the_rest_and_nothing_is_stuck() {
+    let mut net = Net::new(8, lossy_link(), patient_config());
+    net.send(0, 500);
+    run_for(&mut net, Duration::from_millis(150));
+    // Node 1 dies and starts again at the same address.
+    let before = net.nodes[1].delivered.len();
+    assert!(
+        before > 0 && before < 500,
+        "the old life heard part: {before}"
+    );
+    net.nodes[1].transport = Transport::new(0xB2, patient_config());
+    net.run();
+    let after = &net.nodes[1].delivered[before..];
+    assert!(after.windows(2).all(|w| w[0] < w[1]), "once, in order");
+    assert_eq!(after.last(), Some(&499), "the new life hears the end");
+    let sender = net.nodes[0].addr;
+    assert_eq!(net.nodes[1].transport.buffered(sender), 0, "nothing stuck");
+    assert_eq!(net.nodes[0].transport.stats().gave_up, 0);
+}
