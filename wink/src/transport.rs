@@ -107,6 +107,16 @@ pub struct TransportConfig {
     /// Retransmissions of one message before giving up on it. Default 3:
     /// the seed's contract.
     pub retries: u32,
+    /// How long, after a peer restarts, late `Data` from its earlier
+    /// incarnation is dropped (unacknowledged) rather than taken for yet
+    /// another restart (the last [`RETIRED_INCARNATIONS`] incarnations of
+    /// each address are remembered). Default 2 s: far longer than a packet
+    /// lingers in a LAN. It is bounded because incarnations are random, not
+    /// ordered: were an old packet ever to overtake a new incarnation's
+    /// first one at a receiver that had not heard the old one, the live
+    /// incarnation would be retired by mistake, and it must not be shut
+    /// out for good.
+    pub retired_for: Duration,
 }
 
 impl Default for TransportConfig {
@@ -118,6 +128,7 @@ impl Default for TransportConfig {
             min_rto: Duration::from_millis(2),
             max_rto: Duration::from_secs(10),
             retries: 3,
+            retired_for: Duration::from_secs(2),
         }
     }
 }
@@ -360,7 +371,13 @@ impl Transport {
                 seq,
                 floor,
                 message,
-            } => self.on_data(from, packet.incarnation, seq, floor, message, &mut deliver),
+            } => self.on_data(
+                now,
+                from,
+                packet.incarnation,
+                (seq, floor, message),
+                &mut deliver,
+            ),
             Body::Ack { seq, incarnation } => {
                 self.on_ack(now, from, packet.incarnation, seq, incarnation)
             }
@@ -542,11 +559,10 @@ impl Transport {
 
     fn on_data(
         &mut self,
+        now: Instant,
         from: SocketAddr,
         incarnation: u64,
-        seq: u64,
-        floor: u64,
-        message: &str,
+        (seq, floor, message): (u64, u64, &str),
         deliver: &mut impl FnMut(SocketAddr, &str),
     ) {
         let window = self.config.receive_window.max(1);
@@ -558,13 +574,14 @@ impl Transport {
         };
         let recv = match &mut peer.recv {
             Some(recv) if recv.incarnation == incarnation => recv,
-            Some(recv) if recv.is_retired(incarnation) => {
+            Some(recv) if recv.is_retired(incarnation, now) => {
                 out.stats.stale += 1;
                 return;
             }
             Some(recv) => {
                 let previous = recv.incarnation;
-                recv.restart(incarnation, floor.min(seq), &mut out);
+                let retired_until = now + self.config.retired_for;
+                recv.restart(incarnation, floor.min(seq), retired_until, &mut out);
                 out.stats.peer_restarts += 1;
                 self.events.push_back(TransportEvent::PeerRestarted {
                     peer: from,

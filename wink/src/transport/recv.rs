@@ -3,6 +3,7 @@
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::time::Instant;
 
 use super::Stats;
 
@@ -36,8 +37,9 @@ pub(super) struct ReceiveState {
     next: u128,
     /// Messages that arrived ahead of `next`.
     buffer: VecDeque<Option<String>>,
-    /// Earlier incarnations of this address, most recent last-written.
-    retired: [Option<u64>; RETIRED_INCARNATIONS],
+    /// Earlier incarnations of this address, each with the time until
+    /// which its late packets are dropped.
+    retired: [Option<(u64, Instant)>; RETIRED_INCARNATIONS],
     /// Where the next retired incarnation is written in `retired`.
     retired_next: usize,
 }
@@ -59,18 +61,24 @@ impl ReceiveState {
         self.buffer.iter().filter(|slot| slot.is_some()).count()
     }
 
-    /// `incarnation` is one this address had before the current one.
-    pub(super) fn is_retired(&self, incarnation: u64) -> bool {
-        self.retired.contains(&Some(incarnation))
+    /// `incarnation` is one this address had before the current one, and
+    /// its late packets are still to be dropped at `now`.
+    pub(super) fn is_retired(&self, incarnation: u64, now: Instant) -> bool {
+        self.retired
+            .iter()
+            .flatten()
+            .any(|&(retired, until)| retired == incarnation && now < until)
     }
 
     /// The sender restarted as `incarnation`: delivers what the old one
     /// left buffered (in order, skipping holes; it will never fill them),
-    /// retires the old incarnation and starts a fresh window at `start`.
+    /// retires the old incarnation until `retired_until` and starts a fresh
+    /// window at `start`.
     pub(super) fn restart(
         &mut self,
         incarnation: u64,
         start: u64,
+        retired_until: Instant,
         out: &mut Delivery<'_, impl FnMut(SocketAddr, &str)>,
     ) {
         while let Some(slot) = self.buffer.pop_front() {
@@ -79,7 +87,7 @@ impl ReceiveState {
                 None => out.stats.skipped += 1,
             }
         }
-        self.retired[self.retired_next] = Some(self.incarnation);
+        self.retired[self.retired_next] = Some((self.incarnation, retired_until));
         self.retired_next = (self.retired_next + 1) % RETIRED_INCARNATIONS;
         self.incarnation = incarnation;
         self.next = u128::from(start);

@@ -209,6 +209,27 @@ fn late_packet_from_retired_incarnation_is_dropped_unacked() {
 }
 
 #[test]
+fn live_incarnation_retired_by_mistake_is_heard_again_after_retired_for() {
+    let now = Instant::now();
+    let mut b = receiver();
+    // b never heard the old life; the new one's first packet arrives, then
+    // a delayed packet of the old life overtakes the new one's next.
+    feed(&mut b, now, a_addr(), &data(0xA2, 0, 0, "new 0"));
+    feed(&mut b, now, a_addr(), &data(A, 7, 7, "old, late"));
+    assert_eq!(
+        feed(&mut b, now, a_addr(), &data(0xA2, 1, 0, "new 1")),
+        Vec::<String>::new()
+    );
+    assert_eq!(b.stats().stale, 1);
+    // Not for good: once `retired_for` has passed, the live one is heard.
+    let later = now + TransportConfig::default().retired_for;
+    assert_eq!(
+        feed(&mut b, later, a_addr(), &data(0xA2, 1, 1, "new 1")),
+        ["new 1"]
+    );
+}
+
+#[test]
 fn ack_from_other_port_does_not_clear() {
     let now = Instant::now();
     let mut a = Transport::new(A, TransportConfig::default());
