@@ -35,7 +35,12 @@ mod heater {
         }
 
         #[receive(Plugged, "heat")]
-        fn heat(&mut self, cx: &mut Context<Self>, target: i32, minutes: u32) -> Result<(), String> {
+        fn heat(
+            &mut self,
+            cx: &mut Context<Self>,
+            target: i32,
+            minutes: u32,
+        ) -> Result<(), String> {
             if minutes == 0 {
                 return Err("heat for at least one minute".to_owned());
             }
