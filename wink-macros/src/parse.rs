@@ -33,9 +33,10 @@ pub fn parse(mut module: ItemMod, cx: &mut Ctxt) -> Model {
         );
         return model;
     };
-    for item in items.iter_mut() {
+    let misnamed = misnamed_states_enum(items, cx);
+    for (index, item) in items.iter_mut().enumerate() {
         match item {
-            Item::Enum(item) if item.ident == STATE_ENUM => {
+            Item::Enum(item) if item.ident == STATE_ENUM || misnamed == Some(index) => {
                 if model.state_enum.is_some() {
                     cx.error_spanned_by(
                         &item.ident,
@@ -46,11 +47,14 @@ pub fn parse(mut module: ItemMod, cx: &mut Ctxt) -> Model {
                 model.state_enum = Some(item.ident.clone());
                 for variant in &mut item.variants {
                     if !matches!(variant.fields, Fields::Unit) {
-                        model.states_are_plain = false;
                         cx.error_spanned_by(
                             &variant.fields,
                             format!("state `{}` has fields: states are plain names; keep data in the machine struct", variant.ident),
                         );
+                        // Emitted as a plain state, so the stand-in table
+                        // still type-checks the handlers: without it, every
+                        // `cx` would be an error too.
+                        variant.fields = Fields::Unit;
                     }
                     if let Some((_, discriminant)) = &variant.discriminant {
                         cx.error_spanned_by(discriminant, "states take no explicit values");
@@ -122,6 +126,39 @@ pub fn parse(mut module: ItemMod, cx: &mut Ctxt) -> Model {
     model
 }
 
+/// Without an `enum State`, an enum whose variants carry `#[initial]` or
+/// `#[parent]` was meant to be it: says so, and returns its index so that it
+/// is read as the states enum and the rest of the module is still checked.
+fn misnamed_states_enum(items: &[Item], cx: &mut Ctxt) -> Option<usize> {
+    let is_enum_named_state = |item: &Item| matches!(item, Item::Enum(e) if e.ident == STATE_ENUM);
+    if items.iter().any(is_enum_named_state) {
+        return None;
+    }
+    let (index, item) = items
+        .iter()
+        .enumerate()
+        .find_map(|(index, item)| match item {
+            Item::Enum(item)
+                if item.variants.iter().any(|v| {
+                    v.attrs
+                        .iter()
+                        .any(|a| a.path().is_ident("initial") || a.path().is_ident("parent"))
+                }) =>
+            {
+                Some((index, item))
+            }
+            _ => None,
+        })?;
+    cx.error_spanned_by(
+        &item.ident,
+        format!(
+            "the states enum must be called `State`, not `{}`",
+            item.ident
+        ),
+    );
+    Some(index)
+}
+
 /// Reads `#[initial]` and `#[parent(X)]`; true if the attribute was Wink's.
 fn read_state_attr(attr: &Attribute, state: &mut StateDecl, cx: &mut Ctxt) -> bool {
     if attr.path().is_ident("initial") {
@@ -137,7 +174,7 @@ fn read_state_attr(attr: &Attribute, state: &mut StateDecl, cx: &mut Ctxt) -> bo
                 format!("state `{}` is marked #[initial] twice", state.ident),
             );
         }
-        state.initial = Some(attr.span());
+        state.initial = Some(attr.path().span());
         true
     } else if attr.path().is_ident("parent") {
         match attr.parse_args::<Path>().and_then(|path| last_ident(&path)) {

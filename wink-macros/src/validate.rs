@@ -3,7 +3,8 @@
 
 use std::collections::{HashMap, HashSet};
 
-use syn::{FnArg, Pat, Type};
+use quote::ToTokens;
+use syn::{FnArg, GenericArgument, Ident, Pat, PathArguments, Type};
 
 use crate::ctxt::Ctxt;
 use crate::model::{Handler, HandlerKind, Model, Param};
@@ -20,7 +21,7 @@ pub fn validate(model: &Model, cx: &mut Ctxt) -> Vec<Option<Vec<Param>>> {
     model
         .handlers
         .iter()
-        .map(|h| check_signature(h, cx))
+        .map(|h| check_signature(h, model.machine.as_ref(), cx))
         .collect()
 }
 
@@ -134,6 +135,11 @@ fn check_handlers(model: &Model, declared: &HashSet<String>, list: &str, cx: &mu
         if state == BROKEN {
             continue;
         }
+        if declared.is_empty() {
+            // No states enum, or an empty one: already reported, and every
+            // handler would be "on an undeclared state" because of it.
+            continue;
+        }
         if !declared.contains(&state) {
             cx.error_spanned_by(
                 &handler.state,
@@ -168,10 +174,17 @@ fn check_handlers(model: &Model, declared: &HashSet<String>, list: &str, cx: &mu
             HandlerKind::Receive(message) => {
                 if let Some(lit) = message {
                     let text = lit.value();
+                    if text.is_empty() {
+                        cx.error_spanned_by(
+                            lit,
+                            format!("empty message name: write one word, or `#[receive({state})]` for the state's empty receiver"),
+                        );
+                        continue;
+                    }
                     if !is_message_word(&text) {
                         cx.error_spanned_by(
                             lit,
-                            format!("message name {:?} is not a single word: use letters, digits and punctuation, no spaces", text),
+                            format!("message name {text:?} is not a single word: use letters, digits and punctuation, no spaces"),
                         );
                         continue;
                     }
@@ -182,7 +195,7 @@ fn check_handlers(model: &Model, declared: &HashSet<String>, list: &str, cx: &mu
                         Some(name) => format!("a receiver for \"{name}\""),
                         None => "an empty receiver".to_owned(),
                     };
-                    let at: &dyn quote::ToTokens = match message {
+                    let at: &dyn ToTokens = match message {
                         Some(lit) => lit,
                         None => &handler.state,
                     };
@@ -208,7 +221,11 @@ fn is_message_word(text: &str) -> bool {
 
 /// Checks `fn name(&mut self, cx: &mut Context<Self>, typed args…)` and
 /// returns the typed arguments.
-fn check_signature(handler: &Handler, cx: &mut Ctxt) -> Option<Vec<Param>> {
+fn check_signature(
+    handler: &Handler,
+    machine: Option<&Ident>,
+    cx: &mut Ctxt,
+) -> Option<Vec<Param>> {
     let sig = &handler.sig;
     let is_receiver = matches!(handler.kind, HandlerKind::Receive(_));
     let expected = if is_receiver {
@@ -216,40 +233,66 @@ fn check_signature(handler: &Handler, cx: &mut Ctxt) -> Option<Vec<Param>> {
     } else {
         "an entry or exit action is `fn name(&mut self, cx: &mut Context<Self>)`"
     };
+    let name = &sig.ident;
     let mut ok = true;
-    if sig.asyncness.is_some()
-        || sig.constness.is_some()
-        || sig.unsafety.is_some()
-        || !sig.generics.params.is_empty()
-        || sig.variadic.is_some()
-    {
-        cx.error_spanned_by(
-            &sig.ident,
-            format!("`{}` must be a plain method: {expected}", sig.ident),
-        );
+    // Each qualifier is named and pointed at, so the fix is obvious.
+    let qualifiers: [(Option<&dyn ToTokens>, &str); 5] = [
+        (
+            sig.asyncness.as_ref().map(|t| t as _),
+            "cannot be `async`: handlers run to completion inside one step of the machine",
+        ),
+        (sig.constness.as_ref().map(|t| t as _), "cannot be `const`"),
+        (sig.unsafety.as_ref().map(|t| t as _), "cannot be `unsafe`"),
+        (
+            (!sig.generics.params.is_empty()).then_some(&sig.generics as _),
+            "cannot be generic: each argument has one concrete type to parse",
+        ),
+        (sig.variadic.as_ref().map(|t| t as _), "cannot be variadic"),
+    ];
+    for (tokens, what) in qualifiers {
+        if let Some(tokens) = tokens {
+            cx.error_spanned_by(tokens, format!("`{name}` {what}; {expected}"));
+            ok = false;
+        }
+    }
+    if !ok {
         return None;
     }
-    let mut inputs = sig.inputs.iter();
-    match inputs.next() {
+    let mut inputs = sig.inputs.iter().peekable();
+    let mut has_self = true;
+    match inputs.peek() {
         Some(FnArg::Receiver(receiver))
-            if receiver.reference.is_some() && receiver.mutability.is_some() => {}
-        Some(other) => {
+            if receiver.reference.is_some() && receiver.mutability.is_some() =>
+        {
+            inputs.next();
+        }
+        Some(FnArg::Receiver(receiver)) => {
             cx.error_spanned_by(
-                other,
-                format!("`{}` must take `&mut self` first: {expected}", sig.ident),
+                receiver,
+                format!(
+                    "`{name}` must take `&mut self`, not {}: {expected}",
+                    if receiver.reference.is_some() {
+                        "`&self`"
+                    } else {
+                        "`self` by value"
+                    }
+                ),
+            );
+            inputs.next();
+            ok = false;
+        }
+        Some(FnArg::Typed(_)) | None => {
+            // Not consumed: the first argument is checked as the context.
+            has_self = false;
+            cx.error_spanned_by(
+                name,
+                format!("`{name}` has no `self`: a handler is a method taking `&mut self` first; {expected}"),
             );
             ok = false;
         }
-        None => {
-            cx.error_spanned_by(
-                &sig.ident,
-                format!("`{}` takes no `&mut self`: {expected}", sig.ident),
-            );
-            return None;
-        }
     }
     match inputs.next() {
-        Some(FnArg::Typed(arg)) if is_context(&arg.ty) => {}
+        Some(FnArg::Typed(arg)) if is_context(&arg.ty, machine) => {}
         Some(other) => {
             cx.error_spanned_by(
                 other,
@@ -261,13 +304,17 @@ fn check_signature(handler: &Handler, cx: &mut Ctxt) -> Option<Vec<Param>> {
             ok = false;
         }
         None => {
-            cx.error_spanned_by(
-                &sig.inputs,
-                format!(
-                    "`{}` is missing `cx: &mut Context<Self>`: {expected}",
-                    sig.ident
-                ),
-            );
+            // Without `self` either, the error above already shows the
+            // whole signature.
+            if has_self {
+                cx.error_spanned_by(
+                    &sig.inputs,
+                    format!(
+                        "`{}` is missing `cx: &mut Context<Self>`: {expected}",
+                        sig.ident
+                    ),
+                );
+            }
             return None;
         }
     }
@@ -301,6 +348,9 @@ fn check_signature(handler: &Handler, cx: &mut Ctxt) -> Option<Vec<Param>> {
         if is_str && !last {
             cx.error_spanned_by(&arg.ty, format!("`{}: &str` takes the rest of the message, so it must be the last argument; use `String` for one word", pat.ident));
             ok = false;
+        } else if matches!(&*arg.ty, Type::ImplTrait(_)) {
+            cx.error_spanned_by(&arg.ty, format!("argument `{}` needs a concrete type that implements `FromStr` (`String`, `u32`, …), not `impl Trait`", pat.ident));
+            ok = false;
         } else if !is_str && matches!(&*arg.ty, Type::Reference(_)) {
             cx.error_spanned_by(&arg.ty, format!("argument `{}` is a reference; receiver arguments are parsed from text into owned values (`String`, `u32`, …), except a last `&str`", pat.ident));
             ok = false;
@@ -316,7 +366,8 @@ fn check_signature(handler: &Handler, cx: &mut Ctxt) -> Option<Vec<Param>> {
     ok.then_some(params)
 }
 
-fn is_context(ty: &Type) -> bool {
+/// `&mut Context<Self>` (or `&mut Context<Machine>`, naming the machine).
+fn is_context(ty: &Type, machine: Option<&Ident>) -> bool {
     let Type::Reference(reference) = ty else {
         return false;
     };
@@ -326,10 +377,22 @@ fn is_context(ty: &Type) -> bool {
     let Type::Path(path) = &*reference.elem else {
         return false;
     };
-    path.path
-        .segments
-        .last()
-        .is_some_and(|s| s.ident == "Context")
+    let Some(last) = path.path.segments.last() else {
+        return false;
+    };
+    let PathArguments::AngleBracketed(args) = &last.arguments else {
+        return false;
+    };
+    let mut args = args.args.iter();
+    let (Some(GenericArgument::Type(Type::Path(arg))), None) = (args.next(), args.next()) else {
+        return false;
+    };
+    last.ident == "Context"
+        && arg.qself.is_none()
+        && arg
+            .path
+            .get_ident()
+            .is_some_and(|ident| ident == "Self" || Some(ident) == machine)
 }
 
 fn is_str_ref(ty: &Type) -> bool {

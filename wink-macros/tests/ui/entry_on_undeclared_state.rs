@@ -1,0 +1,24 @@
+// `#[entry(Dimmed)]`: there is no state `Dimmed`.
+
+#[wink::machine]
+mod lamp {
+    pub struct Lamp;
+
+    pub enum State {
+        #[initial]
+        Off,
+        On,
+    }
+
+    impl Lamp {
+        #[receive(Off, "on")]
+        fn turn_on(&mut self, cx: &mut Context<Self>) {
+            cx.transition(State::On);
+        }
+
+        #[entry(Dimmed)]
+        fn dim(&mut self, _cx: &mut Context<Self>) {}
+    }
+}
+
+fn main() {}

@@ -1,0 +1,21 @@
+// `#[receive(Off, on)]`: the message name is a string, `"on"`.
+
+#[wink::machine]
+mod lamp {
+    pub struct Lamp;
+
+    pub enum State {
+        #[initial]
+        Off,
+        On,
+    }
+
+    impl Lamp {
+        #[receive(Off, on)]
+        fn turn_on(&mut self, cx: &mut Context<Self>) {
+            cx.transition(State::On);
+        }
+    }
+}
+
+fn main() {}

@@ -1,0 +1,26 @@
+// `#[receive(Dimmed, …)]`: there is no state `Dimmed`.
+
+#[wink::machine]
+mod lamp {
+    pub struct Lamp;
+
+    pub enum State {
+        #[initial]
+        Off,
+        On,
+    }
+
+    impl Lamp {
+        #[receive(Off, "on")]
+        fn turn_on(&mut self, cx: &mut Context<Self>) {
+            cx.transition(State::On);
+        }
+
+        #[receive(Dimmed, "brighter")]
+        fn brighter(&mut self, cx: &mut Context<Self>) {
+            cx.transition(State::On);
+        }
+    }
+}
+
+fn main() {}
