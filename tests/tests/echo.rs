@@ -1,0 +1,40 @@
+//! `wink send -r 1` to `echo/Echo` prints what it sent.
+
+use wink_tests::Server;
+
+#[test]
+fn send_with_one_reply_prints_the_echo() {
+    let mut server = Server::start().expect("server");
+    let (echo, _) = server.start_machine("echo/Echo", &[]).expect("start echo");
+    let echo = echo.to_string();
+
+    let out = server
+        .wink_ok(&["send", "-r", "1", &echo, "hello", "world"])
+        .expect("send");
+    assert_eq!(out.stdout, "hello world\n", "{out}");
+
+    // One argument with inner spaces travels as is; `:<port>` works too.
+    let port = format!(":{}", echo.rsplit_once(':').expect("a port").1);
+    let out = server
+        .wink_ok(&["send", "--replies", "1", &port, "hello  wide   world"])
+        .expect("send to :port");
+    assert_eq!(out.stdout, "hello  wide   world\n", "{out}");
+
+    server
+        .expect_line(&format!("{echo} echo/Echo < "), wink_tests::PATIENCE)
+        .expect("the echo logs what it received");
+}
+
+#[test]
+fn send_waiting_for_a_reply_that_never_comes_fails() {
+    let mut server = Server::start().expect("server");
+    let (echo, _) = server.start_machine("echo/Echo", &[]).expect("start echo");
+    let out = server
+        .wink(&["-t", "0.5", "send", "-r", "2", &echo.to_string(), "once"])
+        .expect("run wink")
+        .failure()
+        .expect("exit status 1");
+    assert_eq!(out.stdout, "once\n", "the one reply is printed: {out}");
+    assert!(out.stderr.starts_with("wink: no answer from"), "{out}");
+    assert_eq!(out.stderr.lines().count(), 1, "a one-line error: {out}");
+}

@@ -1,0 +1,101 @@
+//! A child that is frozen (SIGSTOP) stops pulsing; after the heartbeat
+//! timeout its parent reports it `errored … heartbeat timeout` and `exited`,
+//! and (family/Parent) starts another.
+
+use std::time::{Duration, Instant};
+
+use wink_tests::{signal, Server, ServerOptions, Signal, Staged, PATIENCE};
+
+#[test]
+fn frozen_child_is_reported_by_heartbeat_timeout() {
+    let staged = Staged::with(&[("family/Child", "echo")]).expect("stage");
+    let options = ServerOptions::default()
+        .env("WINK_PULSE_MS", "100")
+        .env("WINK_HEARTBEAT_TIMEOUT_MS", "500");
+    let mut server = Server::serve(staged, options).expect("server");
+    let (parent, _) = server
+        .start_machine("family/Parent", &["100"])
+        .expect("start family/Parent");
+    let p = format!("{parent} family/Parent");
+
+    let register = server
+        .expect_all(&["< ", " register family/Child "], PATIENCE)
+        .expect("the child registers");
+    let words: Vec<&str> = register.text.split_ascii_whitespace().collect();
+    let (child, pid) = (words[1].to_owned(), words[4].parse::<u32>().expect("pid"));
+    // Pulses reach the parent.
+    server
+        .expect_line(
+            &format!("Parent: {child} family/Child has pulsed"),
+            PATIENCE,
+        )
+        .expect("the child pulses");
+
+    signal(pid, Signal::STOP).expect("SIGSTOP");
+    let frozen = Instant::now();
+    let mark = server.process().cursor();
+    let errored = server
+        .expect_line(
+            &format!("Parent: {child} family/Child has errored: heartbeat timeout"),
+            PATIENCE,
+        )
+        .expect("heartbeat timeout");
+    server
+        .expect_line(
+            &format!("Parent: {child} family/Child has exited"),
+            PATIENCE,
+        )
+        .expect("exited after the timeout");
+    let delay = errored.at.duration_since(frozen);
+    println!("heartbeat timeout 500 ms, pulse 100 ms: reported {delay:?} after SIGSTOP");
+    assert!(
+        delay >= Duration::from_millis(350),
+        "reported too early: {delay:?}"
+    );
+    server.process().set_cursor(mark);
+    server
+        .process()
+        .refute("pulse from the frozen child", |l| {
+            l.contains(&format!("{p} < {child} pulsed"))
+        })
+        .expect("no pulses while frozen");
+
+    // The parent carries on: a new child starts.
+    let next = server
+        .expect_all(&["Parent: ", "family/Child has started"], PATIENCE)
+        .expect("a new child");
+    assert!(!next.text.contains(&child), "{next}");
+
+    // Kill the frozen one; the server reaps it, and the parent, which has
+    // written it off, does not report it again.
+    signal(pid, Signal::KILL).expect("SIGKILL");
+    server
+        .expect_all(
+            &["Reaped: ", &pid.to_string(), "killed by signal 9"],
+            PATIENCE,
+        )
+        .expect("reaped");
+    server
+        .expect_line(
+            &format!("{p} < {} died {child}", server.address()),
+            PATIENCE,
+        )
+        .expect("died reaches the parent");
+    let mark = server.process().cursor();
+    // A later line of the parent's proves it has handled `died`: the new
+    // child's next pulse.
+    let next_child = next.text.split_ascii_whitespace().nth(1).expect("address");
+    server
+        .expect_line(
+            &format!("Parent: {next_child} family/Child has pulsed"),
+            PATIENCE,
+        )
+        .expect("the parent goes on");
+    server.process().set_cursor(mark);
+    server
+        .process()
+        .refute("a second report for the frozen child", |l| {
+            l.contains(&format!("Parent: {child} family/Child has"))
+        })
+        .expect("reported once");
+}
