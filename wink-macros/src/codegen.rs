@@ -23,13 +23,22 @@ pub fn generate(model: &Model, params: &[Option<Vec<Param>>]) -> TokenStream {
 /// and the only errors shown are the ones that matter.
 pub fn fallback(model: &Model) -> TokenStream {
     let mut extra = TokenStream::new();
-    if let (Some(state_enum), Some(machine), true) = (
-        &model.state_enum,
-        &model.machine,
-        model.states_are_plain && !model.states.is_empty(),
-    ) {
-        let first = &model.states[0].ident;
-        extra = quote! {
+    if let Some(machine) = &model.machine {
+        // Without a usable states enum, a hidden one stands in, so that
+        // `Context<Self>` in the handlers is still well-formed.
+        let (state_enum, first) = match (&model.state_enum, model.states.first()) {
+            (Some(state_enum), Some(first)) => (state_enum.clone(), first.ident.clone()),
+            _ => {
+                let stand_in = format_ident!("__Wink{}State", machine);
+                extra.extend(quote! {
+                    #[doc(hidden)]
+                    #[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
+                    pub enum #stand_in { None }
+                });
+                (stand_in, format_ident!("None"))
+            }
+        };
+        extra.extend(quote! {
             impl ::wink::hsm::StateId for #state_enum {
                 const INITIAL: Self = #state_enum::#first;
                 fn name(self) -> &'static str { ::core::unreachable!() }
@@ -45,7 +54,7 @@ pub fn fallback(model: &Model) -> TokenStream {
                 fn exit(&mut self, _: #state_enum, _: &mut ::wink::hsm::Context<Self>) -> ::core::result::Result<(), ::std::string::String> { ::core::unreachable!() }
                 fn receive(&mut self, _: #state_enum, _: (), _: &str, _: &mut ::wink::hsm::Context<Self>) -> ::core::option::Option<::core::result::Result<(), ::wink::hsm::ReceiveError>> { ::core::unreachable!() }
             }
-        };
+        });
     }
     emit_module(model, extra)
 }
@@ -63,9 +72,7 @@ fn emit_module(model: &Model, extra: TokenStream) -> TokenStream {
         .map(|(_, items)| items.as_slice())
         .unwrap_or_default();
     let items = items.iter().map(|item| match item {
-        Item::Enum(item)
-            if Some(&item.ident) == model.state_enum.as_ref() && model.states_are_plain =>
-        {
+        Item::Enum(item) if Some(&item.ident) == model.state_enum.as_ref() => {
             let derives = missing_derives(&item.attrs);
             quote!(#derives #item)
         }
@@ -185,15 +192,13 @@ fn machine_impl(
         let Some(params) = params else { continue };
         let state = &handler.state;
         let method = &handler.sig.ident;
-        let span = handler.sig.span();
-        let action =
-            quote_spanned!(span=> ::wink::hsm::Outcome::into_outcome(#machine::#method(self, cx)));
+        let action = outcome_call(handler, quote!(self, cx));
         match &handler.kind {
             HandlerKind::Entry => entry_arms.push(quote!(#state_enum::#state => #action,)),
             HandlerKind::Exit => exit_arms.push(quote!(#state_enum::#state => #action,)),
             HandlerKind::Receive(message) => {
                 let wrapper = format_ident!("__wink_receive_{}", method);
-                wrappers.push(receive_wrapper(handler, params, &wrapper, machine));
+                wrappers.push(receive_wrapper(handler, params, &wrapper));
                 match message {
                     Some(lit) => {
                         let v = variant(&lit.value());
@@ -270,12 +275,7 @@ fn machine_impl(
 }
 
 /// A method that parses the receiver's arguments from the text and calls it.
-fn receive_wrapper(
-    handler: &Handler,
-    params: &[Param],
-    wrapper: &Ident,
-    machine: &Ident,
-) -> TokenStream {
+fn receive_wrapper(handler: &Handler, params: &[Param], wrapper: &Ident) -> TokenStream {
     let method = &handler.sig.ident;
     let receiver = method.to_string();
     let whole = matches!(handler.kind, HandlerKind::Receive(None));
@@ -295,8 +295,7 @@ fn receive_wrapper(
         }
     });
     let idents = params.iter().map(|p| &p.ident);
-    let span = handler.sig.span();
-    let call = quote_spanned!(span=> ::wink::hsm::Outcome::into_outcome(#machine::#method(self, cx, #(#idents),*)));
+    let call = outcome_call(handler, quote!(self, cx, #(#idents),*));
     quote! {
         #[doc(hidden)]
         #[allow(non_snake_case)]
@@ -365,4 +364,16 @@ fn description(model: &Model, machine: &Ident) -> TokenStream {
         };
         &DESCRIPTION
     }
+}
+
+/// `Outcome::into_outcome(Self::method(args))`, spanned at the handler's
+/// return type: "a Wink handler must return `()` or `Result`…" points there.
+fn outcome_call(handler: &Handler, args: TokenStream) -> TokenStream {
+    let span = match &handler.sig.output {
+        syn::ReturnType::Type(_, ty) => ty.span(),
+        syn::ReturnType::Default => handler.sig.ident.span(),
+    };
+    let mut method = handler.sig.ident.clone();
+    method.set_span(span);
+    quote_spanned!(span=> ::wink::hsm::Outcome::into_outcome(Self::#method(#args)))
 }

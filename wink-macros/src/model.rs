@@ -10,8 +10,6 @@ pub struct Model {
     pub module: ItemMod,
     /// The name of the states enum, `State`.
     pub state_enum: Option<Ident>,
-    /// Whether the states enum only has plain (unit) variants.
-    pub states_are_plain: bool,
     /// The machine type: the `Self` of the impl holding the handlers.
     pub machine: Option<Ident>,
     /// The states, in declaration order.

@@ -21,7 +21,6 @@ pub fn parse(mut module: ItemMod, cx: &mut Ctxt) -> Model {
             ..module.clone()
         },
         state_enum: None,
-        states_are_plain: true,
         machine: None,
         states: Vec::new(),
         handlers: Vec::new(),
