@@ -393,13 +393,26 @@ impl Process {
         timeout: Duration,
         wanted: impl Fn(&str) -> bool,
     ) -> Result<Line> {
+        let (i, line) = self.find(self.cursor, what, timeout, wanted)?;
+        self.cursor = i + 1;
+        Ok(line)
+    }
+
+    /// The first line from line `from` on for which `wanted` holds, and its
+    /// index, waiting up to `timeout`; the cursor does not move.
+    pub fn find(
+        &mut self,
+        from: usize,
+        what: &str,
+        timeout: Duration,
+        wanted: impl Fn(&str) -> bool,
+    ) -> Result<(usize, Line)> {
         let give_up = Instant::now() + timeout;
-        let mut from = self.cursor;
+        let mut from = from.min(self.seen.len());
         loop {
             if let Some(i) = self.seen[from..].iter().position(|l| wanted(&l.text)) {
                 let i = from + i;
-                self.cursor = i + 1;
-                return Ok(self.seen[i].clone());
+                return Ok((i, self.seen[i].clone()));
             }
             // Lines searched stay searched.
             from = self.seen.len();
@@ -803,25 +816,31 @@ impl Server {
         Process::spawn(format!("wink {}", args.join(" ")), command)
     }
 
-    /// `wink start <name> :0 args…`: the new machine's address and pid
-    /// (from the server's `Forked:` line, which is searched for from the
-    /// beginning).
+    /// `wink start <name> :0 args…`: the new machine's address and pid.
     pub fn start_machine(&mut self, name: &str, args: &[&str]) -> Result<(Address, u32)> {
         let mut all = vec!["start", name, ":0"];
         all.extend_from_slice(args);
         let out = self.wink_ok(&all)?;
         let address = started_address(&out.stdout)?;
-        let pid = self.pid_of(address)?;
+        let pid = self.registered(address)?;
         Ok((address, pid))
     }
 
-    /// The pid of the machine at `address`, from `wink list`.
-    pub fn pid_of(&self, address: Address) -> Result<u32> {
-        let rows = self.list()?;
-        rows.iter()
-            .find(|r| r.address == address.to_string())
-            .map(|r| r.pid)
-            .with_context(|| format!("{address} is not in `wink list`: {rows:?}"))
+    /// The pid of the machine at `address`, from its `register` request in
+    /// the server's log (waiting for it; the cursor does not move). A
+    /// machine sends `started` to its parent and `register` to the server
+    /// at once, so either may arrive first.
+    pub fn registered(&mut self, address: Address) -> Result<u32> {
+        let prefix = format!("< {address} register ");
+        let (_, line) = self.process.find(
+            0,
+            &format!("a line starting with `{prefix}`"),
+            PATIENCE,
+            |l| l.starts_with(&prefix),
+        )?;
+        word(&line.text, 4)?
+            .parse()
+            .with_context(|| format!("no pid in `{}`", line.text))
     }
 
     /// `wink list`, parsed.

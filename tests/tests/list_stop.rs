@@ -16,6 +16,7 @@ fn list_shows_machines_and_stop_removes_one_telling_its_parent() {
         .expect_line("started echo/Echo", PATIENCE)
         .expect("echo starts");
     let echo = wink_tests::started_address(&started.text).expect("echo's address");
+    let echo_pid = server.registered(echo).expect("echo registers");
     let (switch, switch_pid) = server
         .start_machine("switch/Switch", &[])
         .expect("start switch");
@@ -32,6 +33,7 @@ fn list_shows_machines_and_stop_removes_one_telling_its_parent() {
         .expect("switch is listed");
     assert_eq!(echo_row.address, echo.to_string());
     assert_eq!(switch_row.address, switch.to_string());
+    assert_eq!(echo_row.pid, echo_pid);
     assert_eq!(switch_row.pid, switch_pid);
     for row in &rows {
         assert!(is_running(row.pid), "{row:?} runs");
@@ -97,12 +99,16 @@ fn stopping_a_child_tells_its_machine_parent_exited_not_errored() {
         .to_owned();
 
     // The list names the parent of each machine.
+    let child_pid = server
+        .registered(child.parse().expect("an address"))
+        .expect("the child registers");
     let rows = server.list().expect("list");
     let child_row = rows
         .iter()
         .find(|r| r.address == child)
         .unwrap_or_else(|| panic!("{child} in {rows:?}"));
     assert_eq!(child_row.name, "family/Child");
+    assert_eq!(child_row.pid, child_pid);
     assert_eq!(child_row.parent, parent.to_string());
 
     let mark = server.process().cursor();
@@ -170,4 +176,58 @@ fn stop_escalates_to_sigkill_for_a_machine_that_ignores_sigterm() {
         )
         .expect("killed");
     assert!(!is_running(pid));
+}
+
+#[test]
+fn stopping_a_parent_stops_its_children() {
+    let staged = Staged::with(&[("family/Child", "echo")]).expect("stage");
+    let mut server = Server::serve(staged, ServerOptions::default()).expect("server");
+    let (parent, parent_pid) = server
+        .start_machine("family/Parent", &["600000"])
+        .expect("start family/Parent");
+    let register = server
+        .expect_all(&["< ", " register family/Child "], PATIENCE)
+        .expect("the child registers");
+    let child = wink_tests::word(&register.text, 1).expect("address");
+    let child_pid: u32 = wink_tests::word(&register.text, 4)
+        .expect("pid")
+        .parse()
+        .expect("pid");
+    // The parent's line and the server's come from two processes, in
+    // either order.
+    server.process().set_cursor(0);
+    server
+        .expect_line(
+            &format!("Parent: {child} family/Child has started"),
+            PATIENCE,
+        )
+        .expect("the parent knows it");
+
+    server
+        .wink_ok(&["stop", &parent.to_string()])
+        .expect("stop the parent");
+    server.process().set_cursor(0);
+    server
+        .expect_all(
+            &["Reaped: ", &parent_pid.to_string(), "exit status 0"],
+            PATIENCE,
+        )
+        .expect("the parent exits");
+    server.process().set_cursor(0);
+    server
+        .expect_line(
+            &format!(
+                "< {parent} stop {}",
+                child.rsplit_once(':').expect("port").1
+            ),
+            PATIENCE,
+        )
+        .expect("the exiting parent asks the server to stop its child");
+    server
+        .expect_all(
+            &["Reaped: ", &child_pid.to_string(), "exit status 0"],
+            PATIENCE,
+        )
+        .expect("the child is stopped in order");
+    assert!(server.list().expect("list").is_empty());
 }
