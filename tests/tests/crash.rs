@@ -122,9 +122,6 @@ fn killed_machine_started_with_follow_ends_wink_start_with_died() {
 }
 
 #[test]
-#[ignore = "bug: a child started on :0 that dies before it registers is reported \
-            `died - <name> <reason>`; the parent's runtime drops that as malformed, \
-            so the parent never hears errored/exited and never restarts it"]
 fn child_that_dies_before_registering_is_reported_to_its_parent() {
     // A family/Child that exits at once, before it can say `started` or
     // `register` (like a binary that fails to load).

@@ -101,10 +101,6 @@ fn frozen_child_is_reported_by_heartbeat_timeout() {
 }
 
 #[test]
-#[ignore = "bug: after a heartbeat timeout the parent's runtime has delivered \
-            `exited` for the child, but when the child resumes its `pulsed` is \
-            delivered to the machine again (the child is re-adopted) and it keeps \
-            running beside its replacement"]
 fn child_written_off_by_heartbeat_stays_written_off_when_it_resumes() {
     let staged = Staged::with(&[("family/Child", "echo")]).expect("stage");
     let options = ServerOptions::default()

@@ -317,7 +317,21 @@ impl Server {
 
     fn register(&mut self, from: Address, name: &str, pid: u32) {
         match self.machines.get_mut(&pid) {
-            Some(machine) if machine.name.to_string() == name => machine.address = Some(from),
+            Some(machine)
+                if machine.name.to_string() == name
+                    && machine.address.is_none_or(|a| {
+                        a == from || (a.ip().is_unspecified() && a.port() == from.port())
+                    }) =>
+            {
+                machine.address = Some(from)
+            }
+            Some(machine) if machine.name.to_string() == name => {
+                let registered = machine.address.map_or("-".to_owned(), |a| a.to_string());
+                self.reply(
+                    from,
+                    &format!("error register: pid {pid} is registered at {registered}"),
+                )
+            }
             Some(machine) => {
                 let expected = machine.name.to_string();
                 self.reply(

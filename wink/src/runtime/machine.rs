@@ -2,7 +2,7 @@
 //! endpoint, the timers and the state machine, and keeps the lifecycle.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::future::Future;
 use std::io;
 use std::time::Instant;
@@ -81,6 +81,8 @@ struct Runner<'a, M: Machine, S: Socket> {
     ending: Option<Ending>,
     inbox: Inbox,
     effects: Vec<Effect>,
+    /// Children reported lost: their lifecycle messages are not delivered.
+    written_off: HashSet<Address>,
 }
 
 /// Runs `machine` on `endpoint` until it exits, errors, or `stop` completes
@@ -123,6 +125,7 @@ pub async fn run_machine<M: Machine, S: Socket>(
         ending: None,
         inbox: Inbox::default(),
         effects: Vec::new(),
+        written_off: HashSet::new(),
     };
     runner.start();
     let mut stop = std::pin::pin!(stop);
@@ -232,6 +235,10 @@ impl<M: Machine, S: Socket> Runner<'_, M, S> {
         }
         let mut words = text.split_ascii_whitespace();
         let word = words.next().unwrap_or("");
+        if LIFECYCLE.contains(&word) && self.written_off.contains(&from) {
+            // Reported lost already; whatever it says now is too late.
+            return;
+        }
         let now = self.cx.now();
         match word {
             "started" | "pulsed" | "errored" => {
@@ -249,13 +256,21 @@ impl<M: Machine, S: Socket> Runner<'_, M, S> {
             "exited" => {
                 self.children.remove(&from);
             }
+            // The server's answer to a `stop` the runtime sent for a child
+            // it wrote off; the machine never asked.
+            "stopped" if self.is_server(from) => return,
             "died" if self.is_server(from) => {
-                let child = words.next().and_then(|a| a.parse::<Address>().ok());
-                let name = words.next().unwrap_or("");
+                // `died <address> <name> <reason>`; the address is `-` for a
+                // child that died before it registered.
+                let child = words.next().unwrap_or("");
+                let name = words.next().unwrap_or("").to_owned();
                 let reason = words.collect::<Vec<_>>().join(" ");
-                match child {
-                    Some(child) => self.child_lost(child, name.to_owned(), &reason),
-                    None => warn!(
+                match child.parse::<Address>() {
+                    Ok(child) => self.child_lost(Some(child), name, &reason),
+                    Err(_) if child == "-" && !name.is_empty() => {
+                        self.child_lost(None, name, &reason)
+                    }
+                    Err(_) => warn!(
                         self.log,
                         "{} ignoring malformed `{}` from {}", self.who, text, from
                     ),
@@ -278,19 +293,30 @@ impl<M: Machine, S: Socket> Runner<'_, M, S> {
     }
 
     /// A child is gone without saying so: tell the machine as if the child
-    /// had said `errored <name> <reason>` and `exited <name>`.
-    fn child_lost(&mut self, child: Address, name: String, reason: &str) {
-        if self.children.remove(&child).is_none() && self.take_spawning(&name).is_none() {
+    /// had said `errored <name> <reason>` and `exited <name>`. `child` is
+    /// `None` for one that died before it was heard from.
+    fn child_lost(&mut self, child: Option<Address>, name: String, reason: &str) {
+        let known = match child {
+            Some(child) => {
+                self.children.remove(&child).is_some() || self.take_spawning(&name).is_some()
+            }
+            None => self.take_spawning(&name).is_some(),
+        };
+        if !known {
             // Not a child we know of (already exited, or never ours).
             return;
         }
+        let sender = child.unwrap_or(self.identity.server);
+        if let Some(child) = child {
+            self.written_off.insert(child);
+        }
         warn!(
             self.log,
-            "{} child {} {} lost: {}", self.who, child, name, reason
+            "{} child {} {} lost: {}", self.who, sender, name, reason
         );
-        self.dispatch(child, &format!("errored {name} {reason}"), true);
+        self.dispatch(sender, &format!("errored {name} {reason}"), true);
         if self.ending.is_none() {
-            self.dispatch(child, &format!("exited {name}"), true);
+            self.dispatch(sender, &format!("exited {name}"), true);
         }
     }
 
@@ -306,7 +332,12 @@ impl<M: Machine, S: Socket> Runner<'_, M, S> {
             if self.ending.is_some() {
                 break;
             }
-            self.child_lost(child, name, "heartbeat timeout");
+            // Written off: make sure it does not come back (it may only be
+            // frozen or cut off), then report it lost.
+            if let Some(server) = self.children.get(&child).map(|c| c.server) {
+                self.send(server, &format!("stop {}", child.port()));
+            }
+            self.child_lost(Some(child), name, "heartbeat timeout");
         }
         let oldest = self
             .children
