@@ -37,18 +37,19 @@ fn switch_turns_on_and_off_via_cli() {
         })
         .expect("it receives on");
     server
-        .expect_line("Switch is ON", PATIENCE)
-        .expect("On's entry");
-    server
         .expect_line(&format!("{me} Off -> On"), PATIENCE)
         .expect("the transition to On");
+    server
+        .expect_line("Switch is ON", PATIENCE)
+        .expect("On's entry");
 
     server.wink_ok(&["send", &at, "off"]).expect("send off");
     server
         .expect_line(&format!("{me} On -> Off"), PATIENCE)
         .expect("the transition back to Off");
 
-    // Exactly these switch lines, in this order: Off is On's parent, so
+    // Exactly these switch lines, in this order: a transition is logged as
+    // it starts, before the entry action it runs; Off is On's parent, so
     // going back to it exits On without re-entering Off.
     let lines: Vec<String> = server
         .process()
@@ -61,8 +62,8 @@ fn switch_turns_on_and_off_via_cli() {
         lines,
         [
             "Switch is OFF".to_owned(),
-            "Switch is ON".to_owned(),
             format!("{me} Off -> On"),
+            "Switch is ON".to_owned(),
             format!("{me} On -> Off"),
         ]
     );

@@ -52,7 +52,7 @@ pub fn fallback(model: &Model) -> TokenStream {
                 fn message(_: &str) {}
                 fn entry(&mut self, _: #state_enum, _: &mut ::wink::hsm::Context<Self>) -> ::core::result::Result<(), ::std::string::String> { ::core::unreachable!() }
                 fn exit(&mut self, _: #state_enum, _: &mut ::wink::hsm::Context<Self>) -> ::core::result::Result<(), ::std::string::String> { ::core::unreachable!() }
-                fn receive(&mut self, _: #state_enum, _: (), _: &str, _: &mut ::wink::hsm::Context<Self>) -> ::core::option::Option<::core::result::Result<(), ::wink::hsm::ReceiveError>> { ::core::unreachable!() }
+                fn receive(&mut self, _: #state_enum, _: (), _: &str, _: &str, _: &mut ::wink::hsm::Context<Self>) -> ::core::option::Option<::core::result::Result<(), ::wink::hsm::ReceiveError>> { ::core::unreachable!() }
             }
         });
     }
@@ -204,7 +204,7 @@ fn machine_impl(
                         let v = variant(&lit.value());
                         named_arms.push(quote! {
                             (#state_enum::#state, #message_enum::#v) =>
-                                ::core::option::Option::Some(self.#wrapper(text, cx)),
+                                ::core::option::Option::Some(self.#wrapper(args, cx)),
                         });
                     }
                     None => catch_all_arms.push(quote! {
@@ -258,6 +258,7 @@ fn machine_impl(
                 state: #state_enum,
                 message: #message_enum,
                 text: &str,
+                args: &str,
                 cx: &mut ::wink::hsm::Context<Self>,
             ) -> ::core::option::Option<::core::result::Result<(), ::wink::hsm::ReceiveError>> {
                 match (state, message) {
@@ -278,12 +279,9 @@ fn machine_impl(
 fn receive_wrapper(handler: &Handler, params: &[Param], wrapper: &Ident) -> TokenStream {
     let method = &handler.sig.ident;
     let receiver = method.to_string();
-    let whole = matches!(handler.kind, HandlerKind::Receive(None));
-    let args_new = if whole {
-        quote!(::wink::hsm::Args::whole(#receiver, text))
-    } else {
-        quote!(::wink::hsm::Args::new(#receiver, text))
-    };
+    // Named receivers get the words after the message name; empty
+    // receivers get the whole message.
+    let args_new = quote!(::wink::hsm::Args::new(#receiver, text));
     let bindings = params.iter().map(|p| {
         let ident = &p.ident;
         let ty = &p.ty;

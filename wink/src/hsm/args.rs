@@ -16,23 +16,11 @@ pub struct Args<'a> {
 }
 
 impl<'a> Args<'a> {
-    /// The arguments of `text` (`name arg arg…`) for the receiver called
-    /// `receiver`. The first word, the message name, is skipped.
+    /// The words of `text` for the receiver called `receiver`: for a named
+    /// receiver, the text after the message name; for an empty receiver,
+    /// the whole message.
     pub fn new(receiver: &'static str, text: &'a str) -> Self {
-        let text = text.trim_start();
-        let rest = text
-            .find(|c: char| c.is_ascii_whitespace())
-            .map_or("", |end| &text[end..]);
-        Args { receiver, rest }
-    }
-
-    /// The arguments of `text` including its first word, for empty
-    /// (catch-all) receivers, which see the whole message.
-    pub fn whole(receiver: &'static str, text: &'a str) -> Self {
-        Args {
-            receiver,
-            rest: text,
-        }
+        Args { receiver, rest: text }
     }
 
     /// Parses the next word as parameter `argument`.
@@ -41,9 +29,10 @@ impl<'a> Args<'a> {
         T: FromStr,
         T::Err: Display,
     {
-        let text = self.rest.trim_start();
+        let text = self.rest.trim_start_matches(|c: char| c.is_ascii_whitespace());
         let end = text
-            .find(|c: char| c.is_ascii_whitespace())
+            .bytes()
+            .position(|b| b.is_ascii_whitespace())
             .unwrap_or(text.len());
         let (word, rest) = text.split_at(end);
         if word.is_empty() {
@@ -68,7 +57,7 @@ impl<'a> Args<'a> {
 
     /// Checks that every word was used.
     pub fn finish(self) -> Result<(), ReceiveError> {
-        let rest = self.rest.trim();
+        let rest = self.rest.trim_matches(|c: char| c.is_ascii_whitespace());
         if rest.is_empty() {
             Ok(())
         } else {
@@ -86,7 +75,7 @@ mod tests {
 
     #[test]
     fn typed_words_parse_in_order() {
-        let mut args = Args::new("add", "add 1  -2");
+        let mut args = Args::new("add", " 1  -2");
         assert_eq!(args.next::<i64>("a"), Ok(1));
         assert_eq!(args.next::<i64>("b"), Ok(-2));
         assert_eq!(args.finish(), Ok(()));
@@ -94,7 +83,7 @@ mod tests {
 
     #[test]
     fn bad_word_names_receiver_argument_and_text() {
-        let mut args = Args::new("add", "add one 2");
+        let mut args = Args::new("add", " one 2");
         let err = args.next::<i64>("a").unwrap_err();
         assert_eq!(
             err.to_string(),
@@ -104,7 +93,7 @@ mod tests {
 
     #[test]
     fn missing_and_extra_words_are_errors() {
-        let mut args = Args::new("add", "add 1");
+        let mut args = Args::new("add", " 1");
         assert_eq!(args.next::<i64>("a"), Ok(1));
         assert_eq!(
             args.next::<i64>("b"),
@@ -113,7 +102,7 @@ mod tests {
                 argument: "b"
             })
         );
-        let mut args = Args::new("add", "add 1 2 3");
+        let mut args = Args::new("add", " 1 2 3");
         let _ = args.next::<i64>("a");
         let _ = args.next::<i64>("b");
         assert_eq!(
@@ -127,15 +116,15 @@ mod tests {
 
     #[test]
     fn rest_keeps_inner_spacing() {
-        let mut args = Args::new("errored", "errored family/Child  it  broke ");
+        let mut args = Args::new("errored", " family/Child  it  broke ");
         assert_eq!(args.next::<String>("child").as_deref(), Ok("family/Child"));
         assert_eq!(args.rest(), "it  broke");
         assert_eq!(args.finish(), Ok(()));
     }
 
     #[test]
-    fn whole_includes_the_name() {
-        let mut args = Args::whole("any", "hello there");
+    fn empty_receivers_see_the_whole_message() {
+        let mut args = Args::new("any", "hello there");
         assert_eq!(args.rest(), "hello there");
     }
 }

@@ -74,6 +74,7 @@ pub struct Context<M: Machine> {
     transitions: VecDeque<M::State>,
     effects: Vec<Effect>,
     steps: Vec<Step>,
+    log_steps: bool,
     raised: Option<String>,
 }
 
@@ -112,6 +113,7 @@ impl<M: Machine> Context<M> {
             transitions: VecDeque::new(),
             effects: Vec::new(),
             steps: Vec::new(),
+            log_steps: false,
             raised: None,
         }
     }
@@ -244,7 +246,18 @@ impl<M: Machine> Context<M> {
         self.transitions.clear();
     }
 
+    /// Logs each transition as it starts (before its exit and entry
+    /// actions log anything), in the runtime's `<address> <name>` shape.
+    pub(crate) fn set_log_steps(&mut self, on: bool) {
+        self.log_steps = on;
+    }
+
     pub(crate) fn record(&mut self, step: Step) {
+        if self.log_steps {
+            if let Step::Transition { from, to } = step {
+                slog::info!(self.log, "{} {} {} -> {}", self.me, self.name, from, to);
+            }
+        }
         self.steps.push(step);
     }
 

@@ -89,13 +89,15 @@ pub trait Machine: Sized + 'static {
     /// Runs the exit action of `state`, if it has one.
     fn exit(&mut self, state: Self::State, cx: &mut Context<Self>) -> Result<(), String>;
     /// Runs the receiver of `state` for `message`, or its empty receiver.
-    /// `text` is the whole message, name first. Returns `None` when `state`
-    /// itself has neither, so the caller asks the parent.
+    /// `text` is the whole message, name first (for empty receivers);
+    /// `args` the text after the name (for named ones). Returns `None` when
+    /// `state` itself has neither, so the caller asks the parent.
     fn receive(
         &mut self,
         state: Self::State,
         message: Self::Message,
         text: &str,
+        args: &str,
         cx: &mut Context<Self>,
     ) -> Option<Result<(), ReceiveError>>;
 }
@@ -293,11 +295,11 @@ impl<M: Machine> Hsm<M> {
         if self.phase != Phase::Running {
             return Err(MachineError::Lifecycle("not running"));
         }
-        let name = text.split_ascii_whitespace().next().unwrap_or("");
+        let (name, args) = split_name(text);
         let message = M::message(name);
         let mut state = Some(self.current);
         while let Some(s) = state {
-            if let Some(result) = self.machine.receive(s, message, text, cx) {
+            if let Some(result) = self.machine.receive(s, message, text, args, cx) {
                 result?;
                 cx.check_raised()?;
                 return self.run_transitions(cx);
@@ -389,6 +391,17 @@ impl<M: Machine> Hsm<M> {
             })?;
         cx.check_raised()
     }
+}
+
+/// `("name", " arg arg")` from `"name arg arg"`, after leading whitespace;
+/// one scan of bytes (ASCII whitespace never splits a UTF-8 character).
+fn split_name(text: &str) -> (&str, &str) {
+    let text = text.trim_start_matches(|c: char| c.is_ascii_whitespace());
+    let end = text
+        .bytes()
+        .position(|b| b.is_ascii_whitespace())
+        .unwrap_or(text.len());
+    text.split_at(end)
 }
 
 /// The deepest state that contains both `a` and `b`, if any.

@@ -14,7 +14,7 @@ use super::endpoint::{Endpoint, Inbox};
 use super::socket::Socket;
 use super::Config;
 use crate::address::Address;
-use crate::hsm::{Context, Effect, Hsm, Machine, MachineError, Step};
+use crate::hsm::{Context, Effect, Hsm, Machine, MachineError};
 use crate::name::MachineName;
 use crate::transport::TransportEvent;
 
@@ -99,7 +99,7 @@ pub async fn run_machine<M: Machine, S: Socket>(
 ) -> io::Result<Ending> {
     let now = Instant::now();
     let me = endpoint.local_addr();
-    let cx = Context::new(
+    let mut cx = Context::new(
         me,
         identity.name.clone(),
         identity.parent,
@@ -108,6 +108,7 @@ pub async fn run_machine<M: Machine, S: Socket>(
         log.clone(),
         now,
     );
+    cx.set_log_steps(config.log_messages);
     let mut runner = Runner {
         who: format!("{me} {}", identity.name),
         endpoint,
@@ -359,11 +360,8 @@ impl<M: Machine, S: Socket> Runner<'_, M, S> {
 
     /// Carries out what the last handler asked for, or records its error.
     fn after_handler(&mut self, result: Result<(), MachineError>) {
-        for step in self.cx.drain_steps() {
-            if let Step::Transition { from, to } = step {
-                info!(self.log, "{} {} -> {}", self.who, from, to);
-            }
-        }
+        // Transitions were logged as they happened (`set_log_steps`).
+        self.cx.drain_steps();
         // Effects are few per handler (often none or one); taking them out
         // lets `apply` use the endpoint.
         let mut effects = std::mem::take(&mut self.effects);
