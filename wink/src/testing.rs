@@ -204,7 +204,6 @@ impl<M: Machine> Harness<M> {
     }
 
     fn collect(&mut self) {
-        self.steps.extend(self.cx.drain_steps());
-        self.effects.extend(self.cx.drain_effects());
+        self.cx.move_records(&mut self.steps, &mut self.effects);
     }
 }

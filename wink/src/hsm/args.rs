@@ -20,7 +20,10 @@ impl<'a> Args<'a> {
     /// receiver, the text after the message name; for an empty receiver,
     /// the whole message.
     pub fn new(receiver: &'static str, text: &'a str) -> Self {
-        Args { receiver, rest: text }
+        Args {
+            receiver,
+            rest: text,
+        }
     }
 
     /// Parses the next word as parameter `argument`.
@@ -29,7 +32,7 @@ impl<'a> Args<'a> {
         T: FromStr,
         T::Err: Display,
     {
-        let text = self.rest.trim_start_matches(|c: char| c.is_ascii_whitespace());
+        let text = skip_whitespace(self.rest);
         let end = text
             .bytes()
             .position(|b| b.is_ascii_whitespace())
@@ -57,16 +60,26 @@ impl<'a> Args<'a> {
 
     /// Checks that every word was used.
     pub fn finish(self) -> Result<(), ReceiveError> {
-        let rest = self.rest.trim_matches(|c: char| c.is_ascii_whitespace());
+        let rest = skip_whitespace(self.rest);
         if rest.is_empty() {
             Ok(())
         } else {
             Err(ReceiveError::ExtraArguments {
                 receiver: self.receiver,
-                text: rest.to_owned(),
+                text: rest.trim_end().to_owned(),
             })
         }
     }
+}
+
+/// `text` from its first non-whitespace byte (ASCII whitespace never splits
+/// a UTF-8 character, so bytes are safe and faster than chars).
+pub(crate) fn skip_whitespace(text: &str) -> &str {
+    let start = text
+        .bytes()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(text.len());
+    &text[start..]
 }
 
 #[cfg(test)]

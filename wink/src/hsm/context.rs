@@ -277,4 +277,11 @@ impl<M: Machine> Context<M> {
     pub(crate) fn drain_steps(&mut self) -> std::vec::Drain<'_, Step> {
         self.steps.drain(..)
     }
+
+    /// Moves the steps and requests recorded so far to the end of `steps`
+    /// and `effects` (a move of memory, no iteration).
+    pub(crate) fn move_records(&mut self, steps: &mut Vec<Step>, effects: &mut Vec<Effect>) {
+        steps.append(&mut self.steps);
+        effects.append(&mut self.effects);
+    }
 }

@@ -396,7 +396,7 @@ impl<M: Machine> Hsm<M> {
 /// `("name", " arg arg")` from `"name arg arg"`, after leading whitespace;
 /// one scan of bytes (ASCII whitespace never splits a UTF-8 character).
 fn split_name(text: &str) -> (&str, &str) {
-    let text = text.trim_start_matches(|c: char| c.is_ascii_whitespace());
+    let text = args::skip_whitespace(text);
     let end = text
         .bytes()
         .position(|b| b.is_ascii_whitespace())
