@@ -7,13 +7,14 @@
 pub mod echo;
 pub mod family;
 pub mod greeter;
+pub mod pinger;
 pub mod player;
 pub mod switch;
 pub mod timer;
 
 /// Each machine's name and the cargo binary that runs it: `cargo xtask
 /// stage <dir>` copies binary `b` to `<dir>/<name>`.
-pub const MACHINES: [(&str, &str); 8] = [
+pub const MACHINES: [(&str, &str); 9] = [
     ("switch/Switch", "switch"),
     ("family/Parent", "family-parent"),
     ("family/Child", "family-child"),
@@ -22,4 +23,5 @@ pub const MACHINES: [(&str, &str); 8] = [
     ("greeter/Host", "greeter-host"),
     ("greeter/Greeter", "greeter-greeter"),
     ("player/Player", "player"),
+    ("pinger/Pinger", "pinger"),
 ];
