@@ -232,6 +232,20 @@ pub fn zombies_of(parent: u32) -> Vec<u32> {
         .collect()
 }
 
+/// The children of `parent` that are zombies now and still zombies after
+/// `patience`: a zombie for an instant is a child that just exited and is
+/// being reaped; one that lasts was never reaped.
+pub fn lasting_zombies_of(parent: u32, patience: Duration) -> Vec<u32> {
+    let give_up = Instant::now() + patience;
+    let mut zombies = zombies_of(parent);
+    while !zombies.is_empty() && Instant::now() < give_up {
+        std::thread::sleep(Duration::from_millis(5));
+        let now = zombies_of(parent);
+        zombies.retain(|pid| now.contains(pid));
+    }
+    zombies
+}
+
 /// Whether a process `pid` exists and has not ended (zombies count as
 /// ended).
 pub fn is_running(pid: u32) -> bool {

@@ -73,7 +73,7 @@ fn killed_child_is_reported_errored_and_exited_to_its_parent_quickly() {
         server.process().set_cursor(after);
     }
     assert!(
-        wink_tests::zombies_of(server.pid()).is_empty(),
+        wink_tests::lasting_zombies_of(server.pid(), PATIENCE).is_empty(),
         "the server leaves no zombies"
     );
     let (median, max) = median_max(&delays).expect("delays");

@@ -80,7 +80,7 @@ fn parent_hears_child_start_error_exit_and_respawns_it() {
         "the parent keeps running"
     );
     assert!(
-        wink_tests::zombies_of(server.pid()).is_empty(),
+        wink_tests::lasting_zombies_of(server.pid(), PATIENCE).is_empty(),
         "the server leaves no zombies"
     );
 }

@@ -120,11 +120,12 @@ impl Server {
         info!(self.log, "Address: {}", self.me);
         loop {
             let deadline = self.next_deadline();
+            let (endpoint, exits) = (&mut self.endpoint, &self.exits);
             let wake = future::or(
-                async { self.endpoint.wait(deadline).await.map(|()| Wake::Io) },
+                async { endpoint.wait(deadline).await.map(|()| Wake::Io) },
                 future::or(
                     async {
-                        match self.exits.recv().await {
+                        match exits.recv().await {
                             Ok((pid, status)) => Ok(Wake::Exit(pid, status)),
                             Err(_) => future::pending().await,
                         }

@@ -74,6 +74,12 @@ pub struct Endpoint<S: Socket = Udp> {
     blocked: Option<(SocketAddr, usize)>,
     inbox: Inbox,
     next: usize,
+    /// One timer for every wait, re-armed only when a wait needs to wake
+    /// earlier than it is set for: arming a timer costs the reactor a
+    /// wake-up of its own, and most waits keep the deadline or push it
+    /// later (a later one just costs one early wake-up).
+    timer: Timer,
+    armed: Option<Instant>,
 }
 
 impl Endpoint<Udp> {
@@ -97,6 +103,8 @@ impl<S: Socket> Endpoint<S> {
             blocked: None,
             inbox: Inbox::default(),
             next: 0,
+            timer: Timer::never(),
+            armed: None,
         })
     }
 
@@ -201,25 +209,39 @@ impl<S: Socket> Endpoint<S> {
     }
 
     /// Sleeps until a datagram arrives, the socket takes queued packets
-    /// again, or `deadline` passes (whichever is first).
-    pub async fn wait(&self, deadline: Option<Instant>) -> io::Result<()> {
+    /// again, or `deadline` passes (whichever is first). May return early:
+    /// callers check what is due and wait again.
+    pub async fn wait(&mut self, deadline: Option<Instant>) -> io::Result<()> {
+        if let Some(deadline) = deadline {
+            if self.armed.is_none_or(|armed| deadline < armed) {
+                self.timer.set_at(deadline);
+                self.armed = Some(deadline);
+            }
+        }
+        let Endpoint {
+            socket,
+            blocked,
+            timer,
+            armed,
+            ..
+        } = self;
         let io = async {
-            if self.blocked.is_some() {
-                future::or(self.socket.readable(), self.socket.writable()).await
+            if blocked.is_some() {
+                future::or(socket.readable(), socket.writable()).await
             } else {
-                self.socket.readable().await
+                socket.readable().await
             }
         };
-        match deadline {
-            Some(deadline) => {
-                future::or(io, async {
-                    Timer::at(deadline).await;
-                    Ok(())
-                })
-                .await
+        let alarm = async {
+            if armed.is_some() {
+                timer.await;
+                *armed = None;
+                Ok(())
+            } else {
+                future::pending().await
             }
-            None => io.await,
-        }
+        };
+        future::or(io, alarm).await
     }
 
     /// Runs the endpoint until a message arrives or `timeout` passes.
