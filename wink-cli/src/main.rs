@@ -108,11 +108,10 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Stop { machine } => {
             let server = server_of(machine, cli.server);
             endpoint.send(server, &format!("stop {}", machine.port()))?;
-            let (from, reply) = answer(&mut endpoint, timeout, &format!("{server}"), |from, _| {
+            let (_, reply) = answer(&mut endpoint, timeout, &server.to_string(), |from, _| {
                 from == server
             })
             .await?;
-            let _ = from;
             match reply.split_once(' ') {
                 Some(("stopped", _)) => {
                     println!("stopped {machine}");
@@ -198,7 +197,10 @@ async fn start(
     let word = reply.split_ascii_whitespace().next().unwrap_or("");
     match word {
         "started" => println!("{from} {reply}"),
-        "error" if from == server => return Err(Failure(format!("{server}: {}", &reply[6..]))),
+        "error" if from == server => {
+            let problem = reply.strip_prefix("error").unwrap_or(&reply).trim();
+            return Err(Failure(format!("{server}: {problem}")));
+        }
         "died" => return Err(Failure(format!("{name} died before it started: {reply}"))),
         _ => return Err(Failure(format!("unexpected answer from {from}: `{reply}`"))),
     }
