@@ -1,8 +1,9 @@
 //! Host and Greeter: a parent that starts a child on a chosen port with
 //! arguments, and a child that greets its parent with them, then exits.
 
-/// The host: `greeter/Host <port> <guest>` starts `greeter/Greeter#<guest>`
-/// on `:<port>` with `<guest>` as its argument.
+/// The host: `greeter/Host <port>|<ip>:<port> <guest>` starts
+/// `greeter/Greeter#<guest>` on that port of this host, or at that address on
+/// another host, with `<guest>` as its argument.
 #[wink::machine]
 pub mod host {
     /// Greetings heard.
@@ -22,16 +23,21 @@ pub mod host {
     impl Host {
         #[entry(Hosting)]
         fn enter(&mut self, cx: &mut Context<Self>) -> Result<(), String> {
-            let port: u16 = match cx.args().first() {
-                Some(port) => port.parse().map_err(|e| format!("port `{port}`: {e}"))?,
-                None => 0,
+            // `<port>` on this host, or `<ip>:<port>` on another host (whose
+            // server then starts the greeter).
+            let at = match cx.args().first() {
+                Some(at) if at.contains(':') => at.parse().map_err(|e| format!("{e}"))?,
+                Some(port) => {
+                    let port: u16 = port.parse().map_err(|e| format!("port `{port}`: {e}"))?;
+                    cx.address().with_port(port)
+                }
+                None => cx.address().with_port(0),
             };
             let guest = cx
                 .args()
                 .get(1)
                 .cloned()
                 .unwrap_or_else(|| "Alice".to_owned());
-            let at = cx.address().with_port(port);
             cx.spawn_with(
                 &format!("greeter/Greeter#{guest}"),
                 Some(at),
@@ -106,6 +112,19 @@ mod tests {
         assert_eq!(name.to_string(), "greeter/Greeter#Bob");
         assert_eq!(address.map(|a| a.port()), Some(7000));
         assert_eq!(args, &["Bob"]);
+    }
+
+    #[test]
+    fn host_spawns_greeter_on_another_host() {
+        let mut h = Harness::new(Host::default()).with_args(["10.0.0.2:7000", "Bob"]);
+        h.start().unwrap();
+        let [Effect::Spawn { address, .. }] = h.effects() else {
+            panic!("{:?}", h.effects())
+        };
+        assert_eq!(
+            address.map(|a| a.to_string()).as_deref(),
+            Some("10.0.0.2:7000")
+        );
     }
 
     #[test]
