@@ -440,6 +440,7 @@ fn ms(n: u64) -> Duration {
 fn rto_is_clamped_to_min_and_max() {
     let start = Instant::now();
     let config = TransportConfig {
+        min_rto: ms(2),
         max_rto: ms(300),
         retries: 10,
         ..TransportConfig::default()
