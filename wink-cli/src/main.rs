@@ -18,9 +18,9 @@ struct Cli {
     /// The address this command listens on for answers.
     #[arg(short, long, global = true, default_value = "127.0.0.1:0")]
     address: Address,
-    /// Seconds to wait for an answer.
-    #[arg(short, long, global = true, default_value_t = 5.0)]
-    timeout: f64,
+    /// Seconds to wait for an answer (up to a day).
+    #[arg(short, long, global = true, default_value = "5", value_parser = parse_timeout)]
+    timeout: Duration,
     #[command(subcommand)]
     command: Command,
 }
@@ -89,7 +89,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     let config = Config::from_env()?;
     let mut endpoint = Endpoint::bind(cli.address, config.transport)
         .map_err(|e| Failure(format!("cannot listen on {}: {e}", cli.address)))?;
-    let timeout = Duration::from_secs_f64(cli.timeout.max(0.0));
+    let timeout = cli.timeout;
     match cli.command {
         Command::Start {
             follow,
@@ -207,6 +207,7 @@ async fn start(
     if !follow {
         return Ok(());
     }
+    let mut errored = None;
     loop {
         let Some((from, reply)) = endpoint.recv_timeout(Duration::from_secs(3600)).await? else {
             continue;
@@ -214,7 +215,9 @@ async fn start(
         println!("{from} {reply}");
         let word = reply.split_ascii_whitespace().next().unwrap_or("");
         match word {
-            "exited" => return Ok(()),
+            // An exit after an error is a failure.
+            "exited" => return errored.map_or(Ok(()), Err),
+            "errored" => errored = Some(Failure(format!("{name} errored: {reply}"))),
             "died" => return Err(Failure(format!("{name} died: {reply}"))),
             _ => {}
         }
@@ -239,9 +242,23 @@ async fn answer(
                 return Err(Failure(format!(
                     "no answer from {who} within {:.1}s (is it running?)",
                     timeout.as_secs_f64()
-                )))
+                )));
             }
         }
+    }
+}
+
+/// `--timeout`: seconds, more than 0 and at most a day.
+fn parse_timeout(text: &str) -> Result<Duration, String> {
+    let seconds: f64 = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of seconds"))?;
+    if seconds.is_finite() && seconds > 0.0 && seconds <= 86_400.0 {
+        Ok(Duration::from_secs_f64(seconds))
+    } else {
+        Err(format!(
+            "`{text}`: expected more than 0 and at most 86400 seconds"
+        ))
     }
 }
 

@@ -130,6 +130,7 @@ fn check_handlers(model: &Model, declared: &HashSet<String>, list: &str, cx: &mu
     let mut entries: HashMap<String, &Handler> = HashMap::new();
     let mut exits: HashMap<String, &Handler> = HashMap::new();
     let mut receivers: HashMap<(String, Option<String>), &Handler> = HashMap::new();
+    let mut receiver_methods: HashSet<String> = HashSet::new();
     for handler in &model.handlers {
         let state = handler.state.to_string();
         if state == BROKEN {
@@ -170,6 +171,12 @@ fn check_handlers(model: &Model, declared: &HashSet<String>, list: &str, cx: &mu
                 } else {
                     seen.insert(state, handler);
                 }
+            }
+            HandlerKind::Receive(_) if !receiver_methods.insert(fn_name.to_string()) => {
+                cx.error_spanned_by(
+                    &handler.state,
+                    format!("`{fn_name}` is already a receiver: one #[receive] per method; write a second method (it may call the first)"),
+                );
             }
             HandlerKind::Receive(message) => {
                 if let Some(lit) = message {

@@ -11,6 +11,7 @@ use async_channel::{Receiver, Sender};
 use futures_lite::{future, StreamExt};
 use slog::{info, warn, Logger};
 use wink::runtime::{Endpoint, Inbox, LOG_DIR_ENV, SERVER_ENV};
+use wink::transport::TransportEvent;
 use wink::{Address, MachineName};
 
 use crate::request::{Request, Target};
@@ -86,6 +87,8 @@ pub struct Server {
     exits_tx: Sender<(u32, io::Result<ExitStatus>)>,
     exits: Receiver<(u32, io::Result<ExitStatus>)>,
     inbox: Inbox,
+    /// Set on SIGTERM/SIGINT: no more starts, every machine is stopped.
+    shutting_down: bool,
 }
 
 enum Wake {
@@ -108,6 +111,7 @@ impl Server {
             exits_tx,
             exits,
             inbox: Inbox::default(),
+            shutting_down: false,
         }
     }
 
@@ -121,8 +125,13 @@ impl Server {
         loop {
             let deadline = self.next_deadline();
             let (endpoint, exits) = (&mut self.endpoint, &self.exits);
+            // `or` polls in order: signals, then exits, then requests, so a
+            // flood of requests cannot starve shutdown or reaping.
             let wake = future::or(
-                async { endpoint.wait(deadline).await.map(|()| Wake::Io) },
+                async {
+                    signals.next().await;
+                    Ok(Wake::Signal)
+                },
                 future::or(
                     async {
                         match exits.recv().await {
@@ -130,10 +139,7 @@ impl Server {
                             Err(_) => future::pending().await,
                         }
                     },
-                    async {
-                        signals.next().await;
-                        Ok(Wake::Signal)
-                    },
+                    async { endpoint.wait(deadline).await.map(|()| Wake::Io) },
                 ),
             )
             .await?;
@@ -150,8 +156,25 @@ impl Server {
             }
             self.escalate(Instant::now());
             self.endpoint.handle_timeout(Instant::now())?;
+            self.log_events();
         }
         self.shutdown().await
+    }
+
+    /// Logs what the transport has to say (and so does not keep it).
+    fn log_events(&mut self) {
+        while let Some(event) = self.endpoint.poll_event() {
+            match event {
+                TransportEvent::GaveUp { to, seq, message } => warn!(
+                    self.log,
+                    "gave up on message {} to {}: {}",
+                    seq,
+                    Address::from(to),
+                    message
+                ),
+                TransportEvent::PeerRestarted { .. } => {}
+            }
+        }
     }
 
     fn next_deadline(&self) -> Option<Instant> {
@@ -210,6 +233,9 @@ impl Server {
     }
 
     fn start(&mut self, from: Address, name: MachineName, address: Address, args: Vec<String>) {
+        if self.shutting_down {
+            return self.reply(from, "error start: the server is shutting down");
+        }
         let path = match self.resolve(&name) {
             Ok(path) => path,
             Err(e) => return self.reply(from, &format!("error start {e}")),
@@ -429,6 +455,23 @@ impl Server {
                 &format!("died {address} {} {reason}", machine.name),
             );
         }
+        // Its children on this host lose their parent with it: stop them
+        // too, rather than leave them pulsing into the void.
+        if let Some(address) = machine.address {
+            let orphans: Vec<u32> = self
+                .machines
+                .iter()
+                .filter(|(_, m)| m.parent == address)
+                .map(|(pid, _)| *pid)
+                .collect();
+            for orphan in orphans {
+                info!(
+                    self.log,
+                    "{} lost its parent {}: stopping it", orphan, address
+                );
+                self.terminate(orphan);
+            }
+        }
         let port = machine.address.map_or(0, Address::port);
         for stopper in machine.stoppers {
             self.reply(stopper, &format!("stopped {port}"));
@@ -448,12 +491,15 @@ impl Server {
     /// Stops every machine, waiting up to twice the grace period.
     async fn shutdown(mut self) -> io::Result<()> {
         info!(self.log, "stopping {} machines", self.machines.len());
-        let pids: Vec<u32> = self.machines.keys().copied().collect();
-        for pid in pids {
-            self.terminate(pid);
-        }
+        self.shutting_down = true;
         let give_up = Instant::now() + self.settings.grace * 2;
         while !self.machines.is_empty() && Instant::now() < give_up {
+            // Every pass: a machine started by a deferred start just before
+            // the signal is stopped too.
+            let pids: Vec<u32> = self.machines.keys().copied().collect();
+            for pid in pids {
+                self.terminate(pid);
+            }
             let deadline = self.next_deadline().map_or(give_up, |d| d.min(give_up));
             let exit = future::or(async { self.exits.recv().await.ok() }, async {
                 smol::Timer::at(deadline).await;

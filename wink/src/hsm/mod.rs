@@ -211,7 +211,11 @@ enum Phase {
 /// states and finding receivers.
 pub struct Hsm<M: Machine> {
     machine: M,
+    /// The innermost state entered and not exited.
     current: M::State,
+    /// Every state is exited (mid-transition between two top-level
+    /// states), so `current` is only where the machine is going.
+    at_root_exited: bool,
     phase: Phase,
 }
 
@@ -236,6 +240,7 @@ impl<M: Machine> Hsm<M> {
         Hsm {
             machine,
             current: state,
+            at_root_exited: false,
             phase: Phase::Created,
         }
     }
@@ -279,7 +284,7 @@ impl<M: Machine> Hsm<M> {
         }
         self.phase = Phase::Stopped;
         let mut first_error = None;
-        let mut state = Some(self.current);
+        let mut state = (!self.at_root_exited).then_some(self.current);
         while let Some(s) = state {
             if let Err(e) = self.exit(s, cx) {
                 first_error.get_or_insert(e);
@@ -339,8 +344,16 @@ impl<M: Machine> Hsm<M> {
         };
         let mut state = source;
         while Some(state) != stay {
+            // The state counts as exited once its exit action runs, even if
+            // the action fails: stopping the machine then starts from the
+            // parent and never runs an exit action twice.
+            let parent = state.parent();
+            match parent {
+                Some(parent) => self.current = parent,
+                None => self.at_root_exited = true,
+            }
             self.exit(state, cx)?;
-            match state.parent() {
+            match parent {
                 Some(parent) => state = parent,
                 None => break,
             }
@@ -369,6 +382,7 @@ impl<M: Machine> Hsm<M> {
             }
         }
         self.current = target;
+        self.at_root_exited = false;
         cx.record(Step::Entered(target.name()));
         self.machine
             .entry(target, cx)

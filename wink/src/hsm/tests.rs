@@ -70,6 +70,19 @@ mod example {
             Err(why.to_owned())
         }
 
+        #[exit(Second)]
+        fn exit_second(&mut self, _cx: &mut Context<Self>) -> Result<(), String> {
+            if self.log.iter().any(|l| l == "fail second's exit") {
+                return Err("second's exit failed".into());
+            }
+            Ok(())
+        }
+
+        #[receive(First, "arm")]
+        fn arm(&mut self, _cx: &mut Context<Self>, what: &str) {
+            self.log.push(what.to_owned());
+        }
+
         #[receive(Third, "raise")]
         fn raise(&mut self, cx: &mut Context<Self>) {
             cx.error("raised on purpose");
@@ -252,12 +265,12 @@ fn description_lists_states_parents_and_receivers() {
     assert!(sixth.catch_all);
     let first = d.state("First").unwrap();
     assert!(first.initial);
-    assert_eq!(first.receivers, ["go"]);
+    assert_eq!(first.receivers, ["go", "arm"]);
     assert!(d.state("Fifth").unwrap().entry);
     let text = d.to_text();
     assert!(
         text.contains(
-            "  First (initial): \"go\"\n    Second: \"where\"\n      Forth\n      Fifth: entry\n"
+            "  First (initial): \"go\", \"arm\"\n    Second: exit, \"where\"\n      Forth\n      Fifth: entry\n"
         ),
         "{text}"
     );
@@ -295,4 +308,23 @@ fn sender_is_visible_to_receivers() {
         }]
     );
     let _ = PARENT;
+}
+
+#[test]
+fn exit_actions_that_ran_before_a_failure_do_not_run_again_on_stop() {
+    let mut h = started();
+    go(&mut h, "Forth");
+    h.receive("arm fail second's exit").unwrap();
+    h.clear();
+    let err = h.receive("go Third").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "exit action of state `Second` failed: second's exit failed"
+    );
+    // Forth was exited; Second's exit ran (and failed): stopping exits
+    // what is left, from Second's parent up.
+    assert_eq!(h.trace(), ["-Forth", "-Second"]);
+    h.clear();
+    h.stop().unwrap();
+    assert_eq!(h.trace(), ["-First"]);
 }

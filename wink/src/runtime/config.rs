@@ -36,6 +36,9 @@ impl Default for Config {
     }
 }
 
+/// The largest `WINK_WINDOW` accepted.
+pub const MAX_WINDOW: usize = 65536;
+
 /// An environment variable that does not hold what it should.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("environment variable {name}={value:?}: {problem}")]
@@ -90,14 +93,18 @@ impl Config {
                 .transpose()
         };
         if let Some(retries) = count("WINK_RETRIES")? {
-            config.transport.retries = retries as u32;
+            config.transport.retries = u32::try_from(retries).map_err(|_| ConfigError {
+                name: "WINK_RETRIES",
+                value: retries.to_string(),
+                problem: "too many retries (at most 4294967295)",
+            })?;
         }
         if let Some(window) = count("WINK_WINDOW")? {
-            if window == 0 {
+            if !(1..=MAX_WINDOW).contains(&window) {
                 return Err(ConfigError {
                     name: "WINK_WINDOW",
                     value: window.to_string(),
-                    problem: "the window must hold at least one message",
+                    problem: "the window holds 1 to 65536 messages",
                 });
             }
             config.transport.window = window;
@@ -117,6 +124,28 @@ impl Config {
                     })
                 }
             };
+        }
+        // Zero would make the loop spin (a pulse or heartbeat check due at
+        // every turn).
+        for (name, value) in [
+            ("WINK_PULSE_MS", config.pulse),
+            ("WINK_HEARTBEAT_TIMEOUT_MS", config.heartbeat_timeout),
+            ("WINK_RTO_MIN_MS", config.transport.min_rto),
+        ] {
+            if value.is_zero() {
+                return Err(ConfigError {
+                    name,
+                    value: "0".to_owned(),
+                    problem: "must be at least 1 ms",
+                });
+            }
+        }
+        if config.heartbeat_timeout <= config.pulse {
+            return Err(ConfigError {
+                name: "WINK_HEARTBEAT_TIMEOUT_MS",
+                value: config.heartbeat_timeout.as_millis().to_string(),
+                problem: "must be longer than the pulse interval, or every child times out",
+            });
         }
         if config.transport.min_rto > config.transport.max_rto {
             return Err(ConfigError {
@@ -173,5 +202,22 @@ mod tests {
             "environment variable WINK_PULSE_MS=\"soon\": expected a whole number of milliseconds"
         );
         assert!(Config::from_lookup(lookup(&[("WINK_WINDOW", "0")])).is_err());
+        assert!(Config::from_lookup(lookup(&[("WINK_WINDOW", "1000000")])).is_err());
+        assert!(Config::from_lookup(lookup(&[("WINK_RETRIES", "4294967296")])).is_err());
+    }
+
+    #[test]
+    fn zero_or_inverted_timings_are_refused() {
+        for (name, value) in [
+            ("WINK_PULSE_MS", "0"),
+            ("WINK_HEARTBEAT_TIMEOUT_MS", "0"),
+            ("WINK_RTO_MIN_MS", "0"),
+            ("WINK_HEARTBEAT_TIMEOUT_MS", "5000"),
+        ] {
+            let vars: &'static [(&'static str, &'static str)] =
+                Box::leak(vec![(name, value)].into_boxed_slice());
+            let err = Config::from_lookup(lookup(vars)).unwrap_err();
+            assert_eq!(err.name, name, "{err}");
+        }
     }
 }

@@ -80,6 +80,7 @@ pub struct Endpoint<S: Socket = Udp> {
     /// later (a later one just costs one early wake-up).
     timer: Timer,
     armed: Option<Instant>,
+    send_errors: u64,
 }
 
 impl Endpoint<Udp> {
@@ -105,6 +106,7 @@ impl<S: Socket> Endpoint<S> {
             next: 0,
             timer: Timer::never(),
             armed: None,
+            send_errors: 0,
         })
     }
 
@@ -144,12 +146,20 @@ impl<S: Socket> Endpoint<S> {
                     self.blocked = Some((to, len));
                     return Ok(());
                 }
-                // A peer's ICMP error surfaces on some send: the transport
-                // retries or gives up on its own, so keep going.
-                Err(e) if is_transient(&e) => {}
-                Err(e) => return Err(e),
+                // Only a broken socket stops the endpoint. Anything else is
+                // about this one datagram or its destination (an ICMP error
+                // from an earlier send, a destination the kernel refuses:
+                // port 0, broadcast, a firewall, another address family):
+                // it counts as lost, and the transport retries or gives up.
+                Err(e) if is_fatal(&e) => return Err(e),
+                Err(_) => self.send_errors += 1,
             }
         }
+    }
+
+    /// Datagrams the socket refused to send (counted as lost).
+    pub fn send_errors(&self) -> u64 {
+        self.send_errors
     }
 
     /// Reads the datagrams waiting on the socket (up to a batch) and adds
@@ -167,7 +177,8 @@ impl<S: Socket> Endpoint<S> {
                         });
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if is_transient(&e) => {}
+                // An ICMP error for an earlier send, say: not the socket's.
+                Err(e) if !is_fatal(&e) => {}
                 Err(e) => return Err(e),
             }
         }
@@ -249,7 +260,7 @@ impl<S: Socket> Endpoint<S> {
         &mut self,
         timeout: Duration,
     ) -> io::Result<Option<(Address, String)>> {
-        let give_up = Instant::now() + timeout;
+        let give_up = deadline_after(timeout);
         loop {
             if let Some((from, text)) = self.inbox.get(self.next) {
                 self.next += 1;
@@ -270,7 +281,7 @@ impl<S: Socket> Endpoint<S> {
     /// up on, or `timeout` passes; incoming messages are acknowledged and
     /// kept for [`Endpoint::recv_timeout`]. True if everything settled.
     pub async fn settle(&mut self, timeout: Duration) -> io::Result<bool> {
-        let give_up = Instant::now() + timeout;
+        let give_up = deadline_after(timeout);
         loop {
             let now = Instant::now();
             self.handle_timeout(now)?;
@@ -287,14 +298,18 @@ impl<S: Socket> Endpoint<S> {
     }
 }
 
-/// Errors a UDP socket reports for one peer (an ICMP "port unreachable" for
-/// an earlier datagram, say) that do not make the socket unusable.
-fn is_transient(e: &io::Error) -> bool {
+/// Now plus `timeout`, or a year from now if that overflows.
+fn deadline_after(timeout: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(timeout)
+        .or_else(|| now.checked_add(Duration::from_secs(365 * 86_400)))
+        .unwrap_or(now)
+}
+
+/// Errors that mean the socket itself is unusable.
+fn is_fatal(e: &io::Error) -> bool {
     matches!(
-        e.kind(),
-        io::ErrorKind::ConnectionRefused
-            | io::ErrorKind::ConnectionReset
-            | io::ErrorKind::Interrupted
-    ) || e.raw_os_error() == Some(libc::EHOSTUNREACH)
-        || e.raw_os_error() == Some(libc::ENETUNREACH)
+        e.raw_os_error(),
+        Some(libc::EBADF | libc::ENOTSOCK | libc::EFAULT)
+    )
 }

@@ -58,6 +58,14 @@ struct Child {
     last_heard: Instant,
 }
 
+/// A spawn request not yet answered by the child's `started`.
+#[derive(Debug)]
+struct Spawning {
+    server: Address,
+    name: String,
+    asked: Instant,
+}
+
 /// The lifecycle messages a child sends its parent. A machine without a
 /// receiver for one of them ignores it instead of erroring.
 const LIFECYCLE: [&str; 4] = ["started", "pulsed", "errored", "exited"];
@@ -74,8 +82,8 @@ struct Runner<'a, M: Machine, S: Socket> {
     scheduled: BinaryHeap<Reverse<Scheduled>>,
     order: u64,
     children: HashMap<Address, Child>,
-    /// Spawn requests not yet answered by `started`: (server, name).
-    spawning: Vec<(Address, String)>,
+    /// Spawn requests not yet answered by `started`, oldest first.
+    spawning: Vec<Spawning>,
     next_pulse: Instant,
     next_heartbeat_check: Instant,
     ending: Option<Ending>,
@@ -132,12 +140,14 @@ pub async fn run_machine<M: Machine, S: Socket>(
     let mut stop = std::pin::pin!(stop);
     while runner.ending.is_none() {
         let deadline = runner.next_deadline();
+        // `or` polls its first future first: the stop request goes there,
+        // so a busy socket cannot starve it.
         let woke = future::or(
-            async { runner.endpoint.wait(Some(deadline)).await.map(|()| false) },
             async {
                 stop.as_mut().await;
                 Ok(true)
             },
+            async { runner.endpoint.wait(Some(deadline)).await.map(|()| false) },
         )
         .await?;
         if woke {
@@ -236,30 +246,61 @@ impl<M: Machine, S: Socket> Runner<'_, M, S> {
         }
         let mut words = text.split_ascii_whitespace();
         let word = words.next().unwrap_or("");
-        if LIFECYCLE.contains(&word) && self.written_off.contains(&from) {
-            // Reported lost already; whatever it says now is too late.
-            return;
-        }
         let now = self.cx.now();
         match word {
-            "started" | "pulsed" | "errored" => {
-                let name = words.next().unwrap_or("").to_owned();
-                let server = self.take_spawning(&name).unwrap_or(self.identity.server);
-                self.children
-                    .entry(from)
-                    .and_modify(|c| c.last_heard = now)
-                    .or_insert(Child {
-                        name,
-                        server,
-                        last_heard: now,
-                    });
+            // Only a new process says `started`: one at an address written
+            // off before is a new child (a restart on a fixed port).
+            "started" => {
+                self.written_off.remove(&from);
+                let name = words.next().unwrap_or("");
+                match self.children.get_mut(&from) {
+                    Some(child) => child.last_heard = now,
+                    None => {
+                        // A child is a machine this one asked a server for;
+                        // anyone else saying `started` is just a message.
+                        if let Some(server) = self.take_spawning(name) {
+                            let name = name.to_owned();
+                            let child = Child {
+                                name,
+                                server,
+                                last_heard: now,
+                            };
+                            self.children.insert(from, child);
+                        }
+                    }
+                }
+            }
+            _ if LIFECYCLE.contains(&word) && self.written_off.contains(&from) => {
+                // Reported lost already; whatever it says now is too late.
+                return;
+            }
+            "pulsed" | "errored" => {
+                if let Some(child) = self.children.get_mut(&from) {
+                    child.last_heard = now;
+                }
             }
             "exited" => {
                 self.children.remove(&from);
             }
-            // The server's answer to a `stop` the runtime sent for a child
-            // it wrote off; the machine never asked.
+            // The server's answer to a `stop` the runtime sent (for a child
+            // written off, or while exiting); the machine never asked.
             "stopped" if self.is_server(from) => return,
+            "error" if self.is_server(from) => {
+                let request = words.next().unwrap_or("");
+                if request.starts_with("stop") {
+                    return;
+                }
+                // A refused `start` is a child that never started: tell the
+                // machine so, with the server's reason, like any lost child.
+                if request.starts_with("start") {
+                    if let Some(i) = self.spawning.iter().position(|s| s.server == from) {
+                        let name = self.spawning[i].name.clone();
+                        let reason = words.collect::<Vec<_>>().join(" ");
+                        self.child_lost(None, name, &format!("not started: {reason}"));
+                        return;
+                    }
+                }
+            }
             "died" if self.is_server(from) => {
                 // `died <address> <name> <reason>`; the address is `-` for a
                 // child that died before it registered.
@@ -298,10 +339,23 @@ impl<M: Machine, S: Socket> Runner<'_, M, S> {
     /// `None` for one that died before it was heard from.
     fn child_lost(&mut self, child: Option<Address>, name: String, reason: &str) {
         let known = match child {
+            // Reported already (by heartbeat, say): once is enough.
+            Some(child) if self.written_off.contains(&child) => false,
             Some(child) => {
                 self.children.remove(&child).is_some() || self.take_spawning(&name).is_some()
             }
-            None => self.take_spawning(&name).is_some(),
+            // Died before registering: a spawn not yet answered, or a child
+            // that said `started` but not `register`.
+            None => {
+                self.take_spawning(&name).is_some() || {
+                    let heard = self
+                        .children
+                        .iter()
+                        .find(|(_, c)| c.name == name)
+                        .map(|(a, _)| *a);
+                    heard.is_some_and(|a| self.children.remove(&a).is_some())
+                }
+            }
         };
         if !known {
             // Not a child we know of (already exited, or never ours).
@@ -340,22 +394,37 @@ impl<M: Machine, S: Socket> Runner<'_, M, S> {
             }
             self.child_lost(Some(child), name, "heartbeat timeout");
         }
+        // A spawn unanswered for as long is a child that never started.
+        while let Some(i) = self
+            .spawning
+            .iter()
+            .position(|s| now.duration_since(s.asked) >= timeout)
+        {
+            if self.ending.is_some() {
+                break;
+            }
+            let name = self.spawning[i].name.clone();
+            self.child_lost(None, name, "did not start within the heartbeat timeout");
+        }
         let oldest = self
             .children
             .values()
             .map(|c| c.last_heard)
+            .chain(self.spawning.iter().map(|s| s.asked))
             .min()
             .unwrap_or(now);
         self.next_heartbeat_check = (oldest + timeout).max(now + timeout / 8);
     }
 
     fn is_server(&self, from: Address) -> bool {
-        from == self.identity.server || self.children.values().any(|c| c.server == from)
+        from == self.identity.server
+            || self.children.values().any(|c| c.server == from)
+            || self.spawning.iter().any(|s| s.server == from)
     }
 
     fn take_spawning(&mut self, name: &str) -> Option<Address> {
-        let i = self.spawning.iter().position(|(_, n)| n == name)?;
-        Some(self.spawning.remove(i).0)
+        let i = self.spawning.iter().position(|s| s.name == name)?;
+        Some(self.spawning.remove(i).server)
     }
 
     /// Carries out what the last handler asked for, or records its error.
@@ -415,7 +484,11 @@ impl<M: Machine, S: Socket> Runner<'_, M, S> {
                     request.push(' ');
                     request.push_str(arg);
                 }
-                self.spawning.push((server, name.to_string()));
+                self.spawning.push(Spawning {
+                    server,
+                    name: name.to_string(),
+                    asked: self.cx.now(),
+                });
                 self.send(server, &request);
             }
             Effect::Exit => {

@@ -13,7 +13,7 @@ mod endpoint;
 mod machine;
 pub mod socket;
 
-pub use config::{Config, ConfigError};
+pub use config::{Config, ConfigError, MAX_WINDOW};
 pub use endpoint::{Endpoint, Inbox};
 pub use machine::{run_machine, Ending, Identity};
 
