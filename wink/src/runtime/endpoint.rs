@@ -313,3 +313,24 @@ fn is_fatal(e: &io::Error) -> bool {
         Some(libc::EBADF | libc::ENOTSOCK | libc::EFAULT)
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_destination_the_kernel_refuses_is_a_loss_not_an_error() {
+        let mut endpoint =
+            Endpoint::bind("127.0.0.1:0".parse().unwrap(), TransportConfig::default()).unwrap();
+        // Port 0 is no destination: sendto fails with EINVAL.
+        endpoint
+            .send("127.0.0.1:0".parse().unwrap(), "hello")
+            .unwrap();
+        assert!(endpoint.flush().is_ok());
+        assert_eq!(endpoint.send_errors(), 1);
+        // Retransmissions fail the same way, and the endpoint goes on.
+        let later = Instant::now() + Duration::from_secs(1);
+        assert!(endpoint.handle_timeout(later).is_ok());
+        assert_eq!(endpoint.send_errors(), 2);
+    }
+}
