@@ -108,17 +108,31 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Stop { machine } => {
             let server = server_of(machine, cli.server);
             endpoint.send(server, &format!("stop {}", machine.port()))?;
-            let (_, reply) = answer(&mut endpoint, timeout, &server.to_string(), |from, _| {
-                from == server
-            })
-            .await?;
-            match reply.split_once(' ') {
-                Some(("stopped", _)) => {
-                    println!("stopped {machine}");
-                    Ok(())
+            let from_server = |from: Address, _: &str| from == server;
+            let mut wait = timeout;
+            loop {
+                let (_, reply) =
+                    answer(&mut endpoint, wait, &server.to_string(), from_server).await?;
+                let words: Vec<&str> = reply.split_ascii_whitespace().collect();
+                match words.as_slice() {
+                    // The machine has until the grace period ends to exit.
+                    ["stopping", _, grace_ms] => {
+                        let grace = grace_ms
+                            .parse()
+                            .map(Duration::from_millis)
+                            .unwrap_or_default();
+                        wait = timeout + grace;
+                    }
+                    ["stopped", ..] => {
+                        println!("stopped {machine}");
+                        return Ok(());
+                    }
+                    ["error", ..] => {
+                        let problem = reply.strip_prefix("error").unwrap_or(&reply).trim();
+                        return Err(Failure(format!("{server}: {problem}")));
+                    }
+                    _ => return Err(Failure(format!("{server}: unexpected answer `{reply}`"))),
                 }
-                Some(("error", e)) => Err(Failure(format!("{server}: {e}"))),
-                _ => Err(Failure(format!("{server}: unexpected answer `{reply}`"))),
             }
         }
         Command::Send {

@@ -382,6 +382,10 @@ impl Server {
             Some((&pid, machine)) => {
                 machine.stoppers.push(from);
                 self.terminate(pid);
+                // Answer at once with how long it may take (the grace
+                // period); `stopped <port>` follows when it is gone.
+                let grace = self.settings.grace.as_millis();
+                self.reply(from, &format!("stopping {port} {grace}"));
             }
             None => self.reply(
                 from,

@@ -284,7 +284,7 @@ impl<M: Machine, S: Socket> Runner<'_, M, S> {
             }
             // The server's answer to a `stop` the runtime sent (for a child
             // written off, or while exiting); the machine never asked.
-            "stopped" if self.is_server(from) => return,
+            "stopping" | "stopped" if self.is_server(from) => return,
             "error" if self.is_server(from) => {
                 let request = words.next().unwrap_or("");
                 if request.starts_with("stop") {
