@@ -177,7 +177,7 @@ fn machine_impl(
         let index = names.iter().position(|n| n == name).unwrap_or(0);
         format_ident!("M{}", index)
     };
-    let variants: Vec<Ident> = names.iter().map(|n| variant(n)).collect();
+    let variants: Vec<Ident> = (0..names.len()).map(|i| format_ident!("M{}", i)).collect();
     let name_lits: Vec<LitStr> = names
         .iter()
         .map(|n| LitStr::new(n, Span::call_site()))

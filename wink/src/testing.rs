@@ -79,17 +79,19 @@ impl<M: Machine> Harness<M> {
         let name = "test/Machine"
             .parse()
             .unwrap_or_else(|_| unreachable!("a valid name"));
+        let mut cx = Context::new(
+            MACHINE,
+            name,
+            PARENT,
+            SERVER,
+            Vec::new(),
+            crate::log::discard(),
+            Instant::now(),
+        );
+        cx.set_keep_steps(true);
         Harness {
             hsm,
-            cx: Context::new(
-                MACHINE,
-                name,
-                PARENT,
-                SERVER,
-                Vec::new(),
-                crate::log::discard(),
-                Instant::now(),
-            ),
+            cx,
             effects: Vec::new(),
             steps: Vec::new(),
         }
@@ -97,18 +99,7 @@ impl<M: Machine> Harness<M> {
 
     /// Sets the arguments the machine sees in [`Context::args`].
     pub fn with_args<A: Into<String>>(mut self, args: impl IntoIterator<Item = A>) -> Self {
-        let me = self.cx.address();
-        let name = self.cx.name().clone();
-        let now = self.cx.now();
-        self.cx = Context::new(
-            me,
-            name,
-            PARENT,
-            SERVER,
-            args.into_iter().map(Into::into).collect(),
-            crate::log::discard(),
-            now,
-        );
+        self.cx.set_args(args.into_iter().map(Into::into).collect());
         self
     }
 

@@ -74,6 +74,7 @@ pub struct Context<M: Machine> {
     transitions: VecDeque<M::State>,
     effects: Vec<Effect>,
     steps: Vec<Step>,
+    keep_steps: bool,
     log_steps: bool,
     raised: Option<String>,
 }
@@ -113,6 +114,7 @@ impl<M: Machine> Context<M> {
             transitions: VecDeque::new(),
             effects: Vec::new(),
             steps: Vec::new(),
+            keep_steps: false,
             log_steps: false,
             raised: None,
         }
@@ -230,6 +232,10 @@ impl<M: Machine> Context<M> {
         self.now
     }
 
+    pub(crate) fn set_args(&mut self, args: Vec<String>) {
+        self.args = args;
+    }
+
     pub(crate) fn set_sender(&mut self, sender: Address) {
         self.sender = sender;
     }
@@ -252,13 +258,21 @@ impl<M: Machine> Context<M> {
         self.log_steps = on;
     }
 
+    /// Keeps every step for [`Context::move_records`] (the test harness
+    /// reads them; the runtime only logs transitions).
+    pub(crate) fn set_keep_steps(&mut self, on: bool) {
+        self.keep_steps = on;
+    }
+
     pub(crate) fn record(&mut self, step: Step) {
         if self.log_steps {
             if let Step::Transition { from, to } = step {
                 slog::info!(self.log, "{} {} {} -> {}", self.me, self.name, from, to);
             }
         }
-        self.steps.push(step);
+        if self.keep_steps {
+            self.steps.push(step);
+        }
     }
 
     pub(crate) fn check_raised(&mut self) -> Result<(), MachineError> {
@@ -271,11 +285,6 @@ impl<M: Machine> Context<M> {
     /// Takes the requests queued so far, oldest first.
     pub(crate) fn drain_effects(&mut self) -> std::vec::Drain<'_, Effect> {
         self.effects.drain(..)
-    }
-
-    /// Takes the steps recorded so far, oldest first.
-    pub(crate) fn drain_steps(&mut self) -> std::vec::Drain<'_, Step> {
-        self.steps.drain(..)
     }
 
     /// Moves the steps and requests recorded so far to the end of `steps`

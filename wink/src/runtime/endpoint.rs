@@ -62,7 +62,7 @@ impl Inbox {
 /// The endpoint never blocks on its own: [`Endpoint::send`] queues and writes
 /// what the socket takes, [`Endpoint::receive_ready`] reads what is there,
 /// [`Endpoint::wait`] sleeps until the socket or the next retransmission
-/// needs attention. [`Endpoint::recv`] and [`Endpoint::settle`] wrap them for
+/// needs attention. [`Endpoint::recv_timeout`] and [`Endpoint::settle`] wrap them for
 /// simple clients such as the `wink` command.
 #[derive(Debug)]
 pub struct Endpoint<S: Socket = Udp> {

@@ -286,13 +286,18 @@ impl<M: Machine, S: Socket> Runner<'_, M, S> {
             // written off, or while exiting); the machine never asked.
             "stopping" | "stopped" if self.is_server(from) => return,
             "error" if self.is_server(from) => {
-                let request = words.next().unwrap_or("");
-                if request.starts_with("stop") {
+                // `error <request> …`, the request word maybe quoted
+                // (`` `start`: ``) and followed by a colon.
+                let request = words
+                    .next()
+                    .unwrap_or("")
+                    .trim_matches(|c| c == '`' || c == ':');
+                if request == "stop" {
                     return;
                 }
                 // A refused `start` is a child that never started: tell the
                 // machine so, with the server's reason, like any lost child.
-                if request.starts_with("start") {
+                if request == "start" {
                     if let Some(i) = self.spawning.iter().position(|s| s.server == from) {
                         let name = self.spawning[i].name.clone();
                         let reason = words.collect::<Vec<_>>().join(" ");
@@ -429,8 +434,6 @@ impl<M: Machine, S: Socket> Runner<'_, M, S> {
 
     /// Carries out what the last handler asked for, or records its error.
     fn after_handler(&mut self, result: Result<(), MachineError>) {
-        // Transitions were logged as they happened (`set_log_steps`).
-        self.cx.drain_steps();
         // Effects are few per handler (often none or one); taking them out
         // lets `apply` use the endpoint.
         let mut effects = std::mem::take(&mut self.effects);

@@ -107,7 +107,31 @@ fn parse_invocation(args: &[String]) -> Result<Invocation, String> {
 pub fn run<M: Machine>(machine: M) -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
     let program = args.first().map_or("machine", String::as_str).to_owned();
-    let (name, address, parent, args) = match parse_invocation(&args) {
+    match run_with(machine, &program, &args) {
+        Ok(code) => code,
+        Err(Failure { message, code }) => {
+            eprintln!("{program}: {message}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+/// Why [`run`] could not run the machine, and the exit status that says so.
+struct Failure {
+    message: String,
+    code: u8,
+}
+
+/// A bad command line or environment: exit status 2.
+fn usage_error(message: impl std::fmt::Display) -> Failure {
+    Failure {
+        message: message.to_string(),
+        code: 2,
+    }
+}
+
+fn run_with<M: Machine>(machine: M, program: &str, args: &[String]) -> Result<ExitCode, Failure> {
+    let (name, address, parent, args) = match parse_invocation(args) {
         Ok(Invocation::Run {
             name,
             address,
@@ -122,74 +146,45 @@ pub fn run<M: Machine>(machine: M) -> ExitCode {
                 _ => d.to_text(),
             };
             print!("{text}");
-            return ExitCode::SUCCESS;
+            return Ok(ExitCode::SUCCESS);
         }
         Ok(Invocation::Help) => {
-            println!("{}", usage(&program));
-            return ExitCode::SUCCESS;
+            println!("{}", usage(program));
+            return Ok(ExitCode::SUCCESS);
         }
-        Err(problem) => {
-            eprintln!("{program}: {problem}\n{}", usage(&program));
-            return ExitCode::from(2);
-        }
+        Err(problem) => return Err(usage_error(format!("{problem}\n{}", usage(program)))),
     };
     let hsm = match std::env::var("WINK_INITIAL_STATE") {
         Err(_) => Hsm::new(machine),
-        Ok(state) => match M::State::from_name(&state) {
-            Some(state) => Hsm::starting_in(machine, state),
-            None => {
-                eprintln!(
-                    "{program}: WINK_INITIAL_STATE={state:?} is not a state of {}",
+        Ok(state) => {
+            let Some(initial) = M::State::from_name(&state) else {
+                return Err(usage_error(format!(
+                    "WINK_INITIAL_STATE={state:?} is not a state of {}",
                     M::description().machine
-                );
-                return ExitCode::from(2);
-            }
-        },
-    };
-    let config = match Config::from_env() {
-        Ok(config) => config,
-        Err(e) => {
-            eprintln!("{program}: {e}");
-            return ExitCode::from(2);
+                )));
+            };
+            Hsm::starting_in(machine, initial)
         }
     };
+    let config = Config::from_env().map_err(usage_error)?;
     let server = match std::env::var(SERVER_ENV) {
-        Ok(server) => match server.parse::<Address>() {
-            Ok(server) => server,
-            Err(e) => {
-                eprintln!("{program}: {SERVER_ENV}: {e}");
-                return ExitCode::from(2);
-            }
-        },
+        Ok(server) => server
+            .parse::<Address>()
+            .map_err(|e| usage_error(format!("{SERVER_ENV}: {e}")))?,
         Err(_) => default_server(address),
     };
     let log = match std::env::var_os(LOG_DIR_ENV) {
-        Some(dir) => match crate::log::to_file(std::path::Path::new(&dir), &name) {
-            Ok(log) => log,
-            Err(e) => {
-                eprintln!("{program}: {e}");
-                return ExitCode::from(2);
-            }
-        },
+        Some(dir) => crate::log::to_file(std::path::Path::new(&dir), &name).map_err(usage_error)?,
         None => crate::log::stdout(),
     };
-    let mut endpoint = match Endpoint::bind(address, config.transport.clone()) {
-        Ok(endpoint) => endpoint,
-        Err(e) => {
-            slog::error!(log, "{} cannot bind {}: {}", name, address, e);
-            eprintln!("{program}: cannot bind {address}: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let signals =
-        async_signal::Signals::new([async_signal::Signal::Term, async_signal::Signal::Int]);
-    let mut signals = match signals {
-        Ok(signals) => signals,
-        Err(e) => {
-            eprintln!("{program}: cannot watch signals: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let failure = |message: String| Failure { message, code: 1 };
+    let mut endpoint = Endpoint::bind(address, config.transport.clone()).map_err(|e| {
+        slog::error!(log, "{} cannot bind {}: {}", name, address, e);
+        failure(format!("cannot bind {address}: {e}"))
+    })?;
+    let mut signals =
+        async_signal::Signals::new([async_signal::Signal::Term, async_signal::Signal::Int])
+            .map_err(|e| failure(format!("cannot watch signals: {e}")))?;
     let identity = Identity {
         name,
         parent,
@@ -208,11 +203,12 @@ pub fn run<M: Machine>(machine: M) -> ExitCode {
         stop,
     ));
     match ending {
-        Ok(Ending::Exited) => ExitCode::SUCCESS,
-        Ok(Ending::Errored(_)) => ExitCode::FAILURE,
+        Ok(Ending::Exited) => Ok(ExitCode::SUCCESS),
+        Ok(Ending::Errored(_)) => Ok(ExitCode::FAILURE),
         Err(e) => {
-            slog::error!(log, "{}: socket failed: {}", address, e);
-            ExitCode::FAILURE
+            let at = endpoint.local_addr();
+            slog::error!(log, "{}: socket failed: {}", at, e);
+            Err(failure(format!("{at}: socket failed: {e}")))
         }
     }
 }
