@@ -52,6 +52,7 @@
 extern crate self as wink;
 
 pub mod address;
+pub mod control;
 pub mod hsm;
 pub mod log;
 pub mod name;

@@ -34,6 +34,10 @@ use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 
+/// The longest machine name, in bytes: its log file name
+/// ([`MachineName::log_file_name`]) then fits the 255 bytes of a file name.
+pub const MAX_NAME_LEN: usize = 250;
+
 /// A machine's name: `package/executable` with an optional `#tag`.
 ///
 /// Parse one with [`str::parse`]; [`Display`](fmt::Display) gives back the
@@ -133,6 +137,17 @@ pub enum NameError {
     /// The text is empty.
     #[error("machine name is empty (expected `package/executable[#tag]`, e.g. `family/Child`)")]
     Empty,
+    /// The text is longer than [`MAX_NAME_LEN`] bytes.
+    #[error(
+        "machine name `{}…` is {len} bytes long; at most {MAX_NAME_LEN} are allowed",
+        .start.escape_debug()
+    )]
+    TooLong {
+        /// Its first 32 characters.
+        start: String,
+        /// Its length in bytes.
+        len: usize,
+    },
     /// The text starts with `/`.
     #[error(
         "machine name `{}`: must be relative to the served directory, not start with `/`",
@@ -251,6 +266,12 @@ impl FromStr for MachineName {
     fn from_str(input: &str) -> Result<Self, Self::Err> {
         if input.is_empty() {
             return Err(NameError::Empty);
+        }
+        if input.len() > MAX_NAME_LEN {
+            return Err(NameError::TooLong {
+                start: input.chars().take(32).collect(),
+                len: input.len(),
+            });
         }
         if input.starts_with('/') {
             return Err(NameError::Absolute {

@@ -120,6 +120,15 @@ pub struct TransportConfig {
     /// incarnation would be retired by mistake, and it must not be shut
     /// out for good.
     pub retired_for: Duration,
+    /// How long a peer must be idle (nothing in flight, queued or buffered
+    /// from it, nothing heard) before everything about it is forgotten, so
+    /// memory follows the peers in use, not every address ever seen.
+    /// Default 90 s: longer than any sender with these defaults keeps
+    /// retrying (initial try plus 3 retries, each at most 10 s apart), so
+    /// no retransmission of a message already delivered can arrive after
+    /// its sender's record is gone and be delivered twice. Raise it with
+    /// `retries` × `max_rto`.
+    pub peer_idle: Duration,
 }
 
 impl Default for TransportConfig {
@@ -132,6 +141,7 @@ impl Default for TransportConfig {
             max_rto: Duration::from_secs(10),
             retries: 3,
             retired_for: Duration::from_secs(2),
+            peer_idle: Duration::from_secs(90),
         }
     }
 }
@@ -173,8 +183,9 @@ pub enum TransportEvent {
         /// Its text.
         message: String,
     },
-    /// `Data` from a new incarnation arrived from an address we had heard
-    /// from: the peer restarted, and its messages start a fresh window.
+    /// A packet (`Data`, or an ack of ours) from a new incarnation arrived
+    /// from an address we had heard from: the peer restarted. Its messages
+    /// start a fresh window.
     PeerRestarted {
         /// The peer's address.
         peer: SocketAddr,
@@ -229,6 +240,8 @@ pub struct Stats {
     /// Acks for another incarnation of ours, or from an address we have no
     /// messages for, ignored.
     pub foreign_acks: u64,
+    /// Peers forgotten after being idle for [`TransportConfig::peer_idle`].
+    pub peers_forgotten: u64,
 }
 
 /// A retransmission timer. Stale when its message is no longer in flight
@@ -266,6 +279,33 @@ struct Peer {
     id: u64,
     send: SendState,
     recv: Option<ReceiveState>,
+    /// When a live packet (Data, or an ack of ours) last came from it.
+    heard: Option<Instant>,
+    /// The incarnation its latest live packet carried.
+    incarnation: Option<u64>,
+    /// Since when the sweeps have found it idle.
+    idle_since: Option<Instant>,
+}
+
+impl Peer {
+    /// Notes a live packet from incarnation `incarnation` at `now`; true
+    /// if that is a new incarnation of a peer heard before (it restarted).
+    fn heard(&mut self, now: Instant, incarnation: u64) -> Option<u64> {
+        self.heard = Some(now);
+        self.idle_since = None;
+        match self.incarnation.replace(incarnation) {
+            Some(previous) if previous != incarnation => Some(previous),
+            _ => None,
+        }
+    }
+
+    /// Whether a packet from `incarnation` is from an earlier life of this
+    /// peer, retired when a newer one appeared.
+    fn is_retired(&self, incarnation: u64, now: Instant) -> bool {
+        self.recv.as_ref().is_some_and(|recv| {
+            recv.incarnation != incarnation && recv.is_retired(incarnation, now)
+        })
+    }
 }
 
 /// Reliable-delivery bookkeeping for one process: see the [module
@@ -283,6 +323,8 @@ pub struct Transport {
     in_flight: usize,
     events: VecDeque<TransportEvent>,
     stats: Stats,
+    /// When idle peers are next looked for, once there are peers.
+    next_sweep: Option<Instant>,
 }
 
 impl Transport {
@@ -300,6 +342,7 @@ impl Transport {
             in_flight: 0,
             events: VecDeque::new(),
             stats: Stats::default(),
+            next_sweep: None,
         }
     }
 
@@ -499,6 +542,43 @@ impl Transport {
             }
         }
         self.prune_timers();
+        self.sweep(now);
+    }
+
+    /// Every half [`TransportConfig::peer_idle`]: forgets the peers found
+    /// idle by the sweeps for at least `peer_idle`. A pass over the peers
+    /// every tens of seconds, not per packet. It has no deadline of its
+    /// own: it runs when [`Transport::handle_timeout`] is called late
+    /// enough, which a process that talks at all does (a machine at least
+    /// every pulse); one that is silent has nothing new to forget.
+    fn sweep(&mut self, now: Instant) {
+        let interval = (self.config.peer_idle / 2).max(Duration::from_millis(1));
+        match self.next_sweep {
+            None if !self.peers.is_empty() => self.next_sweep = Some(now + interval),
+            Some(at) if now >= at => {
+                let idle_for = self.config.peer_idle;
+                let before = self.peers.len();
+                self.peers.retain(|_, peer| {
+                    let idle = peer.send.is_idle()
+                        && !peer.send.announce_pending
+                        && peer.recv.as_ref().is_none_or(ReceiveState::is_drained);
+                    if !idle {
+                        peer.idle_since = None;
+                        return true;
+                    }
+                    let since = *peer.idle_since.get_or_insert(now);
+                    now.duration_since(since) < idle_for
+                });
+                self.stats.peers_forgotten += (before - self.peers.len()) as u64;
+                self.next_sweep = (!self.peers.is_empty()).then_some(now + interval);
+            }
+            _ => {}
+        }
+    }
+
+    /// How many peers are remembered.
+    pub fn peers(&self) -> usize {
+        self.peers.len()
     }
 
     /// The next event, if any.
@@ -530,6 +610,17 @@ impl Transport {
             .get(&from)
             .and_then(|peer| peer.recv.as_ref())
             .map_or(0, ReceiveState::buffered)
+    }
+
+    /// When a live packet last came from `peer`: a `Data`, or an ack of a
+    /// message of ours (not one from an earlier, retired incarnation).
+    pub fn last_heard(&self, peer: SocketAddr) -> Option<Instant> {
+        self.peers.get(&peer).and_then(|peer| peer.heard)
+    }
+
+    /// The incarnation of `peer`'s latest live packet.
+    pub fn peer_incarnation(&self, peer: SocketAddr) -> Option<u64> {
+        self.peers.get(&peer).and_then(|peer| peer.incarnation)
     }
 
     /// The smoothed round-trip time to `peer`, once measured.
@@ -570,6 +661,18 @@ impl Transport {
     ) {
         let window = self.config.receive_window.max(1);
         let peer = peer_entry(&mut self.peers, &mut self.next_peer_id, from);
+        if peer.is_retired(incarnation, now) {
+            self.stats.stale += 1;
+            return;
+        }
+        if let Some(previous) = peer.heard(now, incarnation) {
+            self.stats.peer_restarts += 1;
+            self.events.push_back(TransportEvent::PeerRestarted {
+                peer: from,
+                previous,
+                incarnation,
+            });
+        }
         let mut out = Delivery {
             from,
             deliver,
@@ -577,20 +680,9 @@ impl Transport {
         };
         let recv = match &mut peer.recv {
             Some(recv) if recv.incarnation == incarnation => recv,
-            Some(recv) if recv.is_retired(incarnation, now) => {
-                out.stats.stale += 1;
-                return;
-            }
             Some(recv) => {
-                let previous = recv.incarnation;
                 let retired_until = now + self.config.retired_for;
                 recv.restart(incarnation, floor.min(seq), retired_until, &mut out);
-                out.stats.peer_restarts += 1;
-                self.events.push_back(TransportEvent::PeerRestarted {
-                    peer: from,
-                    previous,
-                    incarnation,
-                });
                 recv
             }
             slot @ None => slot.insert(ReceiveState::new(incarnation, floor.min(seq))),
@@ -628,6 +720,16 @@ impl Transport {
             self.stats.foreign_acks += 1;
             return;
         };
+        if !peer.is_retired(recipient_incarnation, now) {
+            if let Some(previous) = peer.heard(now, recipient_incarnation) {
+                self.stats.peer_restarts += 1;
+                self.events.push_back(TransportEvent::PeerRestarted {
+                    peer: from,
+                    previous,
+                    incarnation: recipient_incarnation,
+                });
+            }
+        }
         let send = &mut peer.send;
         match send.recipient_incarnation.replace(recipient_incarnation) {
             // The recipient restarted: messages its earlier life acked may be
@@ -740,6 +842,9 @@ fn peer_entry<'a>(
                 id,
                 send: SendState::default(),
                 recv: None,
+                heard: None,
+                incarnation: None,
+                idle_since: None,
             })
         }
     }

@@ -56,6 +56,11 @@ impl ReceiveState {
         }
     }
 
+    /// Whether nothing is buffered ahead of a hole.
+    pub(super) fn is_drained(&self) -> bool {
+        self.buffer.is_empty()
+    }
+
     /// Messages buffered ahead of a hole.
     pub(super) fn buffered(&self) -> usize {
         self.buffer.iter().filter(|slot| slot.is_some()).count()

@@ -680,3 +680,94 @@ fn acked_timers_do_not_pile_up() {
     assert!(a.timers.len() <= 64, "{} timers kept", a.timers.len());
     assert_eq!(a.poll_timeout(), None);
 }
+
+#[test]
+fn an_ack_from_a_new_incarnation_reports_the_peer_restarted() {
+    let mut a = Transport::new(A, TransportConfig::default());
+    let now = Instant::now();
+    a.send(b_addr(), "one").unwrap();
+    transmit_all(&mut a, now);
+    feed(&mut a, now, b_addr(), &bytes(&Packet::ack(B, 0, A)));
+    assert_eq!(a.peer_incarnation(b_addr()), Some(B));
+    assert_eq!(a.last_heard(b_addr()), Some(now));
+    assert_eq!(a.poll_event(), None);
+    // b restarts as 0xC and acks the next message: no Data from it needed.
+    a.send(b_addr(), "two").unwrap();
+    transmit_all(&mut a, now);
+    let later = now + Duration::from_millis(5);
+    feed(&mut a, later, b_addr(), &bytes(&Packet::ack(0xC, 1, A)));
+    assert_eq!(
+        a.poll_event(),
+        Some(TransportEvent::PeerRestarted {
+            peer: b_addr(),
+            previous: B,
+            incarnation: 0xC
+        })
+    );
+    assert_eq!(a.last_heard(b_addr()), Some(later));
+}
+
+#[test]
+fn an_ack_for_another_incarnation_of_ours_is_not_hearing_from_the_peer() {
+    let mut a = Transport::new(A, TransportConfig::default());
+    let now = Instant::now();
+    a.send(b_addr(), "one").unwrap();
+    transmit_all(&mut a, now);
+    feed(&mut a, now, b_addr(), &bytes(&Packet::ack(B, 0, 0xDEAD)));
+    assert_eq!(a.last_heard(b_addr()), None);
+}
+
+#[test]
+fn idle_peers_are_forgotten_after_peer_idle() {
+    let config = TransportConfig::default();
+    let idle = config.peer_idle;
+    let mut b = Transport::new(B, config);
+    let now = Instant::now();
+    // Three senders, each delivering one message.
+    for port in 5000..5003 {
+        feed(
+            &mut b,
+            now,
+            addr(port),
+            &bytes(&Packet::data(A, 0, 0, "hi")),
+        );
+    }
+    transmit_all(&mut b, now);
+    assert_eq!(b.peers(), 3);
+    // The sweeps run when the transport is given the time.
+    b.handle_timeout(now);
+    b.handle_timeout(now + idle / 2);
+    assert_eq!(b.peers(), 3);
+    // One sender goes on talking; the others are forgotten.
+    let later = now + idle;
+    feed(
+        &mut b,
+        later,
+        addr(5000),
+        &bytes(&Packet::data(A, 1, 1, "still here")),
+    );
+    transmit_all(&mut b, later);
+    b.handle_timeout(later);
+    b.handle_timeout(now + idle * 3 / 2);
+    assert_eq!(b.peers(), 1);
+    assert_eq!(b.stats().peers_forgotten, 2);
+}
+
+#[test]
+fn a_peer_with_messages_in_flight_is_never_forgotten() {
+    let config = TransportConfig {
+        retries: 1000,
+        ..TransportConfig::default()
+    };
+    let idle = config.peer_idle;
+    let mut a = Transport::new(A, config);
+    let now = Instant::now();
+    a.send(b_addr(), "unanswered").unwrap();
+    for i in 0..10u32 {
+        let t = now + idle * i;
+        a.handle_timeout(t);
+        transmit_all(&mut a, t);
+    }
+    assert_eq!(a.peers(), 1);
+    assert_eq!(a.in_flight(b_addr()), 1);
+}
