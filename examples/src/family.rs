@@ -67,8 +67,14 @@ pub mod parent {
         }
 
         #[receive(Main, "exited")]
-        fn exited(&mut self, cx: &mut Context<Self>, child: String) {
-            info!(cx.log(), "Parent: {} {} has exited", cx.sender(), child);
+        fn exited(&mut self, cx: &mut Context<Self>, child: String, reason: ExitReason) {
+            info!(
+                cx.log(),
+                "Parent: {} {} has exited ({})",
+                cx.sender(),
+                child,
+                reason
+            );
             let me = cx.address();
             cx.send_after(self.retry.unwrap_or_default(), me, "retry");
         }
@@ -124,8 +130,11 @@ mod tests {
         assert!(
             matches!(&h.effects()[0], Effect::Spawn { name, .. } if name.to_string() == "family/Child")
         );
-        h.receive("errored family/Child AHHHHH").unwrap();
-        h.receive("exited family/Child").unwrap();
+        let child = wink::testing::local(60000);
+        h.child_started("family/Child", child).unwrap();
+        h.receive_from(child, "errored family/Child AHHHHH")
+            .unwrap();
+        h.receive_from(child, "exited family/Child error").unwrap();
         assert!(matches!(&h.effects()[1], Effect::SendAt { message, .. } if message == "retry"));
         h.clear();
         h.receive("retry").unwrap();

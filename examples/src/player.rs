@@ -221,6 +221,12 @@ mod tests {
             err.to_string(),
             "receiver `set_volume`: argument `level` cannot be `loud`: invalid digit found in string"
         );
+        // As in a process, the machine errored: it takes nothing more.
+        assert_eq!(
+            h.receive("volume 80").unwrap_err().to_string(),
+            "machine is not running"
+        );
+        let mut h = player_in(&[]);
         let err = h.receive("volume 101").unwrap_err();
         assert_eq!(
             err.to_string(),

@@ -324,6 +324,8 @@ fn run_as_machine<M: wink::Machine>(
         parent,
         server: parent,
         args,
+        start: None,
+        pid: std::process::id(),
     };
     let config = Config {
         log_messages: false,

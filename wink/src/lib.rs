@@ -56,6 +56,7 @@ pub mod control;
 pub mod hsm;
 pub mod log;
 pub mod name;
+pub mod node;
 pub mod runtime;
 pub mod testing;
 pub mod transport;
@@ -84,6 +85,7 @@ pub use wink_macros::machine;
 /// What a machine module needs in scope; `#[machine]` imports it.
 pub mod prelude {
     pub use crate::address::Address;
+    pub use crate::control::ExitReason;
     pub use crate::hsm::{Context, Machine, StateId};
     pub use crate::name::MachineName;
     pub use slog::{crit, debug, error, info, o, trace, warn};

@@ -32,21 +32,35 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use crate::address::Address;
-use crate::hsm::{Context, Effect, Hsm, Machine, MachineError, StateId, Step};
+use crate::hsm::{Effect, Hsm, Machine, MachineError, StateId, Step};
+use crate::node::{Ending, Identity, Node, NodeConfig, Transmit};
 
 /// Feeds messages to a machine and records what it did: the states it
-/// entered and exited, and the requests (sends, spawns, exit) it made.
+/// entered and exited, the requests (sends, spawns, exit) it made, and the
+/// messages the runtime sent for it.
+///
+/// It drives the runtime's own supervision core ([`Node`]) on a clock of
+/// its own, so a machine behaves here as it does in a process: once it
+/// has errored or exited it receives nothing more (every later
+/// [`Harness::receive`] is an error), lifecycle words from strangers are
+/// dropped, and [`Harness::advance`] fires scheduled sends, pulses and
+/// heartbeat checks as time passes. The parent counts as reachable unless
+/// [`Harness::cut_off_parent`] says otherwise.
 pub struct Harness<M: Machine> {
-    hsm: Hsm<M>,
-    cx: Context<M>,
+    node: Node<M>,
+    now: Instant,
     effects: Vec<Effect>,
     steps: Vec<Step>,
+    sent: Vec<Transmit>,
+    parent_reachable: bool,
+    /// Spawns [`Harness::child_started`] answered.
+    started: Vec<crate::control::RequestId>,
 }
 
 impl<M: Machine> std::fmt::Debug for Harness<M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Harness")
-            .field("hsm", &self.hsm)
+            .field("node", &self.node)
             .finish_non_exhaustive()
     }
 }
@@ -58,54 +72,72 @@ pub const PARENT: Address = local(50001);
 /// The address of the machine's server (`127.0.0.1:42000`).
 pub const SERVER: Address = local(42000);
 
-const fn local(port: u16) -> Address {
+/// `127.0.0.1:<port>`: an address for a child or a peer in a test.
+pub const fn local(port: u16) -> Address {
     Address::new(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port))
 }
 
 impl<M: Machine> Harness<M> {
     /// A harness for `machine`, named `test/Machine`, at [`MACHINE`], child
-    /// of [`PARENT`]. Nothing runs until [`Harness::start`].
+    /// of [`PARENT`], with the default timings. Nothing runs until
+    /// [`Harness::start`].
     pub fn new(machine: M) -> Self {
-        Self::with_hsm(Hsm::new(machine))
+        Self::with_hsm(Hsm::new(machine), NodeConfig::default())
     }
 
     /// Like [`Harness::new`], starting in `state` instead of the initial
     /// state.
     pub fn starting_in(machine: M, state: M::State) -> Self {
-        Self::with_hsm(Hsm::starting_in(machine, state))
+        Self::with_hsm(Hsm::starting_in(machine, state), NodeConfig::default())
     }
 
-    fn with_hsm(hsm: Hsm<M>) -> Self {
+    /// Like [`Harness::new`], with other timings.
+    pub fn with_config(machine: M, config: NodeConfig) -> Self {
+        Self::with_hsm(Hsm::new(machine), config)
+    }
+
+    fn with_hsm(hsm: Hsm<M>, config: NodeConfig) -> Self {
         let name = "test/Machine"
             .parse()
             .unwrap_or_else(|_| unreachable!("a valid name"));
-        let mut cx = Context::new(
-            MACHINE,
+        let identity = Identity {
             name,
-            PARENT,
-            SERVER,
-            Vec::new(),
-            crate::log::discard(),
-            Instant::now(),
-        );
-        cx.set_keep_steps(true);
+            parent: PARENT,
+            server: SERVER,
+            args: Vec::new(),
+            start: None,
+            pid: 1,
+        };
+        let now = Instant::now();
+        let config = NodeConfig {
+            log_messages: false,
+            ..config
+        };
+        let mut node = Node::new(hsm, MACHINE, identity, config, crate::log::discard(), now);
+        node.keep_records();
         Harness {
-            hsm,
-            cx,
+            node,
+            now,
             effects: Vec::new(),
             steps: Vec::new(),
+            sent: Vec::new(),
+            parent_reachable: true,
+            started: Vec::new(),
         }
     }
 
-    /// Sets the arguments the machine sees in [`Context::args`].
+    /// Sets the arguments the machine sees in [`Context::args`](crate::Context::args).
     pub fn with_args<A: Into<String>>(mut self, args: impl IntoIterator<Item = A>) -> Self {
-        self.cx.set_args(args.into_iter().map(Into::into).collect());
+        self.node
+            .context_mut()
+            .set_args(args.into_iter().map(Into::into).collect());
         self
     }
 
-    /// Enters the starting state's lineage.
+    /// Starts the machine: `started` and `register` are sent, the starting
+    /// state's lineage is entered.
     pub fn start(&mut self) -> Result<(), MachineError> {
-        let result = self.hsm.start(&mut self.cx);
+        let result = self.node.start(self.now);
         self.collect();
         result
     }
@@ -115,40 +147,98 @@ impl<M: Machine> Harness<M> {
         self.receive_from(PARENT, text)
     }
 
-    /// Delivers `text` as if sent by `sender`.
+    /// Delivers `text` as if sent by `sender`. An error if the machine
+    /// errored on it, or had already ended.
     pub fn receive_from(&mut self, sender: Address, text: &str) -> Result<(), MachineError> {
-        self.cx.set_sender(sender);
-        let result = self.hsm.dispatch(&mut self.cx, text);
+        let result = self.node.handle_message(self.now, sender, text);
         self.collect();
         result
     }
 
-    /// Exits the current lineage.
+    /// Delivers, from `at`, the `started` of the latest child spawned with
+    /// `name` that has not started yet, as the child would send it: the
+    /// machine's runtime then knows it as a child, and takes its `pulsed`,
+    /// `errored` and `exited`. An error if the machine spawned no such
+    /// child.
+    pub fn child_started(&mut self, name: &str, at: Address) -> Result<(), MachineError> {
+        let start = self
+            .sent
+            .iter()
+            .rev()
+            .filter_map(|t| t.text.parse::<crate::control::Request>().ok())
+            .find_map(|r| match r {
+                crate::control::Request::Start { id, name: n, .. }
+                    if n.to_string() == name && !self.started.contains(&id) =>
+                {
+                    Some(id)
+                }
+                _ => None,
+            })
+            .ok_or(MachineError::Lifecycle("without a spawn of that name"))?;
+        self.started.push(start);
+        self.receive_from(at, &format!("started {name} {start}"))
+    }
+
+    /// Asks the machine to exit in order, as a signal would: exit actions,
+    /// `exited <name> stopped`.
     pub fn stop(&mut self) -> Result<(), MachineError> {
-        let result = self.hsm.stop(&mut self.cx);
+        let result = self.node.stop(self.now);
         self.collect();
         result
     }
 
-    /// Moves the clock the machine sees forward.
+    /// Moves the clock forward by `by`, doing what falls due on the way
+    /// (scheduled sends, pulses, heartbeat checks) at the time it is due.
     pub fn advance(&mut self, by: Duration) {
-        let now = self.cx.now() + by;
-        self.cx.set_now(now);
+        let until = self.now + by;
+        while let Some(at) = self.node.poll_timeout().filter(|&at| at <= until) {
+            self.now = self.now.max(at);
+            if self.parent_reachable {
+                self.node.handle_heard(self.now);
+            }
+            self.node.handle_timeout(self.now);
+            self.collect();
+        }
+        self.now = until;
+        if self.parent_reachable {
+            self.node.handle_heard(self.now);
+        }
+    }
+
+    /// From now on the parent answers nothing (as in a partition): after
+    /// the heartbeat timeout the machine exits, `orphaned`.
+    pub fn cut_off_parent(&mut self) {
+        self.parent_reachable = false;
+    }
+
+    /// The harness's clock.
+    pub fn now(&self) -> Instant {
+        self.now
     }
 
     /// The current state's name.
     pub fn state(&self) -> &'static str {
-        self.hsm.current().name()
+        self.node.hsm().current().name()
     }
 
     /// The current state.
     pub fn current(&self) -> M::State {
-        self.hsm.current()
+        self.node.hsm().current()
     }
 
     /// The machine's data.
     pub fn machine(&self) -> &M {
-        self.hsm.machine()
+        self.node.machine()
+    }
+
+    /// How the machine ended, once it has.
+    pub fn ending(&self) -> Option<&Ending> {
+        self.node.ending()
+    }
+
+    /// The supervision core underneath.
+    pub fn node(&self) -> &Node<M> {
+        &self.node
     }
 
     /// Everything the machine asked for so far, oldest first.
@@ -156,8 +246,15 @@ impl<M: Machine> Harness<M> {
         &self.effects
     }
 
-    /// The texts of the messages the machine sent (now or later), oldest
+    /// Every message the runtime sent for the machine so far (lifecycle,
+    /// registration, spawns, the machine's own sends once due), oldest
     /// first.
+    pub fn sent(&self) -> &[Transmit] {
+        &self.sent
+    }
+
+    /// The texts of the messages the machine asked to send (now or later),
+    /// oldest first.
     pub fn sent_texts(&self) -> Vec<&str> {
         self.effects
             .iter()
@@ -188,13 +285,17 @@ impl<M: Machine> Harness<M> {
             .collect()
     }
 
-    /// Forgets the steps and effects recorded so far.
+    /// Forgets the steps, effects and sent messages recorded so far.
     pub fn clear(&mut self) {
         self.steps.clear();
         self.effects.clear();
+        self.sent.clear();
     }
 
     fn collect(&mut self) {
-        self.cx.move_records(&mut self.steps, &mut self.effects);
+        self.node.take_records(&mut self.effects, &mut self.steps);
+        while let Some(t) = self.node.poll_transmit() {
+            self.sent.push(t);
+        }
     }
 }

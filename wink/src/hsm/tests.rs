@@ -221,6 +221,8 @@ fn bad_argument_is_a_receiver_error() {
     let mut h = started();
     let err = h.receive("go Nowhere").unwrap_err();
     assert_eq!(err.to_string(), "receiver `go` failed: no state Nowhere");
+    // An error ends the machine, so each case needs its own.
+    let mut h = started();
     let err = h.receive("go").unwrap_err();
     assert_eq!(err.to_string(), "receiver `go`: missing argument `to`");
 }
@@ -231,6 +233,8 @@ fn receiver_result_error_and_raise_are_machine_errors() {
     go(&mut h, "Third");
     let err = h.receive("fail disk is full").unwrap_err();
     assert_eq!(err.to_string(), "receiver `fail` failed: disk is full");
+    let mut h = started();
+    go(&mut h, "Third");
     let err = h.receive("raise").unwrap_err();
     assert_eq!(err, MachineError::Raised("raised on purpose".into()));
 }
@@ -321,10 +325,11 @@ fn exit_actions_that_ran_before_a_failure_do_not_run_again_on_stop() {
         err.to_string(),
         "exit action of state `Second` failed: second's exit failed"
     );
-    // Forth was exited; Second's exit ran (and failed): stopping exits
-    // what is left, from Second's parent up.
-    assert_eq!(h.trace(), ["-Forth", "-Second"]);
+    // Forth was exited; Second's exit ran (and failed). The error ends
+    // the machine, which exits what is left, from Second's parent up:
+    // Second's exit action does not run again.
+    assert_eq!(h.trace(), ["-Forth", "-Second", "-First"]);
     h.clear();
     h.stop().unwrap();
-    assert_eq!(h.trace(), ["-First"]);
+    assert_eq!(h.trace(), Vec::<String>::new());
 }

@@ -52,6 +52,15 @@ pub struct ConfigError {
 }
 
 impl Config {
+    /// The timings of a machine's supervision core.
+    pub fn node(&self) -> crate::node::NodeConfig {
+        crate::node::NodeConfig {
+            pulse: self.pulse,
+            heartbeat_timeout: self.heartbeat_timeout,
+            log_messages: self.log_messages,
+        }
+    }
+
     /// The defaults, overridden by any of these environment variables
     /// (durations in milliseconds): `WINK_PULSE_MS`,
     /// `WINK_HEARTBEAT_TIMEOUT_MS`, `WINK_LINGER_MS`, `WINK_RTO_INITIAL_MS`,

@@ -214,6 +214,12 @@ impl<S: Socket> Endpoint<S> {
         self.transport.poll_event()
     }
 
+    /// When a live packet last came from `peer` (see
+    /// [`Transport::last_heard`]).
+    pub fn last_heard(&self, peer: Address) -> Option<Instant> {
+        self.transport.last_heard(peer.socket_addr())
+    }
+
     /// Whether every message sent has been acknowledged or given up on.
     pub fn is_settled(&self) -> bool {
         self.blocked.is_none() && self.transport.is_idle()

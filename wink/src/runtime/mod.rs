@@ -13,9 +13,10 @@ mod endpoint;
 mod machine;
 pub mod socket;
 
+pub use crate::node::{Ending, Identity};
 pub use config::{Config, ConfigError, MAX_WINDOW};
 pub use endpoint::{Endpoint, Inbox};
-pub use machine::{run_machine, Ending, Identity};
+pub use machine::run_machine;
 
 use std::process::ExitCode;
 
@@ -31,6 +32,11 @@ pub const DEFAULT_SERVER_PORT: u16 = 42000;
 /// The environment variable holding the server's address; the server sets
 /// it for the machines it starts.
 pub const SERVER_ENV: &str = "WINK_SERVER";
+
+/// The environment variable holding the id of the `start` request that
+/// made the machine; the server sets it for the machines it starts, and
+/// the machine's `started` repeats it so its parent can match it.
+pub const START_ID_ENV: &str = "WINK_START_ID";
 
 /// The environment variable naming a directory for per-machine log files;
 /// without it, machines log to stdout.
@@ -98,7 +104,8 @@ fn parse_invocation(args: &[String]) -> Result<Invocation, String> {
 /// [args…]` from the command line, sets up logging (stdout, or a file in
 /// `$WINK_LOG_DIR`), binds the address, runs until the machine exits, errors
 /// or gets `SIGTERM`/`SIGINT`, and returns the exit status: 0 after an
-/// orderly exit, 1 after an error, 2 for a bad command line or environment.
+/// orderly exit (also when orphaned), 1 after an error, 2 for a bad command
+/// line or environment.
 ///
 /// `<binary> --describe [text|dot|mermaid]` prints the machine's states.
 ///
@@ -185,11 +192,20 @@ fn run_with<M: Machine>(machine: M, program: &str, args: &[String]) -> Result<Ex
     let mut signals =
         async_signal::Signals::new([async_signal::Signal::Term, async_signal::Signal::Int])
             .map_err(|e| failure(format!("cannot watch signals: {e}")))?;
+    let start = match std::env::var(START_ID_ENV) {
+        Ok(id) => Some(
+            id.parse::<crate::control::RequestId>()
+                .map_err(|e| usage_error(format!("{START_ID_ENV}: {e}")))?,
+        ),
+        Err(_) => None,
+    };
     let identity = Identity {
         name,
         parent,
         server,
         args,
+        start,
+        pid: std::process::id(),
     };
     let stop = async move {
         signals.next().await;
@@ -203,8 +219,8 @@ fn run_with<M: Machine>(machine: M, program: &str, args: &[String]) -> Result<Ex
         stop,
     ));
     match ending {
-        Ok(Ending::Exited) => Ok(ExitCode::SUCCESS),
-        Ok(Ending::Errored(_)) => Ok(ExitCode::FAILURE),
+        Ok(ending) if ending.reason == crate::control::ExitReason::Error => Ok(ExitCode::FAILURE),
+        Ok(_) => Ok(ExitCode::SUCCESS),
         Err(e) => {
             let at = endpoint.local_addr();
             slog::error!(log, "{}: socket failed: {}", at, e);

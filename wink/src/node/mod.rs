@@ -1,0 +1,896 @@
+//! One machine's supervision core: everything the runtime decides about a
+//! machine's life, as a plain struct driven with `now` passed in.
+//!
+//! A [`Node`] owns the machine ([`Hsm`] and its [`Context`]) and the
+//! bookkeeping around it: the lifecycle it tells its parent (`started`,
+//! `pulsed`, `errored`, `exited`), its registration with its server, the
+//! children it spawned (by request id until they say `started`, then by
+//! address), their heartbeats, the children it wrote off (whose `stop` it
+//! retries until their server answers), scheduled sends, and the end of
+//! its life (an exit, an error, a stop, or the loss of its parent). It
+//! reads and writes control words only through [`crate::control`].
+//!
+//! It has no socket, clock or process inside, in the style of the
+//! transport: the driver (the runtime, [`crate::testing::Harness`], the
+//! simulator) hands it what happened and carries out what it asks:
+//!
+//! - [`Node::start`], [`Node::handle_message`], [`Node::handle_timeout`],
+//!   [`Node::handle_event`] (what the transport reports),
+//!   [`Node::handle_heard`] (when the parent was last heard from),
+//!   [`Node::stop`] (a signal);
+//! - [`Node::poll_transmit`] yields the messages to send,
+//!   [`Node::poll_timeout`] when to call [`Node::handle_timeout`] next;
+//! - [`Node::ending`] says how it ended, once it has: its last messages
+//!   are then queued, and the driver lingers until they are delivered.
+//!
+//! The rules (the long form is `docs/semantics.md`, "Supervision"):
+//!
+//! - Control words are accepted only from senders entitled to them (see
+//!   `docs/operations.md`); anything else with a control word first is
+//!   dropped and counted, never delivered, never an error.
+//! - A child that dies without a word is reported by its server (`died`),
+//!   one silent for the heartbeat timeout is written off: either way the
+//!   machine's receivers get `errored <name> <why>` and
+//!   `exited <name> <reason>` as if from the child, once.
+//! - A written-off child is stopped through its server, the `stop` retried
+//!   every pulse until the server answers (for ten heartbeat timeouts).
+//! - A machine that hears nothing from its parent for the heartbeat
+//!   timeout, or sees its parent restart, exits with reason `orphaned`.
+
+mod children;
+#[cfg(test)]
+mod tests;
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use slog::{info, warn, Logger};
+
+use crate::address::Address;
+use crate::control::{
+    Control, ExitReason, Kind, Lifecycle, Parent, Reply, Request, RequestId, Target,
+};
+use crate::hsm::{Context, Effect, Hsm, Machine, MachineError, Step};
+use crate::name::MachineName;
+use crate::transport::TransportEvent;
+use crate::wire::{self, MAX_MESSAGE_LEN};
+use children::{Children, Lost};
+
+/// The timings of a node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeConfig {
+    /// How often the machine says `pulsed` to its parent (and to its
+    /// server). Seed: 10 s.
+    pub pulse: Duration,
+    /// Silence after which a child is written off, and after which a
+    /// machine that heard nothing from its parent exits. Seed: 60 s.
+    pub heartbeat_timeout: Duration,
+    /// Whether every message sent and received is logged.
+    pub log_messages: bool,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        NodeConfig {
+            pulse: Duration::from_secs(10),
+            heartbeat_timeout: Duration::from_secs(60),
+            log_messages: true,
+        }
+    }
+}
+
+/// Who a machine is and where it belongs.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    /// The machine's name.
+    pub name: MachineName,
+    /// Its parent's address: lifecycle messages go there.
+    pub parent: Address,
+    /// Its host's server: `register`, `unregister` and spawns go there.
+    pub server: Address,
+    /// The arguments after name, address and parent.
+    pub args: Vec<String>,
+    /// The id of the `start` that made it (`WINK_START_ID`), if a server
+    /// started it.
+    pub start: Option<RequestId>,
+    /// Its process id, for `register`.
+    pub pid: u32,
+}
+
+/// How a machine's life ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ending {
+    /// The reason its `exited` carries.
+    pub reason: ExitReason,
+    /// For [`ExitReason::Error`], the error its `errored` carried.
+    pub error: Option<String>,
+}
+
+impl Ending {
+    fn new(reason: ExitReason) -> Self {
+        Ending {
+            reason,
+            error: None,
+        }
+    }
+
+    fn errored(error: String) -> Self {
+        Ending {
+            reason: ExitReason::Error,
+            error: Some(error),
+        }
+    }
+}
+
+impl fmt::Display for Ending {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.error {
+            Some(error) => write!(f, "{}: {error}", self.reason),
+            None => write!(f, "{}", self.reason),
+        }
+    }
+}
+
+/// A message for the driver to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    /// The recipient.
+    pub to: Address,
+    /// The message text.
+    pub text: String,
+}
+
+/// Counters, all since the node started.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NodeStats {
+    /// Messages handed to the machine's receivers.
+    pub delivered: u64,
+    /// Control words from senders not entitled to them, or that did not
+    /// parse: dropped.
+    pub dropped: u64,
+    /// Children reported lost (died, heartbeat, unstarted).
+    pub lost: u64,
+    /// `stop` requests sent for written-off children, retries included.
+    pub stops_sent: u64,
+    /// Messages the transport gave up on.
+    pub gave_up: u64,
+    /// Messages that arrived after the machine had ended.
+    pub after_end: u64,
+}
+
+/// A message to send at a time; ordered by time, then by when it was asked
+/// for.
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Scheduled {
+    at: Instant,
+    order: u64,
+    to: Address,
+    message: String,
+}
+
+/// Longest `errored` message sent: longer errors are cut.
+const MAX_ERROR: usize = 4096;
+
+/// One machine's supervision core: see the [module documentation](self).
+pub struct Node<M: Machine> {
+    hsm: Hsm<M>,
+    cx: Context<M>,
+    config: NodeConfig,
+    identity: Identity,
+    log: Logger,
+    /// `<address> <name>`, the start of every log line.
+    who: String,
+    out: VecDeque<Transmit>,
+    /// Messages for the machine's own receivers (lifecycle stand-ins),
+    /// delivered after the current handler.
+    internal: VecDeque<(Address, String)>,
+    scheduled: BinaryHeap<Reverse<Scheduled>>,
+    order: u64,
+    next_id: u64,
+    children: Children,
+    /// The id of the latest `register`, until `registered` answers it.
+    registering: Option<RequestId>,
+    next_register: Option<Instant>,
+    parent_heard: Instant,
+    next_pulse: Instant,
+    next_check: Instant,
+    started: bool,
+    ending: Option<Ending>,
+    /// The final messages are queued: nothing more happens.
+    finished: bool,
+    /// Keep each hsm effect and step for [`Node::take_records`].
+    keep_records: bool,
+    effects: Vec<Effect>,
+    steps: Vec<Step>,
+    stats: NodeStats,
+}
+
+impl<M: Machine> fmt::Debug for Node<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Node")
+            .field("who", &self.who)
+            .field("hsm", &self.hsm)
+            .field("ending", &self.ending)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<M: Machine> Node<M> {
+    /// A node for `hsm` at `me`; nothing happens until [`Node::start`].
+    pub fn new(
+        hsm: Hsm<M>,
+        me: Address,
+        identity: Identity,
+        config: NodeConfig,
+        log: Logger,
+        now: Instant,
+    ) -> Self {
+        let mut cx = Context::new(
+            me,
+            identity.name.clone(),
+            identity.parent,
+            identity.server,
+            identity.args.clone(),
+            log.clone(),
+            now,
+        );
+        cx.set_log_steps(config.log_messages);
+        Node {
+            who: format!("{me} {}", identity.name),
+            hsm,
+            cx,
+            next_pulse: now + config.pulse,
+            next_check: now + config.heartbeat_timeout,
+            parent_heard: now,
+            children: Children::new(config.heartbeat_timeout, config.pulse),
+            config,
+            identity,
+            log,
+            out: VecDeque::new(),
+            internal: VecDeque::new(),
+            scheduled: BinaryHeap::new(),
+            order: 0,
+            next_id: 1,
+            registering: None,
+            next_register: None,
+            started: false,
+            ending: None,
+            finished: false,
+            keep_records: false,
+            effects: Vec::new(),
+            steps: Vec::new(),
+            stats: NodeStats::default(),
+        }
+    }
+
+    /// Keeps every effect the machine asks for and every step it takes,
+    /// for [`Node::take_records`] (the test harness reads them).
+    pub fn keep_records(&mut self) {
+        self.keep_records = true;
+        self.cx.set_keep_steps(true);
+    }
+
+    /// Moves the effects and steps kept since the last call to the end of
+    /// `effects` and `steps`.
+    pub fn take_records(&mut self, effects: &mut Vec<Effect>, steps: &mut Vec<Step>) {
+        effects.append(&mut self.effects);
+        steps.append(&mut self.steps);
+    }
+
+    /// The machine's data.
+    pub fn machine(&self) -> &M {
+        self.hsm.machine()
+    }
+
+    /// The machine and its state semantics.
+    pub fn hsm(&self) -> &Hsm<M> {
+        &self.hsm
+    }
+
+    /// The context handlers see (its arguments, for instance).
+    pub fn context_mut(&mut self) -> &mut Context<M> {
+        &mut self.cx
+    }
+
+    /// How the machine ended, once it has.
+    pub fn ending(&self) -> Option<&Ending> {
+        self.ending.as_ref()
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> &NodeStats {
+        &self.stats
+    }
+
+    /// Children alive (heard from) and spawns in flight.
+    pub fn children(&self) -> (usize, usize) {
+        (self.children.alive(), self.children.spawning())
+    }
+
+    /// Entries of every bounded table: children, spawns in flight,
+    /// written-off children, late spawns, scheduled sends.
+    pub fn table_sizes(&self) -> usize {
+        self.children.table_sizes() + self.scheduled.len()
+    }
+
+    /// Starts the machine: `started` to its parent, `register` to its
+    /// server, then its initial state's entry actions.
+    pub fn start(&mut self, now: Instant) -> Result<(), MachineError> {
+        if self.started {
+            return Err(MachineError::Lifecycle("already started"));
+        }
+        self.started = true;
+        self.cx.set_now(now);
+        self.parent_heard = now;
+        info!(self.log, "{} started", self.who);
+        let started = Lifecycle::Started {
+            name: self.identity.name.clone(),
+            start: self.identity.start,
+        };
+        self.send(self.identity.parent, started.to_string());
+        self.register(now);
+        let result = self.hsm.start(&mut self.cx);
+        self.after_handler(now, result.clone());
+        self.settle(now);
+        result
+    }
+
+    /// Handles one message from `from`: control words are checked and
+    /// acted on, everything else goes to the machine's receivers. Returns
+    /// what the machine's receivers made of it (`Ok` for a control word
+    /// handled by the runtime or dropped), or an error if the machine has
+    /// ended.
+    pub fn handle_message(
+        &mut self,
+        now: Instant,
+        from: Address,
+        text: &str,
+    ) -> Result<(), MachineError> {
+        if self.finished || !self.started {
+            self.stats.after_end += 1;
+            return Err(MachineError::Lifecycle("not running"));
+        }
+        self.cx.set_now(now);
+        if self.config.log_messages {
+            info!(self.log, "{} < {} {}", self.who, from, text);
+        }
+        if from == self.identity.parent {
+            self.parent_heard = self.parent_heard.max(now);
+        }
+        // Only replies and lifecycle words are the runtime's; anything
+        // else (requests included) is an ordinary message.
+        let word = text.split_ascii_whitespace().next().unwrap_or("");
+        let result = match Control::kind(word) {
+            Some(Kind::Reply | Kind::Lifecycle) => Control::parse(text),
+            _ => Ok(None),
+        };
+        let result = match result {
+            Ok(None) | Ok(Some(Control::Request(_))) => self.dispatch(now, from, text),
+            Ok(Some(Control::Reply(reply))) => {
+                self.on_reply(now, from, reply);
+                Ok(())
+            }
+            Ok(Some(Control::Lifecycle(lifecycle))) => self.on_lifecycle(now, from, lifecycle),
+            Err(e) => {
+                // A control word that does not parse: nobody entitled to
+                // it sends that.
+                self.drop_word(from, text, &e.to_string());
+                Ok(())
+            }
+        };
+        self.settle(now);
+        result
+    }
+
+    /// Does what is due at `now`: scheduled sends, the pulse, heartbeats,
+    /// stop retries, the parent check.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.finished || !self.started {
+            return;
+        }
+        self.cx.set_now(now);
+        while self.ending.is_none() && self.scheduled.peek().is_some_and(|Reverse(s)| s.at <= now) {
+            if let Some(Reverse(due)) = self.scheduled.pop() {
+                self.send_checked(due.to, due.message);
+            }
+        }
+        if self.ending.is_none() && now >= self.next_pulse {
+            self.next_pulse = now + self.config.pulse;
+            let pulsed = Lifecycle::Pulsed {
+                name: self.identity.name.clone(),
+            }
+            .to_string();
+            if self.identity.server != self.identity.parent {
+                self.send(self.identity.server, pulsed.clone());
+            }
+            self.send(self.identity.parent, pulsed);
+        }
+        if self.ending.is_none() && self.next_register.is_some_and(|at| now >= at) {
+            self.register(now);
+        }
+        if self.ending.is_none() && now >= self.next_check {
+            self.check(now);
+        }
+        self.settle(now);
+    }
+
+    /// What the transport reported: a message given up on, or a peer that
+    /// restarted (the parent: this machine is orphaned; the server: it
+    /// registers again with the new one).
+    pub fn handle_event(&mut self, now: Instant, event: &TransportEvent) {
+        if self.finished || !self.started {
+            return;
+        }
+        self.cx.set_now(now);
+        match event {
+            TransportEvent::GaveUp { to, seq, message } => {
+                self.stats.gave_up += 1;
+                warn!(
+                    self.log,
+                    "{} gave up on message {} to {}: {}",
+                    self.who,
+                    seq,
+                    Address::from(*to),
+                    message
+                );
+            }
+            TransportEvent::PeerRestarted { peer, .. } => {
+                let peer = Address::from(*peer);
+                info!(self.log, "{} peer {} restarted", self.who, peer);
+                if peer == self.identity.server {
+                    // A new server on the same address: tell it about us.
+                    self.register(now);
+                } else if peer == self.identity.parent {
+                    warn!(
+                        self.log,
+                        "{} parent {} restarted: this machine is orphaned", self.who, peer
+                    );
+                    self.end(Ending::new(ExitReason::Orphaned));
+                }
+            }
+        }
+        self.settle(now);
+    }
+
+    /// The parent was last heard from (a message or an ack) at `at`.
+    pub fn handle_heard(&mut self, at: Instant) {
+        self.parent_heard = self.parent_heard.max(at);
+    }
+
+    /// Asks the machine to exit in order (a signal): exit actions,
+    /// `exited <name> stopped`. Returns what the exit actions made of it.
+    pub fn stop(&mut self, now: Instant) -> Result<(), MachineError> {
+        if self.finished {
+            return Ok(());
+        }
+        self.cx.set_now(now);
+        info!(self.log, "{} stopping", self.who);
+        self.end(Ending::new(ExitReason::Stopped));
+        self.finish(now)
+    }
+
+    /// When [`Node::handle_timeout`] should be called next.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.finished || !self.started {
+            return None;
+        }
+        let mut at = self.next_pulse.min(self.next_check);
+        if let Some(Reverse(first)) = self.scheduled.peek() {
+            at = at.min(first.at);
+        }
+        if let Some(register) = self.next_register {
+            at = at.min(register);
+        }
+        Some(at)
+    }
+
+    /// The next message to send.
+    #[must_use]
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.out.pop_front()
+    }
+
+    /// Whether the machine has ended and queued its last messages.
+    pub fn is_finished(&self) -> bool {
+        self.finished
+    }
+
+    fn next_request_id(&mut self) -> RequestId {
+        let id = RequestId(self.next_id);
+        self.next_id += 1;
+        id
+    }
+
+    fn register(&mut self, now: Instant) {
+        let id = self.next_request_id();
+        self.registering = Some(id);
+        // Until `registered` answers (a server that restarted and missed
+        // the first one), again every pulse.
+        self.next_register = Some(now + self.config.pulse);
+        let register = Request::Register {
+            id,
+            name: self.identity.name.clone(),
+            pid: self.identity.pid,
+            parent: self.identity.parent,
+            start: self.identity.start,
+        };
+        self.send(self.identity.server, register.to_string());
+    }
+
+    fn on_reply(&mut self, now: Instant, from: Address, reply: Reply) {
+        let Some(id) = reply.id() else {
+            return self.drop_word(from, &reply.to_string(), "a reply to no request");
+        };
+        if self.registering == Some(id) && from == self.identity.server {
+            match reply {
+                Reply::Registered { .. } => {
+                    self.registering = None;
+                    self.next_register = None;
+                }
+                Reply::Error { reason, .. } => {
+                    warn!(
+                        self.log,
+                        "{} server {} refused to register it: {}", self.who, from, reason
+                    );
+                    self.registering = None;
+                    self.next_register = None;
+                }
+                other => self.drop_word(from, &other.to_string(), "not an answer to register"),
+            }
+            return;
+        }
+        match self.children.on_reply(now, from, &reply) {
+            Some(lost) => self.report_lost(lost),
+            None if self.children.knows_request(id, from) => {}
+            None => self.drop_word(from, &reply.to_string(), "a reply to no request of ours"),
+        }
+    }
+
+    fn on_lifecycle(
+        &mut self,
+        now: Instant,
+        from: Address,
+        lifecycle: Lifecycle,
+    ) -> Result<(), MachineError> {
+        match &lifecycle {
+            Lifecycle::Started { name, start } => {
+                match self.children.on_started(now, from, name, *start) {
+                    children::Started::Child => {}
+                    children::Started::Late { server } => {
+                        // Written off before it said `started`: stop it now
+                        // that its port is known.
+                        info!(
+                            self.log,
+                            "{} child {} {} started too late: stopping it", self.who, from, name
+                        );
+                        let id = self.next_request_id();
+                        self.children.write_off(now, from, name.clone(), server, id);
+                        self.send_stop(server, id, from.port());
+                        return Ok(());
+                    }
+                    children::Started::Stranger => {
+                        self.drop_word(from, &lifecycle.to_string(), "not a spawn of ours");
+                        return Ok(());
+                    }
+                }
+            }
+            Lifecycle::Pulsed { name } | Lifecycle::Errored { name, .. } => {
+                if !self.children.heard(now, from, name) {
+                    self.drop_word(from, &lifecycle.to_string(), "not a child of ours");
+                    return Ok(());
+                }
+            }
+            Lifecycle::Exited { name, .. } => {
+                if !self.children.exited(from, name) {
+                    self.drop_word(from, &lifecycle.to_string(), "not a child of ours");
+                    return Ok(());
+                }
+            }
+            Lifecycle::Died {
+                start,
+                address,
+                name,
+                reason,
+            } => {
+                match self.children.died(from, *start, *address, name, *reason) {
+                    children::Died::Lost(lost) => self.report_lost(lost),
+                    children::Died::Gone => {}
+                    children::Died::Stranger => {
+                        self.drop_word(from, &lifecycle.to_string(), "not a child of ours")
+                    }
+                }
+                return Ok(());
+            }
+        }
+        self.dispatch_lifecycle(from, &lifecycle.for_receivers())
+    }
+
+    /// A child gone without its own `exited`: the receivers hear
+    /// `errored` and `exited` as if from it.
+    fn report_lost(&mut self, lost: Lost) {
+        self.stats.lost += 1;
+        warn!(
+            self.log,
+            "{} child {} {} lost: {}", self.who, lost.from, lost.name, lost.why
+        );
+        if let Some((server, id, port)) = lost.stop {
+            self.send_stop(server, id, port);
+        }
+        let errored = Lifecycle::Errored {
+            name: lost.name.clone(),
+            message: lost.why,
+        };
+        let exited = Lifecycle::Exited {
+            name: lost.name,
+            reason: lost.reason,
+        };
+        self.internal.push_back((lost.from, errored.to_string()));
+        self.internal.push_back((lost.from, exited.to_string()));
+    }
+
+    fn send_stop(&mut self, server: Address, id: RequestId, port: u16) {
+        self.stats.stops_sent += 1;
+        self.send(server, Request::Stop { id, port }.to_string());
+    }
+
+    fn drop_word(&mut self, from: Address, text: &str, why: &str) {
+        self.stats.dropped += 1;
+        info!(
+            self.log,
+            "{} dropped `{}` from {}: {}",
+            self.who,
+            cut(text, 200),
+            from,
+            why
+        );
+    }
+
+    /// Delivers an ordinary message to the receivers.
+    fn dispatch(&mut self, now: Instant, from: Address, text: &str) -> Result<(), MachineError> {
+        if self.ending.is_some() {
+            return Err(MachineError::Lifecycle("not running"));
+        }
+        self.stats.delivered += 1;
+        self.cx.set_sender(from);
+        let result = self.hsm.dispatch(&mut self.cx, text);
+        self.after_handler(now, result.clone());
+        result
+    }
+
+    /// Delivers a lifecycle message: one the machine has no receiver for
+    /// is ignored, not an error.
+    fn dispatch_lifecycle(&mut self, from: Address, text: &str) -> Result<(), MachineError> {
+        if self.ending.is_some() {
+            return Ok(());
+        }
+        self.stats.delivered += 1;
+        self.cx.set_sender(from);
+        let now = self.cx.now();
+        let result = match self.hsm.dispatch(&mut self.cx, text) {
+            Err(MachineError::Unhandled { .. }) => Ok(()),
+            result => result,
+        };
+        self.after_handler(now, result.clone());
+        result
+    }
+
+    /// Carries out what the last handler asked for, or records its error.
+    fn after_handler(&mut self, now: Instant, result: Result<(), MachineError>) {
+        let effects: Vec<Effect> = self.cx.drain_effects().collect();
+        if self.keep_records {
+            self.effects.extend(effects.iter().cloned());
+            self.cx.move_records(&mut self.steps, &mut Vec::new());
+        }
+        for effect in effects {
+            self.apply(now, effect);
+        }
+        if let Err(e) = result {
+            self.end(Ending::errored(e.to_string()));
+        }
+    }
+
+    fn apply(&mut self, now: Instant, effect: Effect) {
+        match effect {
+            Effect::Send { to, message } => self.send_checked(to, message),
+            Effect::SendAt { at, to, message } => {
+                self.order += 1;
+                self.scheduled.push(Reverse(Scheduled {
+                    at,
+                    order: self.order,
+                    to,
+                    message,
+                }));
+            }
+            Effect::Spawn {
+                name,
+                address,
+                args,
+            } => self.spawn(now, name, address, args),
+            Effect::Exit => self.end(Ending::new(ExitReason::Normal)),
+        }
+    }
+
+    fn spawn(&mut self, now: Instant, name: MachineName, at: Option<Address>, args: Vec<String>) {
+        let me = self.cx.address();
+        // A child on another host is started by that host's server (on the
+        // port this host's server uses).
+        let (server, target) = match at {
+            Some(a) if a.ip().is_unspecified() || a.ip().is_loopback() || a.ip() == me.ip() => {
+                (self.identity.server, Target::Port(a.port()))
+            }
+            Some(a) => (a.with_port(self.identity.server.port()), Target::Address(a)),
+            None => (self.identity.server, Target::Port(0)),
+        };
+        let id = self.next_request_id();
+        if let Err(limit) = self.children.spawn(now, id, name.clone(), server) {
+            let lost = Lost {
+                from: self.identity.server,
+                name,
+                why: format!("not started: {limit}"),
+                reason: ExitReason::Unstarted,
+                stop: None,
+            };
+            return self.report_lost(lost);
+        }
+        let request = Request::Start {
+            id,
+            name,
+            target,
+            parent: Parent::Requester,
+            args,
+        };
+        self.send(server, request.to_string());
+    }
+
+    /// Runs what the last steps queued: lifecycle stand-ins for the
+    /// receivers, then the end if one was decided.
+    fn settle(&mut self, now: Instant) {
+        while self.ending.is_none() {
+            let Some((from, text)) = self.internal.pop_front() else {
+                break;
+            };
+            let _ = self.dispatch_lifecycle(from, &text);
+        }
+        self.internal.clear();
+        if self.ending.is_some() && !self.finished {
+            let _ = self.finish(now);
+        }
+    }
+
+    fn check(&mut self, now: Instant) {
+        let timeout = self.config.heartbeat_timeout;
+        if now.saturating_duration_since(self.parent_heard) >= timeout {
+            warn!(
+                self.log,
+                "{} nothing from its parent {} for {} ms: this machine is orphaned",
+                self.who,
+                self.identity.parent,
+                timeout.as_millis()
+            );
+            self.end(Ending::new(ExitReason::Orphaned));
+            return;
+        }
+        let next_id = &mut self.next_id;
+        let silent = self.children.silent(now, || {
+            let id = RequestId(*next_id);
+            *next_id += 1;
+            id
+        });
+        for lost in silent {
+            self.report_lost(lost);
+        }
+        for (server, id, port) in self.children.due_stops(now) {
+            self.send_stop(server, id, port);
+        }
+        let next = self
+            .children
+            .next_deadline()
+            .unwrap_or(now + timeout)
+            .min(self.parent_heard + timeout);
+        // Never sooner than a few times per heartbeat timeout: a deadline
+        // in the past would spin.
+        self.next_check = next.max(now + timeout / 16);
+    }
+
+    fn end(&mut self, ending: Ending) {
+        if self.ending.is_none() {
+            self.ending = Some(ending);
+        }
+    }
+
+    /// The end: error report, exit actions, `exited`, `unregister`, stop
+    /// the children.
+    fn finish(&mut self, now: Instant) -> Result<(), MachineError> {
+        if self.finished {
+            return Ok(());
+        }
+        self.finished = true;
+        let ending = self
+            .ending
+            .clone()
+            .unwrap_or(Ending::new(ExitReason::Stopped));
+        let name = self.identity.name.clone();
+        if let Some(error) = &ending.error {
+            info!(self.log, "{} errored: {}", self.who, error);
+            let errored = Lifecycle::Errored {
+                name: name.clone(),
+                message: cut(error, MAX_ERROR),
+            };
+            self.send(self.identity.parent, errored.to_string());
+        }
+        let stopped = self.hsm.stop(&mut self.cx);
+        if let Err(e) = &stopped {
+            warn!(self.log, "{} while exiting: {}", self.who, e);
+        }
+        // Exit actions may still send; they cannot exit, spawn or error
+        // twice.
+        let effects: Vec<Effect> = self.cx.drain_effects().collect();
+        if self.keep_records {
+            self.effects.extend(effects.iter().cloned());
+            self.cx.move_records(&mut self.steps, &mut Vec::new());
+        }
+        for effect in effects {
+            if let Effect::Send { to, message } = effect {
+                self.send_checked(to, message);
+            }
+        }
+        self.scheduled.clear();
+        info!(self.log, "{} exited: {}", self.who, ending.reason);
+        let exited = Lifecycle::Exited {
+            name,
+            reason: ending.reason,
+        };
+        self.send(self.identity.parent, exited.to_string());
+        let id = self.next_request_id();
+        self.send(self.identity.server, Request::Unregister { id }.to_string());
+        let mut stops = Vec::new();
+        let next_id = &mut self.next_id;
+        let ids = || {
+            let id = RequestId(*next_id);
+            *next_id += 1;
+            id
+        };
+        self.children.stop_all(now, ids, &mut stops);
+        for (server, id, port) in stops {
+            self.send_stop(server, id, port);
+        }
+        stopped
+    }
+
+    /// Queues a message the machine asked for, after checking it fits on
+    /// the wire: one that does not is the machine's error.
+    fn send_checked(&mut self, to: Address, message: String) {
+        if message.is_empty() {
+            return self.end(Ending::errored(format!(
+                "cannot send to {to}: empty message"
+            )));
+        }
+        if let Err(e) = wire::check_message_len(&message) {
+            return self.end(Ending::errored(format!("cannot send to {to}: {e}")));
+        }
+        self.send(to, message);
+    }
+
+    fn send(&mut self, to: Address, text: String) {
+        debug_assert!(text.len() <= MAX_MESSAGE_LEN);
+        if self.config.log_messages {
+            info!(self.log, "{} > {} {}", self.who, to, text);
+        }
+        self.out.push_back(Transmit { to, text });
+    }
+}
+
+/// `text` cut to at most `max` bytes on a character boundary, with `…`.
+fn cut(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}

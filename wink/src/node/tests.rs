@@ -1,0 +1,453 @@
+//! The supervision core, one behaviour each, driven through the test
+//! harness (which is this core on a clock of its own).
+
+use std::time::Duration;
+
+use crate::control::{ExitReason, Lifecycle, Reply, Request, RequestId};
+use crate::hsm::MachineError;
+use crate::node::NodeConfig;
+use crate::testing::{local, Harness, PARENT, SERVER};
+use crate::Address;
+
+#[crate::machine]
+mod sup {
+    /// Spawns what it is told to and writes down every lifecycle message.
+    #[derive(Default)]
+    pub struct Sup {
+        pub heard: Vec<String>,
+    }
+
+    pub enum State {
+        #[initial]
+        Running,
+    }
+
+    impl Sup {
+        #[entry(Running)]
+        fn enter(&mut self, cx: &mut Context<Self>) -> Result<(), String> {
+            for name in cx.args().to_vec() {
+                cx.spawn(&name).map_err(|e| e.to_string())?;
+            }
+            Ok(())
+        }
+
+        #[receive(Running, "spawn")]
+        fn spawn(&mut self, cx: &mut Context<Self>, name: String) -> Result<(), String> {
+            cx.spawn(&name).map_err(|e| e.to_string())
+        }
+
+        #[receive(Running, "started")]
+        fn started(&mut self, _cx: &mut Context<Self>, rest: &str) {
+            self.heard.push(format!("started {rest}"));
+        }
+
+        #[receive(Running, "errored")]
+        fn errored(&mut self, _cx: &mut Context<Self>, rest: &str) {
+            self.heard.push(format!("errored {rest}"));
+        }
+
+        #[receive(Running, "exited")]
+        fn exited(&mut self, _cx: &mut Context<Self>, child: String, reason: ExitReason) {
+            self.heard.push(format!("exited {child} {reason}"));
+        }
+
+        #[receive(Running, "quit")]
+        fn quit(&mut self, cx: &mut Context<Self>) {
+            cx.exit();
+        }
+
+        #[receive(Running, "fail")]
+        fn fail(&mut self, _cx: &mut Context<Self>) -> Result<(), String> {
+            Err("asked to fail".to_owned())
+        }
+
+        #[receive(Running, "shout")]
+        fn shout(&mut self, cx: &mut Context<Self>, size: usize) {
+            cx.reply("x".repeat(size));
+        }
+    }
+}
+
+use sup::Sup;
+
+const PULSE: Duration = Duration::from_millis(100);
+const HEARTBEAT: Duration = Duration::from_millis(600);
+
+fn config() -> NodeConfig {
+    NodeConfig {
+        pulse: PULSE,
+        heartbeat_timeout: HEARTBEAT,
+        log_messages: false,
+    }
+}
+
+fn harness(args: &[&str]) -> Harness<Sup> {
+    let mut h = Harness::with_config(Sup::default(), config()).with_args(args.iter().copied());
+    h.start().unwrap();
+    h
+}
+
+/// The `start` requests sent so far: id and name.
+fn starts(h: &Harness<Sup>) -> Vec<(Address, RequestId, String)> {
+    h.sent()
+        .iter()
+        .filter_map(|t| match t.text.parse::<Request>() {
+            Ok(Request::Start { id, name, .. }) => Some((t.to, id, name.to_string())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The texts sent to `to`.
+fn sent_to(h: &Harness<Sup>, to: Address) -> Vec<String> {
+    h.sent()
+        .iter()
+        .filter(|t| t.to == to)
+        .map(|t| t.text.clone())
+        .collect()
+}
+
+fn reply(h: &mut Harness<Sup>, reply: Reply) {
+    h.receive_from(SERVER, &reply.to_string()).unwrap();
+}
+
+#[test]
+fn start_says_started_to_the_parent_and_registers_with_the_server() {
+    let h = harness(&[]);
+    assert_eq!(sent_to(&h, PARENT), ["started test/Machine -"]);
+    assert_eq!(
+        sent_to(&h, SERVER),
+        ["register 1 test/Machine 1 127.0.0.1:50001 -"]
+    );
+}
+
+#[test]
+fn a_refused_spawn_is_reported_for_that_spawn_only() {
+    // Fault 1: the second of two spawns refused; the first runs.
+    let mut h = harness(&["echo/Echo", "nope/Missing"]);
+    let starts = starts(&h);
+    assert_eq!(starts.len(), 2);
+    let (echo, missing) = (starts[0].1, starts[1].1);
+    reply(&mut h, Reply::Starting { id: echo, pid: 7 });
+    reply(
+        &mut h,
+        Reply::error(Some(missing), "start", "`nope/Missing`: no executable"),
+    );
+    h.child_started("echo/Echo", local(7001)).unwrap();
+    assert_eq!(
+        h.machine().heard,
+        [
+            "errored nope/Missing not started: `nope/Missing`: no executable",
+            "exited nope/Missing unstarted",
+            "started echo/Echo",
+        ]
+    );
+    // Echo is supervised: its pulses keep it alive past the heartbeat.
+    for _ in 0..10 {
+        h.advance(PULSE);
+        h.receive_from(local(7001), "pulsed echo/Echo").unwrap();
+    }
+    assert_eq!(h.machine().heard.len(), 3);
+    assert_eq!(h.node().children(), (1, 0));
+}
+
+#[test]
+fn lifecycle_words_from_strangers_are_dropped_not_errors() {
+    // Fault 4.
+    let mut h = harness(&["echo/Echo"]);
+    let stranger = local(9999);
+    for text in [
+        "died 1 127.0.0.1:7001 echo/Echo signal:9",
+        "started echo/Echo 1",
+        "started impostor/X -",
+        "pulsed echo/Echo",
+        "errored echo/Echo boom",
+        "exited echo/Echo error",
+        "stopped 5 7001",
+        "error 1 start nope",
+        "registered 1",
+        "died",
+        "exited",
+    ] {
+        assert_eq!(h.receive_from(stranger, text), Ok(()), "{text}");
+    }
+    // `died` is only the child's server's to say, even from the parent.
+    h.receive_from(PARENT, "died 1 - echo/Echo signal:9")
+        .unwrap();
+    assert!(h.machine().heard.is_empty(), "{:?}", h.machine().heard);
+    assert_eq!(h.node().stats().dropped, 12);
+    assert!(h.ending().is_none());
+    // The real spawn still works.
+    h.child_started("echo/Echo", local(7001)).unwrap();
+    assert_eq!(h.machine().heard, ["started echo/Echo"]);
+}
+
+#[test]
+fn a_death_reported_by_the_server_is_errored_then_exited_with_its_reason() {
+    // Fault 5: the reason says how.
+    let mut h = harness(&["echo/Echo"]);
+    let child = local(7001);
+    h.child_started("echo/Echo", child).unwrap();
+    reply_died(&mut h, Some(child), "echo/Echo", ExitReason::Signal(9));
+    assert_eq!(
+        h.machine().heard,
+        [
+            "started echo/Echo",
+            "errored echo/Echo killed by signal 9 (SIGKILL)",
+            "exited echo/Echo signal:9",
+        ]
+    );
+    // Reported once.
+    reply_died(&mut h, Some(child), "echo/Echo", ExitReason::Signal(9));
+    assert_eq!(h.machine().heard.len(), 3);
+}
+
+fn reply_died(h: &mut Harness<Sup>, address: Option<Address>, name: &str, reason: ExitReason) {
+    let start = starts(h).last().map(|s| s.1);
+    let died = Lifecycle::Died {
+        start,
+        address,
+        name: name.parse().unwrap(),
+        reason,
+    };
+    h.receive_from(SERVER, &died.to_string()).unwrap();
+}
+
+#[test]
+fn a_child_that_dies_before_it_started_is_reported_by_start_id() {
+    let mut h = harness(&["echo/Echo"]);
+    reply_died(&mut h, None, "echo/Echo", ExitReason::Status(3));
+    assert_eq!(
+        h.machine().heard,
+        [
+            "errored echo/Echo exit status 3",
+            "exited echo/Echo status:3"
+        ]
+    );
+}
+
+#[test]
+fn an_orderly_exit_of_a_child_carries_its_reason() {
+    let mut h = harness(&["echo/Echo"]);
+    let child = local(7001);
+    h.child_started("echo/Echo", child).unwrap();
+    h.receive_from(child, "exited echo/Echo normal").unwrap();
+    assert_eq!(
+        h.machine().heard,
+        ["started echo/Echo", "exited echo/Echo normal"]
+    );
+    assert_eq!(h.node().children(), (0, 0));
+}
+
+#[test]
+fn a_silent_child_is_written_off_and_its_stop_retried_until_its_server_answers() {
+    // Fault 2: the parent's side of a partition.
+    let mut h = harness(&["echo/Echo"]);
+    let child = local(7001);
+    h.child_started("echo/Echo", child).unwrap();
+    h.clear();
+    h.advance(HEARTBEAT + PULSE);
+    assert_eq!(
+        h.machine().heard,
+        [
+            "started echo/Echo",
+            "errored echo/Echo heartbeat timeout",
+            "exited echo/Echo heartbeat",
+        ]
+    );
+    let stops = |h: &Harness<Sup>| -> Vec<Request> {
+        h.sent()
+            .iter()
+            .filter(|t| t.to == SERVER)
+            .filter_map(|t| t.text.parse::<Request>().ok())
+            .filter(|r| matches!(r, Request::Stop { .. }))
+            .collect()
+    };
+    assert!(!stops(&h).is_empty());
+    // The partition lasts: the stop goes out again every pulse.
+    h.advance(PULSE * 5);
+    let sent = stops(&h);
+    assert!(sent.len() >= 4, "{sent:?}");
+    let Request::Stop { id, port } = sent[0] else {
+        unreachable!()
+    };
+    assert_eq!(port, 7001);
+    assert!(sent.iter().all(|r| r.id() == id));
+    // The child is written off: its late pulses are nobody's.
+    h.receive_from(child, "pulsed echo/Echo").unwrap();
+    assert_eq!(h.machine().heard.len(), 3);
+    // The partition heals and the server answers: no more retries.
+    reply(
+        &mut h,
+        Reply::Stopping {
+            id,
+            port,
+            grace_ms: 5000,
+        },
+    );
+    h.clear();
+    h.advance(PULSE * 5);
+    assert_eq!(stops(&h).len(), 0);
+    reply(&mut h, Reply::Stopped { id, port });
+    assert_eq!(h.node().table_sizes(), 0);
+}
+
+#[test]
+fn a_spawn_that_never_starts_is_unstarted_and_stopped_if_it_comes_late() {
+    let mut h = harness(&["echo/Echo"]);
+    h.advance(HEARTBEAT + PULSE);
+    assert_eq!(
+        h.machine().heard,
+        [
+            "errored echo/Echo did not start within the heartbeat timeout",
+            "exited echo/Echo unstarted"
+        ]
+    );
+    h.clear();
+    let (_, id, _) = starts(&harness(&["echo/Echo"]))[0];
+    h.receive_from(local(7001), &format!("started echo/Echo {id}"))
+        .unwrap();
+    assert_eq!(h.machine().heard.len(), 2, "a late child is no child");
+    assert!(
+        sent_to(&h, SERVER)
+            .iter()
+            .any(|t| t.starts_with("stop ") && t.ends_with(" 7001")),
+        "{:?}",
+        h.sent()
+    );
+}
+
+#[test]
+fn after_an_error_the_machine_takes_nothing_more() {
+    // Fault 6: as in a process.
+    let mut h = harness(&[]);
+    let err = h.receive("fail").unwrap_err();
+    assert_eq!(err.to_string(), "receiver `fail` failed: asked to fail");
+    assert_eq!(
+        h.receive("quit"),
+        Err(MachineError::Lifecycle("not running"))
+    );
+    let ending = h.ending().unwrap();
+    assert_eq!(ending.reason, ExitReason::Error);
+    assert_eq!(
+        sent_to(&h, PARENT)[1..],
+        [
+            "errored test/Machine receiver `fail` failed: asked to fail",
+            "exited test/Machine error"
+        ]
+    );
+    assert!(sent_to(&h, SERVER)
+        .last()
+        .unwrap()
+        .starts_with("unregister "));
+}
+
+#[test]
+fn exit_stops_every_child_through_its_server() {
+    let mut h = harness(&["echo/Echo", "echo/Echo#2"]);
+    h.child_started("echo/Echo", local(7001)).unwrap();
+    h.child_started("echo/Echo#2", local(7002)).unwrap();
+    h.clear();
+    h.receive("quit").unwrap();
+    let sent = sent_to(&h, SERVER);
+    assert!(sent[0].starts_with("unregister "), "{sent:?}");
+    let mut ports: Vec<&str> = sent[1..]
+        .iter()
+        .map(|t| t.rsplit(' ').next().unwrap())
+        .collect();
+    ports.sort_unstable();
+    assert_eq!(ports, ["7001", "7002"]);
+    assert_eq!(sent_to(&h, PARENT), ["exited test/Machine normal"]);
+}
+
+#[test]
+fn a_machine_cut_off_from_its_parent_exits_orphaned() {
+    // Fault 9 and the child's side of a partition.
+    let mut h = harness(&[]);
+    h.advance(HEARTBEAT * 2);
+    assert!(h.ending().is_none(), "the parent acks: alive");
+    h.cut_off_parent();
+    h.advance(HEARTBEAT + PULSE);
+    assert_eq!(h.ending().map(|e| e.reason), Some(ExitReason::Orphaned));
+    assert_eq!(
+        sent_to(&h, PARENT).last().map(String::as_str),
+        Some("exited test/Machine orphaned")
+    );
+}
+
+#[test]
+fn pulses_go_to_the_parent_and_the_server() {
+    let mut h = harness(&[]);
+    h.clear();
+    h.advance(PULSE * 3);
+    assert_eq!(sent_to(&h, PARENT).len(), 3);
+    let to_server = sent_to(&h, SERVER);
+    assert_eq!(
+        to_server
+            .iter()
+            .filter(|t| *t == "pulsed test/Machine")
+            .count(),
+        3
+    );
+}
+
+#[test]
+fn register_is_repeated_until_the_server_answers() {
+    let mut h = harness(&[]);
+    h.advance(PULSE * 3);
+    let registers = |h: &Harness<Sup>| {
+        sent_to(h, SERVER)
+            .iter()
+            .filter(|t| t.starts_with("register "))
+            .count()
+    };
+    assert!(registers(&h) >= 3);
+    let id = sent_to(&h, SERVER)
+        .iter()
+        .rev()
+        .find_map(|t| match t.parse::<Request>() {
+            Ok(Request::Register { id, .. }) => Some(id),
+            _ => None,
+        })
+        .unwrap();
+    reply(&mut h, Reply::Registered { id });
+    h.clear();
+    h.advance(PULSE * 3);
+    assert_eq!(registers(&h), 0);
+}
+
+#[test]
+fn a_message_too_large_for_a_datagram_is_the_machines_error() {
+    let mut h = harness(&[]);
+    let _ = h.receive("shout 70000");
+    let ending = h.ending().unwrap();
+    assert_eq!(ending.reason, ExitReason::Error);
+    assert!(
+        ending
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("exceeds the limit"),
+        "{ending:?}"
+    );
+}
+
+#[test]
+fn tables_stay_bounded_over_ten_thousand_restarts() {
+    // Fault 7: a child started, errored and exited 10,000 times.
+    let mut h = harness(&[]);
+    for i in 0..10_000u32 {
+        h.receive("spawn family/Child").unwrap();
+        let child = local(10_000 + (i % 50_000) as u16);
+        h.child_started("family/Child", child).unwrap();
+        h.receive_from(child, "errored family/Child AHHHHH")
+            .unwrap();
+        h.receive_from(child, "exited family/Child error").unwrap();
+        if i % 1000 == 0 {
+            h.clear();
+            h.advance(PULSE);
+        }
+    }
+    assert_eq!(h.node().table_sizes(), 0);
+    assert_eq!(h.machine().heard.len(), 30_000);
+}
