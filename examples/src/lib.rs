@@ -4,6 +4,7 @@
 //! (see `examples/README.md` and [`MACHINES`]).
 #![deny(missing_docs)]
 
+pub mod crew;
 pub mod echo;
 pub mod family;
 pub mod greeter;
@@ -14,7 +15,7 @@ pub mod timer;
 
 /// Each machine's name and the cargo binary that runs it: `cargo xtask
 /// stage <dir>` copies binary `b` to `<dir>/<name>`.
-pub const MACHINES: [(&str, &str); 9] = [
+pub const MACHINES: [(&str, &str); 11] = [
     ("switch/Switch", "switch"),
     ("family/Parent", "family-parent"),
     ("family/Child", "family-child"),
@@ -24,4 +25,6 @@ pub const MACHINES: [(&str, &str); 9] = [
     ("greeter/Greeter", "greeter-greeter"),
     ("player/Player", "player"),
     ("pinger/Pinger", "pinger"),
+    ("crew/Boss", "crew-boss"),
+    ("crew/Worker", "crew-worker"),
 ];

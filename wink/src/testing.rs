@@ -44,7 +44,8 @@ use crate::node::{Ending, Identity, Node, NodeConfig, Transmit};
 /// has errored or exited it receives nothing more (every later
 /// [`Harness::receive`] is an error), lifecycle words from strangers are
 /// dropped, and [`Harness::advance`] fires scheduled sends, pulses and
-/// heartbeat checks as time passes. The parent counts as reachable unless
+/// heartbeat checks as time passes; a message the machine sends itself
+/// comes back to it. The parent counts as reachable unless
 /// [`Harness::cut_off_parent`] says otherwise.
 pub struct Harness<M: Machine> {
     node: Node<M>,
@@ -71,6 +72,10 @@ pub const MACHINE: Address = local(50000);
 pub const PARENT: Address = local(50001);
 /// The address of the machine's server (`127.0.0.1:42000`).
 pub const SERVER: Address = local(42000);
+
+/// How many rounds of messages to itself one call delivers, so a machine
+/// that answers itself forever does not hang a test.
+const MAX_LOOPBACK: usize = 10_000;
 
 /// `127.0.0.1:<port>`: an address for a child or a peer in a test.
 pub const fn local(port: u16) -> Address {
@@ -292,10 +297,26 @@ impl<M: Machine> Harness<M> {
         self.sent.clear();
     }
 
+    /// Moves what the machine did into the records; messages it sent to
+    /// itself come back to it, as they would over the network.
     fn collect(&mut self) {
-        self.node.take_records(&mut self.effects, &mut self.steps);
-        while let Some(t) = self.node.poll_transmit() {
-            self.sent.push(t);
+        let mut loops = 0;
+        loop {
+            self.node.take_records(&mut self.effects, &mut self.steps);
+            let mut to_self = Vec::new();
+            while let Some(t) = self.node.poll_transmit() {
+                if t.to == MACHINE {
+                    to_self.push(t.text.clone());
+                }
+                self.sent.push(t);
+            }
+            if to_self.is_empty() || loops >= MAX_LOOPBACK {
+                return;
+            }
+            loops += 1;
+            for text in to_self {
+                let _ = self.node.handle_message(self.now, MACHINE, &text);
+            }
         }
     }
 }

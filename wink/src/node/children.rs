@@ -2,7 +2,7 @@
 //! children written off (with their `stop` retries), and spawns given up on
 //! whose `started` may still come. Every table is bounded.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use crate::address::Address;
@@ -100,11 +100,11 @@ pub enum Died {
 pub struct Children {
     timeout: Duration,
     retry: Duration,
-    alive: HashMap<Address, Child>,
-    spawning: HashMap<RequestId, Spawning>,
-    written_off: HashMap<Address, WrittenOff>,
-    stop_ids: HashMap<RequestId, Address>,
-    late: HashMap<RequestId, Late>,
+    alive: BTreeMap<Address, Child>,
+    spawning: BTreeMap<RequestId, Spawning>,
+    written_off: BTreeMap<Address, WrittenOff>,
+    stop_ids: BTreeMap<RequestId, Address>,
+    late: BTreeMap<RequestId, Late>,
 }
 
 impl Children {
@@ -114,17 +114,22 @@ impl Children {
         Children {
             timeout,
             retry,
-            alive: HashMap::new(),
-            spawning: HashMap::new(),
-            written_off: HashMap::new(),
-            stop_ids: HashMap::new(),
-            late: HashMap::new(),
+            alive: BTreeMap::new(),
+            spawning: BTreeMap::new(),
+            written_off: BTreeMap::new(),
+            stop_ids: BTreeMap::new(),
+            late: BTreeMap::new(),
         }
     }
 
     /// Children heard from.
     pub fn alive(&self) -> usize {
         self.alive.len()
+    }
+
+    /// The addresses of the children heard from, with their names.
+    pub fn addresses(&self) -> impl Iterator<Item = (Address, &MachineName)> + '_ {
+        self.alive.iter().map(|(a, c)| (*a, &c.name))
     }
 
     /// Spawns in flight.
@@ -482,10 +487,10 @@ impl Children {
         mut next_id: impl FnMut() -> RequestId,
         out: &mut Vec<(Address, RequestId, u16)>,
     ) {
-        for (address, child) in self.alive.drain() {
+        for (address, child) in std::mem::take(&mut self.alive) {
             out.push((child.server, next_id(), address.port()));
         }
-        for (address, w) in self.written_off.drain() {
+        for (address, w) in std::mem::take(&mut self.written_off) {
             if !w.answered {
                 out.push((w.server, w.id, address.port()));
             }

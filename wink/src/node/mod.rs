@@ -205,6 +205,18 @@ pub struct Node<M: Machine> {
     effects: Vec<Effect>,
     steps: Vec<Step>,
     stats: NodeStats,
+    watch: bool,
+    notices: VecDeque<Notice>,
+}
+
+/// A lifecycle message handed to a machine's receivers, from a child (or
+/// its stand-in), seen by a driver that asked with [`Node::watch`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    /// The child (or its server, for a child never heard from).
+    pub from: Address,
+    /// The message, as the receivers saw it.
+    pub lifecycle: Lifecycle,
 }
 
 impl<M: Machine> fmt::Debug for Node<M> {
@@ -262,6 +274,8 @@ impl<M: Machine> Node<M> {
             effects: Vec::new(),
             steps: Vec::new(),
             stats: NodeStats::default(),
+            watch: false,
+            notices: VecDeque::new(),
         }
     }
 
@@ -307,6 +321,27 @@ impl<M: Machine> Node<M> {
     /// Children alive (heard from) and spawns in flight.
     pub fn children(&self) -> (usize, usize) {
         (self.children.alive(), self.children.spawning())
+    }
+
+    /// The children heard from: address and name.
+    pub fn child_addresses(&self) -> impl Iterator<Item = (Address, &MachineName)> + '_ {
+        self.children.addresses()
+    }
+
+    /// Asks for a [`Notice`] of every lifecycle message handed to the
+    /// machine's receivers (for simulations and tests).
+    pub fn watch(&mut self) {
+        self.watch = true;
+    }
+
+    /// The next notice, after [`Node::watch`].
+    pub fn poll_notice(&mut self) -> Option<Notice> {
+        self.notices.pop_front()
+    }
+
+    /// The machine's identity.
+    pub fn identity(&self) -> &Identity {
+        &self.identity
     }
 
     /// Entries of every bounded table: children, spawns in flight,
@@ -665,6 +700,11 @@ impl<M: Machine> Node<M> {
     fn dispatch_lifecycle(&mut self, from: Address, text: &str) -> Result<(), MachineError> {
         if self.ending.is_some() {
             return Ok(());
+        }
+        if self.watch {
+            if let Ok(lifecycle) = text.parse() {
+                self.notices.push_back(Notice { from, lifecycle });
+            }
         }
         self.stats.delivered += 1;
         self.cx.set_sender(from);

@@ -1,0 +1,4 @@
+//! Runs `crew/Boss` as a machine process.
+fn main() -> std::process::ExitCode {
+    wink::run(wink_examples::crew::Boss::default())
+}
