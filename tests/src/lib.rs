@@ -14,6 +14,8 @@
 //! Every function here returns a [`Result`] whose error says what was being
 //! done and shows the output seen so far; tests `expect` them.
 
+pub mod netns;
+
 use std::collections::HashSet;
 use std::fmt;
 use std::fs;
