@@ -57,6 +57,7 @@ pub mod hsm;
 pub mod log;
 pub mod name;
 pub mod runtime;
+pub mod server;
 pub mod testing;
 pub mod transport;
 pub mod wire;
