@@ -7,15 +7,19 @@
 //!   use it directly.
 //! - [`run_machine`]: one machine on an endpoint, until it exits.
 //! - [`run`]: the whole process, for a machine binary's `main`.
+//! - [`serve`]: the server's process: a [`ServerCore`](crate::server::ServerCore)
+//!   on an endpoint, with processes and signals.
 
 mod config;
 mod endpoint;
 mod machine;
+mod server;
 pub mod socket;
 
 pub use config::{Config, ConfigError, MAX_WINDOW};
 pub use endpoint::{Endpoint, Inbox};
 pub use machine::{run_machine, Ending, Identity};
+pub use server::{serve, serve_until, ServeError, ServeSettings};
 
 use std::process::ExitCode;
 
@@ -35,6 +39,11 @@ pub const SERVER_ENV: &str = "WINK_SERVER";
 /// The environment variable naming a directory for per-machine log files;
 /// without it, machines log to stdout.
 pub const LOG_DIR_ENV: &str = "WINK_LOG_DIR";
+
+/// The environment variable holding the id of the `start` request that made
+/// a machine; the server sets it for the machines it starts, and the
+/// machine says it in `started` and `register`.
+pub const START_ID_ENV: &str = "WINK_START_ID";
 
 /// What a machine binary was asked to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
