@@ -184,8 +184,8 @@ struct Watch {
     pidfd: Rc<Async<OwnedFd>>,
     serial: u64,
     /// Sends [`Done::Ended`] when the pidfd is readable; dropping it stops
-    /// watching.
-    _task: Task<()>,
+    /// watching (it is never read).
+    waiter: Task<()>,
 }
 
 enum Wake {
@@ -362,7 +362,7 @@ impl Driver {
                         let pidfd = watch.pidfd.clone();
                         let task = self.arm(executor, pid, serial, pidfd);
                         if let Some(watch) = self.watches.get_mut(&pid) {
-                            watch._task = task;
+                            watch.waiter = task;
                         }
                     }
                 }
@@ -414,7 +414,7 @@ impl Driver {
             Watch {
                 pidfd,
                 serial,
-                _task: task,
+                waiter: task,
             },
         );
         Ok(())

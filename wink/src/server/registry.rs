@@ -12,6 +12,8 @@ use crate::address::Address;
 use crate::control::RequestId;
 use crate::name::MachineName;
 
+use super::MAX_FOLLOWERS;
+
 /// Whoever asked for a machine's lifecycle with `start <id> … server`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Follower {
@@ -259,9 +261,11 @@ impl Registry {
         self.machines.keys().copied().collect()
     }
 
+    /// Relays the lifecycle of `pid` to `follower` too, unless it has
+    /// [`MAX_FOLLOWERS`] already.
     pub(super) fn add_follower(&mut self, pid: u32, follower: Follower) {
         if let Some(machine) = self.machines.get_mut(&pid) {
-            if !machine.followers.contains(&follower) {
+            if !machine.followers.contains(&follower) && machine.followers.len() < MAX_FOLLOWERS {
                 machine.followers.push(follower);
                 self.by_follower.insert((follower.to, pid));
             }
