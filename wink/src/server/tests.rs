@@ -841,3 +841,59 @@ fn the_log_says_what_happened_in_the_words_tests_grep_for() {
         assert!(text.contains(line), "no `{line}` in\n{text}");
     }
 }
+
+#[test]
+fn a_pid_given_again_ends_the_record_that_had_it() {
+    let mut s = Fixture::new();
+    let at = addr("127.0.0.1:7000");
+    s.msg(at, "register 1 echo/Echo 999 127.0.0.1:5000 4");
+    let [ServerEffect::Adopt { token, .. }] = s.effects()[..] else {
+        panic!()
+    };
+    s.core.handle_adopted(s.now, token, Ok(()));
+    s.sends();
+    // The adopted process ended and its own parent reaped it; the kernel
+    // gave its pid to a new fork before the server heard.
+    let (spawn, _) = s.start(cli(), "start 2 echo/Echo :0 requester");
+    s.core.handle_spawned(s.now, spawn, Ok(999));
+    assert_eq!(
+        s.sends(),
+        [
+            (
+                addr("127.0.0.1:5000"),
+                "died 4 127.0.0.1:7000 echo/Echo unknown".into()
+            ),
+            (cli(), "starting 2 999".into()),
+        ]
+    );
+    assert_eq!(s.core.machines(), 1);
+}
+
+#[test]
+fn a_register_again_while_it_is_checked_waits_for_the_same_answer() {
+    let mut s = Fixture::new();
+    let at = addr("127.0.0.1:7000");
+    s.msg(at, "register 1 echo/Echo 999 127.0.0.1:5000 -");
+    let [ServerEffect::Adopt { token, .. }] = s.effects()[..] else {
+        panic!()
+    };
+    s.msg(at, "register 2 echo/Echo 999 127.0.0.1:5000 -");
+    assert_eq!(s.effects(), [], "one check");
+    let elsewhere = addr("127.0.0.1:7001");
+    s.msg(elsewhere, "register 3 echo/Echo 999 127.0.0.1:5000 -");
+    assert_eq!(
+        s.reply(elsewhere),
+        "error 3 register pid 999 is being checked for another register"
+    );
+    s.core.handle_adopted(s.now, token, Ok(()));
+    assert_eq!(
+        s.sends(),
+        [(at, "registered 1".into()), (at, "registered 2".into())]
+    );
+    // Another process cannot be adopted at that address.
+    s.msg(at, "register 4 echo/Echo 1000 127.0.0.1:5000 -");
+    assert_eq!(
+        s.reply(at),
+        "error 4 register 127.0.0.1:7000 is registered to pid 999"
+    );
+}
