@@ -67,7 +67,16 @@ impl Hosts {
         };
         ip(&["netns", "add", &hosts.b])?;
         let dev_b = format!("b{id}{subnet}");
-        ip(&["link", "add", &hosts.dev_a, "type", "veth", "peer", "name", &dev_b])?;
+        ip(&[
+            "link",
+            "add",
+            &hosts.dev_a,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &dev_b,
+        ])?;
         for (ns, dev, addr) in [
             (&hosts.a, &hosts.dev_a, &hosts.ip_a),
             (&hosts.b, &dev_b, &hosts.ip_b),

@@ -37,7 +37,10 @@ fn parent_on_one_host_starts_a_child_on_another() {
     let request = b
         .expect_all(&["< ", " start ", " greeter/Greeter#Bob ", &at_b], PATIENCE)
         .expect("the request came from host A");
-    assert!(request.text.contains(&format!("< {}:", hosts.ip_a)), "{request}");
+    assert!(
+        request.text.contains(&format!("< {}:", hosts.ip_a)),
+        "{request}"
+    );
     b.expect_all(&["Forked: ", "greeter/Greeter#Bob", &at_b], PATIENCE)
         .expect("host B starts the greeter");
 

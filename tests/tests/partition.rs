@@ -31,9 +31,16 @@ fn both_sides_of_a_partition_converge_and_leave_no_orphan() {
 
     // A boss on host A with one worker on host B.
     let worker = format!("w@{}", hosts.ip_b);
-    let out = Hosts::wink(&hosts.a, &["-s", &server_a, "start", "crew/Boss", ":0", &worker])
-        .expect("run wink");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Hosts::wink(
+        &hosts.a,
+        &["-s", &server_a, "start", "crew/Boss", ":0", &worker],
+    )
+    .expect("run wink");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let forked = b
         .expect_all(&["Forked: ", "crew/Worker#w"], PATIENCE)
         .expect("host B starts the worker");
@@ -46,14 +53,20 @@ fn both_sides_of_a_partition_converge_and_leave_no_orphan() {
     let cut = Instant::now();
     let patience = Duration::from_millis(HEARTBEAT_MS * 4);
     // Host A: the boss writes the worker off.
-    a.expect_all(&["child ", "crew/Worker#w lost: heartbeat timeout"], patience)
-        .expect("the boss learns the worker is lost");
+    a.expect_all(
+        &["child ", "crew/Worker#w lost: heartbeat timeout"],
+        patience,
+    )
+    .expect("the boss learns the worker is lost");
     let parent_learnt = cut.elapsed();
     // Host B: the worker, hearing nothing from its parent, exits.
     b.expect_all(&["crew/Worker#w", "orphaned"], patience)
         .expect("the worker learns its parent is lost");
-    b.expect_all(&["Reaped: ", &pid, "crew/Worker#w", "exit status 0"], patience)
-        .expect("and exits in order");
+    b.expect_all(
+        &["Reaped: ", &pid, "crew/Worker#w", "exit status 0"],
+        patience,
+    )
+    .expect("and exits in order");
     let child_learnt = cut.elapsed();
     eprintln!(
         "partition: parent learnt in {:.2}s, child exited in {:.2}s (heartbeat {:.1}s)",

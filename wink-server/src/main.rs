@@ -1,15 +1,16 @@
 //! `wink-server`: the per-host server that starts machines from a directory,
 //! knows where they listen, stops them, and reports the ones that die.
-
-mod request;
-mod server;
+//!
+//! The server itself is [`wink::server::ServerCore`] driven by
+//! [`wink::runtime::serve`]; this binary reads the command line.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use wink::runtime::{Config, Endpoint};
+use wink::runtime::{Config, Endpoint, ServeSettings};
+use wink::server::ServerConfig;
 use wink::Address;
 
 /// Starts, lists and stops Wink machines on this host.
@@ -36,17 +37,25 @@ enum Command {
         /// Milliseconds a machine has to exit after SIGTERM before SIGKILL.
         #[arg(long, default_value_t = 5000)]
         grace_ms: u64,
+        /// Machines on this server at most (starts not yet forked and
+        /// starts waiting for a port count too).
+        #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..))]
+        max_machines: u64,
+        /// Starts admitted per second, in bursts of as many.
+        #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..))]
+        max_starts_per_second: u32,
     },
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
     let Command::Serve {
         dir,
         address,
         log_dir,
         grace_ms,
-    } = cli.command;
+        max_machines,
+        max_starts_per_second,
+    } = Cli::parse().command;
     let dir = match dir.canonicalize() {
         Ok(dir) if dir.is_dir() => dir,
         Ok(dir) => return fail(&format!("{} is not a directory", dir.display())),
@@ -68,15 +77,22 @@ fn main() -> ExitCode {
         Ok(endpoint) => endpoint,
         Err(e) => return fail(&format!("cannot listen on {address}: {e}")),
     };
-    let settings = server::Settings {
+    let settings = ServeSettings {
         dir,
         log_dir,
-        grace: Duration::from_millis(grace_ms),
+        server: ServerConfig {
+            grace: Duration::from_millis(grace_ms),
+            max_machines: usize::try_from(max_machines).unwrap_or(usize::MAX),
+            starts_per_second: max_starts_per_second,
+        },
     };
-    let server = server::Server::new(endpoint, settings, wink::log::stdout());
-    match smol::block_on(server.serve()) {
+    match smol::block_on(wink::runtime::serve(
+        endpoint,
+        settings,
+        wink::log::stdout(),
+    )) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail(&format!("socket failed: {e}")),
+        Err(e) => fail(&e.to_string()),
     }
 }
 

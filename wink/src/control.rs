@@ -933,8 +933,8 @@ pub enum ControlError {
          unstarted, signal:<n>, status:<n> or unknown"
     )]
     BadReason(String),
-    /// A machine name that is not one.
-    #[error("machine name {0}")]
+    /// A machine name that is not one (the text says "machine name …").
+    #[error("{0}")]
     BadName(String),
     /// An address that is not one.
     #[error("{0}")]

@@ -43,8 +43,9 @@
 //!
 //! The parts, each depending only on those before it: [`address`] and
 //! [`name`]; [`hsm`], the state semantics; [`wire`], the bytes of a packet;
-//! [`transport`], reliable delivery bookkeeping; and the runtime that runs a
-//! machine on a socket.
+//! [`transport`], reliable delivery bookkeeping; [`control`], the typed
+//! control words; [`server`], the server's bookkeeping; and the
+//! [`runtime`] that runs a machine, or a server, on a socket.
 #![deny(missing_docs)]
 
 // The macro names `::wink`, which inside this crate is this crate.
@@ -58,6 +59,8 @@ pub mod log;
 pub mod name;
 pub mod node;
 pub mod runtime;
+pub mod server;
+pub mod sim;
 pub mod testing;
 pub mod transport;
 pub mod wire;

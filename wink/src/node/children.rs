@@ -23,6 +23,8 @@ pub const WRITE_OFF_TIMEOUTS: u32 = 10;
 struct Child {
     name: MachineName,
     server: Address,
+    /// The spawn's request id.
+    start: RequestId,
     last_heard: Instant,
 }
 
@@ -39,6 +41,9 @@ struct Spawning {
 struct WrittenOff {
     server: Address,
     id: RequestId,
+    /// Doubles from a pulse up to the heartbeat timeout: while a partition
+    /// lasts, the retries do not pile up.
+    interval: Duration,
     next_retry: Instant,
     until: Instant,
     /// The server said `stopping`: no more retries, but `stopped` is
@@ -68,6 +73,8 @@ pub struct Lost {
     pub reason: ExitReason,
     /// A `stop` to send: server, request id, port.
     pub stop: Option<(Address, RequestId, u16)>,
+    /// The id of the spawn that made it.
+    pub start: Option<RequestId>,
 }
 
 /// What a `started` is.
@@ -174,6 +181,11 @@ impl Children {
     /// replies.
     pub fn knows_request(&self, id: RequestId, server: Address) -> bool {
         self.spawning.get(&id).is_some_and(|s| s.server == server)
+            // `starting` may come after the child's own `started`.
+            || self
+                .alive
+                .values()
+                .any(|c| c.start == id && c.server == server)
             || self
                 .stop_ids
                 .get(&id)
@@ -194,6 +206,7 @@ impl Children {
                     why: format!("not started: {reason}"),
                     reason: ExitReason::Unstarted,
                     stop: None,
+                    start: Some(id),
                 });
             }
             return None;
@@ -204,14 +217,36 @@ impl Children {
             return None;
         }
         match reply {
-            Reply::Stopping { .. } => entry.answered = true,
-            Reply::Stopped { .. } | Reply::Error { .. } => {
+            // `error`: the server knows no machine on that port. Most often
+            // it is gone; but a child that had not registered yet is not
+            // known by its port either, so the entry stays: a sign of life
+            // from it brings another stop ([`Children::still_alive`]).
+            Reply::Stopping { .. } | Reply::Error { .. } => entry.answered = true,
+            Reply::Stopped { .. } => {
                 self.written_off.remove(&address);
                 self.stop_ids.remove(&id);
             }
             _ => {}
         }
         None
+    }
+
+    /// A lifecycle word from `from`, which is no child: if it is a child
+    /// written off whose server answered, it still runs, so it is to be
+    /// stopped again (at most once per retry interval). Returns the stop
+    /// to send.
+    pub fn still_alive(
+        &mut self,
+        now: Instant,
+        from: Address,
+    ) -> Option<(Address, RequestId, u16)> {
+        let retry = self.retry;
+        let entry = self.written_off.get_mut(&from)?;
+        if !entry.answered || now < entry.next_retry {
+            return None;
+        }
+        entry.next_retry = now + retry;
+        Some((entry.server, entry.id, from.port()))
     }
 
     /// `started <name> <start>` from `from`.
@@ -239,6 +274,7 @@ impl Children {
                 Child {
                     name: spawn.name,
                     server: spawn.server,
+                    start: id,
                     last_heard: now,
                 },
             );
@@ -265,14 +301,18 @@ impl Children {
         }
     }
 
-    /// `exited` from `from`: true if it was a child of ours.
-    pub fn exited(&mut self, from: Address, name: &MachineName) -> bool {
+    /// `exited` from `from`: the spawn's id if it was a child of ours.
+    pub fn exited(&mut self, from: Address, name: &MachineName) -> Option<RequestId> {
         if self.alive.get(&from).is_some_and(|c| &c.name == name) {
-            self.alive.remove(&from);
-            true
+            self.alive.remove(&from).map(|c| c.start)
         } else {
-            false
+            None
         }
+    }
+
+    /// The spawn id of the child at `from`, if it is one.
+    pub fn start_of(&self, from: Address) -> Option<RequestId> {
+        self.alive.get(&from).map(|c| c.start)
     }
 
     /// `died <start> <address> <name> <reason>` from `from`.
@@ -290,13 +330,14 @@ impl Children {
                 .get(&address)
                 .is_some_and(|c| c.server == from && &c.name == name)
             {
-                self.alive.remove(&address);
+                let start = self.alive.remove(&address).map(|c| c.start);
                 return Died::Lost(Lost {
                     from: address,
                     name: name.clone(),
                     why: describe(reason),
                     reason,
                     stop: None,
+                    start,
                 });
             }
             if self
@@ -323,6 +364,7 @@ impl Children {
                     why: describe(reason),
                     reason,
                     stop: None,
+                    start: Some(id),
                 });
             }
             if self
@@ -363,6 +405,7 @@ impl Children {
             WrittenOff {
                 server,
                 id,
+                interval: self.retry,
                 next_retry: now + self.retry,
                 until: now + self.timeout * WRITE_OFF_TIMEOUTS,
                 answered: false,
@@ -397,6 +440,7 @@ impl Children {
                 why: "heartbeat timeout".to_owned(),
                 reason: ExitReason::Heartbeat,
                 stop: Some((child.server, id, address.port())),
+                start: Some(child.start),
             });
         }
         let unstarted: Vec<RequestId> = self
@@ -433,6 +477,7 @@ impl Children {
                 why: "did not start within the heartbeat timeout".to_owned(),
                 reason: ExitReason::Unstarted,
                 stop: None,
+                start: Some(id),
             });
         }
         let expired: Vec<(Address, RequestId)> = self
@@ -451,12 +496,13 @@ impl Children {
 
     /// The stops due for a retry at `now`: server, id, port.
     pub fn due_stops(&mut self, now: Instant) -> Vec<(Address, RequestId, u16)> {
-        let retry = self.retry;
+        let most = self.timeout.max(self.retry);
         self.written_off
             .iter_mut()
             .filter(|(_, w)| !w.answered && w.next_retry <= now)
             .map(|(address, w)| {
-                w.next_retry = now + retry;
+                w.interval = (w.interval * 2).min(most);
+                w.next_retry = now + w.interval;
                 (w.server, w.id, address.port())
             })
             .collect()

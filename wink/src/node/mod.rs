@@ -185,7 +185,7 @@ pub struct Node<M: Machine> {
     out: VecDeque<Transmit>,
     /// Messages for the machine's own receivers (lifecycle stand-ins),
     /// delivered after the current handler.
-    internal: VecDeque<(Address, String)>,
+    internal: VecDeque<(Address, String, Option<RequestId>)>,
     scheduled: BinaryHeap<Reverse<Scheduled>>,
     order: u64,
     next_id: u64,
@@ -217,6 +217,8 @@ pub struct Notice {
     pub from: Address,
     /// The message, as the receivers saw it.
     pub lifecycle: Lifecycle,
+    /// The id of the spawn the child came from.
+    pub start: Option<RequestId>,
 }
 
 impl<M: Machine> fmt::Debug for Node<M> {
@@ -577,10 +579,11 @@ impl<M: Machine> Node<M> {
             }
             return;
         }
-        match self.children.on_reply(now, from, &reply) {
-            Some(lost) => self.report_lost(lost),
-            None if self.children.knows_request(id, from) => {}
-            None => self.drop_word(from, &reply.to_string(), "a reply to no request of ours"),
+        if !self.children.knows_request(id, from) {
+            return self.drop_word(from, &reply.to_string(), "a reply to no request of ours");
+        }
+        if let Some(lost) = self.children.on_reply(now, from, &reply) {
+            self.report_lost(lost);
         }
     }
 
@@ -614,16 +617,29 @@ impl<M: Machine> Node<M> {
             }
             Lifecycle::Pulsed { name } | Lifecycle::Errored { name, .. } => {
                 if !self.children.heard(now, from, name) {
+                    if let Some((server, id, port)) = self.children.still_alive(now, from) {
+                        info!(
+                            self.log,
+                            "{} written-off child {} {} still runs: stopping it again",
+                            self.who,
+                            from,
+                            name
+                        );
+                        self.send_stop(server, id, port);
+                    }
                     self.drop_word(from, &lifecycle.to_string(), "not a child of ours");
                     return Ok(());
                 }
             }
-            Lifecycle::Exited { name, .. } => {
-                if !self.children.exited(from, name) {
+            Lifecycle::Exited { name, .. } => match self.children.exited(from, name) {
+                Some(start) => {
+                    return self.dispatch_lifecycle(from, &lifecycle.for_receivers(), Some(start))
+                }
+                None => {
                     self.drop_word(from, &lifecycle.to_string(), "not a child of ours");
                     return Ok(());
                 }
-            }
+            },
             Lifecycle::Died {
                 start,
                 address,
@@ -640,7 +656,8 @@ impl<M: Machine> Node<M> {
                 return Ok(());
             }
         }
-        self.dispatch_lifecycle(from, &lifecycle.for_receivers())
+        let start = self.children.start_of(from);
+        self.dispatch_lifecycle(from, &lifecycle.for_receivers(), start)
     }
 
     /// A child gone without its own `exited`: the receivers hear
@@ -662,8 +679,10 @@ impl<M: Machine> Node<M> {
             name: lost.name,
             reason: lost.reason,
         };
-        self.internal.push_back((lost.from, errored.to_string()));
-        self.internal.push_back((lost.from, exited.to_string()));
+        self.internal
+            .push_back((lost.from, errored.to_string(), lost.start));
+        self.internal
+            .push_back((lost.from, exited.to_string(), lost.start));
     }
 
     fn send_stop(&mut self, server: Address, id: RequestId, port: u16) {
@@ -697,13 +716,22 @@ impl<M: Machine> Node<M> {
 
     /// Delivers a lifecycle message: one the machine has no receiver for
     /// is ignored, not an error.
-    fn dispatch_lifecycle(&mut self, from: Address, text: &str) -> Result<(), MachineError> {
+    fn dispatch_lifecycle(
+        &mut self,
+        from: Address,
+        text: &str,
+        start: Option<RequestId>,
+    ) -> Result<(), MachineError> {
         if self.ending.is_some() {
             return Ok(());
         }
         if self.watch {
             if let Ok(lifecycle) = text.parse() {
-                self.notices.push_back(Notice { from, lifecycle });
+                self.notices.push_back(Notice {
+                    from,
+                    lifecycle,
+                    start,
+                });
             }
         }
         self.stats.delivered += 1;
@@ -772,6 +800,7 @@ impl<M: Machine> Node<M> {
                 why: format!("not started: {limit}"),
                 reason: ExitReason::Unstarted,
                 stop: None,
+                start: Some(id),
             };
             return self.report_lost(lost);
         }
@@ -789,10 +818,10 @@ impl<M: Machine> Node<M> {
     /// receivers, then the end if one was decided.
     fn settle(&mut self, now: Instant) {
         while self.ending.is_none() {
-            let Some((from, text)) = self.internal.pop_front() else {
+            let Some((from, text, start)) = self.internal.pop_front() else {
                 break;
             };
-            let _ = self.dispatch_lifecycle(from, &text);
+            let _ = self.dispatch_lifecycle(from, &text, start);
         }
         self.internal.clear();
         if self.ending.is_some() && !self.finished {

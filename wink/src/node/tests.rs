@@ -264,10 +264,17 @@ fn a_silent_child_is_written_off_and_its_stop_retried_until_its_server_answers()
             .collect()
     };
     assert!(!stops(&h).is_empty());
-    // The partition lasts: the stop goes out again every pulse.
+    // The partition lasts: the stop goes out again, every pulse at first,
+    // then less often (up to once per heartbeat timeout).
     h.advance(PULSE * 5);
     let sent = stops(&h);
-    assert!(sent.len() >= 4, "{sent:?}");
+    assert!(sent.len() >= 3, "{sent:?}");
+    h.advance(HEARTBEAT * 3);
+    let later = stops(&h).len() - sent.len();
+    assert!(
+        (2..=4).contains(&later),
+        "{later} retries in three heartbeats"
+    );
     let Request::Stop { id, port } = sent[0] else {
         unreachable!()
     };

@@ -7,16 +7,20 @@
 //!   use it directly.
 //! - [`run_machine`]: one machine on an endpoint, until it exits.
 //! - [`run`]: the whole process, for a machine binary's `main`.
+//! - [`serve`]: the server's process: a [`ServerCore`](crate::server::ServerCore)
+//!   on an endpoint, with processes and signals.
 
 mod config;
 mod endpoint;
 mod machine;
+mod server;
 pub mod socket;
 
 pub use crate::node::{Ending, Identity};
 pub use config::{Config, ConfigError, MAX_WINDOW};
 pub use endpoint::{Endpoint, Inbox};
 pub use machine::run_machine;
+pub use server::{serve, serve_until, ServeError, ServeSettings};
 
 use std::process::ExitCode;
 

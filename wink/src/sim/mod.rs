@@ -87,6 +87,7 @@ pub trait MakeNode {
         me: Address,
         identity: Identity,
         config: NodeConfig,
+        log: slog::Logger,
         now: Instant,
     ) -> Box<dyn SimNode>;
 }
@@ -99,16 +100,10 @@ impl<M: Machine> MakeNode for Maker<M> {
         me: Address,
         identity: Identity,
         config: NodeConfig,
+        log: slog::Logger,
         now: Instant,
     ) -> Box<dyn SimNode> {
-        let mut node = Node::new(
-            Hsm::new(self.0),
-            me,
-            identity,
-            config,
-            crate::log::discard(),
-            now,
-        );
+        let mut node = Node::new(Hsm::new(self.0), me, identity, config, log, now);
         node.watch();
         Box::new(node)
     }
@@ -165,6 +160,9 @@ pub struct Scenario {
     pub faults_per_second: f64,
     /// How long faults are injected.
     pub fault_phase: Duration,
+    /// Whether servers and machines log to stdout (default: when
+    /// `WINK_SIM_LOG` is set).
+    pub log: bool,
     /// Faults at chosen times, whether or not random ones are injected.
     pub script: Vec<(Duration, Fault)>,
     /// The whole run; after the fault phase the network is kept whole so
@@ -198,7 +196,7 @@ impl Scenario {
                 grace: Duration::from_millis(200),
                 ..ServerConfig::default()
             },
-            linger: Duration::from_millis(200),
+            linger: Duration::from_millis(100),
             loss: 0.05,
             duplication: 0.02,
             delay: (Duration::from_micros(50), Duration::from_millis(3)),
@@ -206,6 +204,7 @@ impl Scenario {
             faults_per_second: 1.0,
             fault_phase: Duration::from_secs(20),
             script: Vec::new(),
+            log: std::env::var_os("WINK_SIM_LOG").is_some(),
             run_for: Duration::from_secs(30),
         }
     }
@@ -279,9 +278,15 @@ pub fn host_ip(i: usize) -> IpAddr {
 
 const SERVER_PORT: u16 = 42000;
 /// The client that asks for the scenario's starts, on host 0.
-const CLIENT: Address = Address::new(SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 9000));
+const CLIENT: Address = Address::new(SocketAddr::new(
+    IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+    9000,
+));
 /// A stranger that forges messages, on host 0.
-const STRANGER: Address = Address::new(SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 9999));
+const STRANGER: Address = Address::new(SocketAddr::new(
+    IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+    9999,
+));
 
 /// What a run came to.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -391,6 +396,8 @@ struct MachineProc {
     written_off_at: Option<Instant>,
     /// Deaths of it reported to its parent.
     reports: u32,
+    /// The reason its own `exited` gave, if it sent one.
+    said: Option<ExitReason>,
     death: Option<Death>,
 }
 
@@ -461,6 +468,19 @@ pub struct Sim {
     /// A violation found while moving messages, reported at the next
     /// check.
     delivery_violation: Option<String>,
+    /// Exits reported for spawns whose process did not run yet: parent pid
+    /// and start id.
+    early_reports: BTreeMap<(u32, RequestId), u32>,
+    /// Machines whose process ended (their node dropped), for the checks
+    /// at the end.
+    dead: BTreeMap<u32, Box<MachineProc>>,
+    /// Each machine by its parent's pid and the id of the start that made
+    /// it.
+    by_spawn: BTreeMap<(u32, RequestId), u32>,
+    /// Each process by its transport's incarnation.
+    incarnations: BTreeMap<u64, u32>,
+    /// The processes that had each address, oldest first.
+    history: BTreeMap<Address, Vec<u32>>,
 }
 
 /// A key into `slots` (events themselves are not ordered).
@@ -480,7 +500,7 @@ impl fmt::Debug for Sim {
 /// Most entries any node's tables may hold in a simulation.
 const MAX_NODE_TABLES: usize = 4096;
 /// Most peers any transport may remember in a simulation.
-const MAX_PEERS: usize = 2048;
+const MAX_PEERS: usize = 8192;
 /// How many trace lines a violation carries.
 const TRACE: usize = 60;
 
@@ -514,6 +534,11 @@ impl Sim {
             },
             buf: vec![0; MAX_DATAGRAM],
             delivery_violation: None,
+            early_reports: BTreeMap::new(),
+            dead: BTreeMap::new(),
+            by_spawn: BTreeMap::new(),
+            incarnations: BTreeMap::new(),
+            history: BTreeMap::new(),
         };
         for host in 0..sim.scenario.hosts {
             sim.boot_server(host);
@@ -574,14 +599,14 @@ impl Sim {
             }
         }
         self.report.server_machines = server_machines;
-        self.report.dropped = self
+        self.report.dropped += self
             .procs
             .values()
             .filter_map(|p| match &p.body {
                 Body::Machine(m) => m.node.as_ref().map(|n| n.stats().dropped),
                 _ => None,
             })
-            .sum();
+            .sum::<u64>();
         Ok(self.report)
     }
 
@@ -614,6 +639,8 @@ impl Sim {
 
     fn add_proc(&mut self, pid: u32, host: usize, address: Address, body: Body) {
         let incarnation = self.rng.u64(..);
+        self.incarnations.insert(incarnation, pid);
+        self.history.entry(address).or_default().push(pid);
         let transport = Transport::new(incarnation, self.scenario.transport.clone());
         self.bound.insert(address, pid);
         self.procs.insert(
@@ -635,11 +662,22 @@ impl Sim {
         let core = ServerCore::new(
             address,
             self.scenario.server.clone(),
-            crate::log::discard(),
+            self.logger(&format!("server {pid}")),
             self.now,
         );
         self.add_proc(pid, host, address, Body::Server(Box::new(core)));
         self.log(format!("server {pid} up at {address}"));
+    }
+
+    /// Where processes log: nowhere, or with `WINK_SIM_LOG` set, stdout,
+    /// each line after the simulated time... (slog has no clock of ours,
+    /// so the process's pid stands in).
+    fn logger(&self, who: &str) -> slog::Logger {
+        if self.scenario.log {
+            crate::log::stdout().new(slog::o!("sim" => who.to_owned()))
+        } else {
+            crate::log::discard()
+        }
     }
 
     fn schedule(&mut self, after: Duration, event: Event) {
@@ -889,7 +927,9 @@ impl Sim {
             if let Some(pid) = server {
                 self.report.server_crashes += 1;
                 let after = heartbeat.mul_f64(0.1 + self.rng.f64() * 1.5);
-                self.log(format!("server {pid} on host {host} crashes, back in {after:?}"));
+                self.log(format!(
+                    "server {pid} on host {host} crashes, back in {after:?}"
+                ));
                 self.kill_server(pid);
                 self.schedule(after, Event::RestartServer { host });
             }
@@ -973,7 +1013,12 @@ impl Sim {
             return;
         };
         let now = self.now;
-        let sender = self.bound.get(&from).copied();
+        // The sender is the process whose incarnation the datagram carries
+        // (a late datagram of a process gone may arrive after another took
+        // its address).
+        let sender = crate::wire::decode(bytes)
+            .ok()
+            .and_then(|packet| self.incarnations.get(&packet.incarnation).copied());
         let Some(p) = self.procs.get_mut(&pid) else {
             return;
         };
@@ -986,30 +1031,72 @@ impl Sim {
             .receive(now, from.socket_addr(), bytes, |_, text| {
                 messages.push(text.to_owned())
             });
+        if self.scenario.log {
+            if let Ok(packet) = crate::wire::decode(bytes) {
+                println!(
+                    "sim {:.4}s {from} -> {to} inc {:x} {:?} delivered {messages:?}",
+                    self.now.duration_since(self.start).as_secs_f64(),
+                    packet.incarnation,
+                    packet.body
+                );
+            }
+        }
         if messages.is_empty() {
             return;
         }
-        // Delivered in order, once: each delivery matches a later send.
-        if let Some(sender) = sender {
-            let log = self.sent.get(&(sender, to));
-            let cursor = self.matched.entry((sender, pid)).or_insert(0);
-            for text in &messages {
-                let found = log.and_then(|log| {
-                    log[(*cursor).min(log.len())..]
+        // Delivered in order, once: each delivery matches a later send of
+        // the sender. The sender is the process the datagram's incarnation
+        // names, or an earlier one at that address: a restarted peer's
+        // first datagram releases what its earlier life left buffered.
+        // What an earlier life left comes first, so earlier lives are tried
+        // first (oldest first), then the sender.
+        let mut senders: Vec<u32> = self
+            .history
+            .get(&from)
+            .map(|h| h.iter().copied().filter(|p| Some(*p) != sender).collect())
+            .unwrap_or_default();
+        senders.extend(sender);
+        for text in &messages {
+            let found = senders.iter().find_map(|&s| {
+                let log = self.sent.get(&(s, to))?;
+                let cursor = self.matched.get(&(s, pid)).copied().unwrap_or(0);
+                log[cursor.min(log.len())..]
+                    .iter()
+                    .position(|t| t == text)
+                    .map(|i| (s, cursor + i + 1))
+            });
+            match found {
+                Some((s, next)) => {
+                    self.matched.insert((s, pid), next);
+                }
+                None => {
+                    let seen: Vec<String> = senders
                         .iter()
-                        .position(|t| t == text)
-                        .map(|i| *cursor + i)
-                });
-                match found {
-                    Some(i) => *cursor = i + 1,
-                    None => {
-                        let what = format!(
-                            "{to} got `{text}` from {from}: not sent after what it got before \
-                             (a duplicate or a reordering)"
-                        );
-                        self.report_delivery_violation(what);
-                        return;
-                    }
+                        .map(|&s| {
+                            let log = self.sent.get(&(s, to));
+                            let cursor = self.matched.get(&(s, pid)).copied().unwrap_or(0);
+                            let at: Vec<usize> = log
+                                .map(|l| {
+                                    l.iter()
+                                        .enumerate()
+                                        .filter(|(_, t)| *t == text)
+                                        .map(|(i, _)| i)
+                                        .collect()
+                                })
+                                .unwrap_or_default();
+                            format!(
+                                "sender {s}: sent {} to it, {cursor} matched, this one at {at:?}",
+                                log.map_or(0, Vec::len)
+                            )
+                        })
+                        .collect();
+                    let what = format!(
+                        "{to} got `{text}` from {from}: not sent after what it got before \
+                         (a duplicate or a reordering); {}",
+                        seen.join("; ")
+                    );
+                    self.report_delivery_violation(what);
+                    return;
                 }
             }
         }
@@ -1152,7 +1239,12 @@ impl Sim {
         (0..self.scenario.hosts).find(|&i| host_ip(i) == address.ip())
     }
 
-    fn server_effect(&mut self, server: u32, effect: ServerEffect, sends: &mut Vec<(Address, String)>) {
+    fn server_effect(
+        &mut self,
+        server: u32,
+        effect: ServerEffect,
+        sends: &mut Vec<(Address, String)>,
+    ) {
         let host = self.procs.get(&server).map_or(0, |p| p.host);
         match effect {
             ServerEffect::Send { to, text } => sends.push((to, text)),
@@ -1252,6 +1344,12 @@ impl Sim {
             .bound
             .get(&address)
             .is_some_and(|p| self.procs.get(p).is_some_and(|p| p.alive));
+        let early = parent_pid
+            .and_then(|p| self.early_reports.remove(&(p, start)))
+            .unwrap_or(0);
+        if let Some(parent_pid) = parent_pid {
+            self.by_spawn.insert((parent_pid, start), pid);
+        }
         let mut machine = MachineProc {
             node: None,
             name: name.clone(),
@@ -1264,8 +1362,10 @@ impl Sim {
             }),
             finished_at: None,
             unreachable_since: None,
-            written_off_at: None,
-            reports: 0,
+            // Reported before it ran: as good as written off.
+            written_off_at: (early > 0).then_some(self.now),
+            reports: early,
+            said: None,
             death: None,
         };
         if taken {
@@ -1295,7 +1395,10 @@ impl Sim {
             start: Some(start),
             pid,
         };
-        let mut node = maker.make(address, identity, self.scenario.node.clone(), self.now);
+        let mut config = self.scenario.node.clone();
+        config.log_messages = self.scenario.log;
+        let log = self.logger(&format!("{pid}"));
+        let mut node = maker.make(address, identity, config, log, self.now);
         node.start(self.now);
         machine.node = Some(node);
         self.log(format!("{pid} {name} starts at {address}, parent {parent}"));
@@ -1332,8 +1435,28 @@ impl Sim {
         let name = m.name.clone();
         self.log(format!("{pid} {name} at {address} ended: {death:?}"));
         self.report.log.push(format!("{name} ended {death:?}"));
+        if let Some(Proc {
+            body: Body::Machine(mut m),
+            ..
+        }) = self.procs.remove(&pid)
+        {
+            if let Some(node) = m.node.take() {
+                self.report.dropped += node.stats().dropped;
+                // What its runtime said, for the checks of reports (a kill
+                // while it lingers comes after its `exited`).
+                m.said = node.ending().map(|e| e.reason);
+                if let (Death::Exited(_), Some(reason)) = (death, m.said) {
+                    m.death = Some(Death::Exited(reason));
+                }
+            }
+            self.dead.insert(pid, m);
+        }
         if let Some(w) = watcher {
-            let how = if w.child { status } else { ProcessExit::Unknown };
+            let how = if w.child {
+                status
+            } else {
+                ProcessExit::Unknown
+            };
             if let Some(core) = self.server_mut(w.server) {
                 core.handle_exited(now, pid, how);
             }
@@ -1346,26 +1469,6 @@ impl Sim {
             return;
         };
         self.report.deaths_reported += 1;
-        let parent_address = self.procs.get(&parent).map(|p| p.address);
-        // The child: the latest machine at that address whose parent is
-        // this one.
-        let child = self
-            .procs
-            .values()
-            .rev()
-            .find(|p| {
-                p.address == notice.from
-                    && matches!(&p.body, Body::Machine(m)
-                        if Some(m.parent) == parent_address && &m.name == name
-                            && m.parent_pid == Some(parent))
-            })
-            .map(|p| p.pid);
-        let Some(child) = child else {
-            return;
-        };
-        let now = self.now;
-        let line = format!("{parent} told: {child} {name} exited {reason}");
-        self.log(line);
         let parent_name = match self.procs.get(&parent).map(|p| &p.body) {
             Some(Body::Machine(m)) => m.name.to_string(),
             _ => parent.to_string(),
@@ -1373,25 +1476,52 @@ impl Sim {
         self.report
             .log
             .push(format!("{parent_name} told exited {name} {reason}"));
-        if let Some(Proc {
-            body: Body::Machine(m),
-            alive,
-            ..
-        }) = self.procs.get_mut(&child)
-        {
+        // The child: the machine this parent spawned with that request id.
+        let child = notice
+            .start
+            .and_then(|start| self.by_spawn.get(&(parent, start)).copied());
+        let Some(child) = child else {
+            // A spawn reported unstarted before its process ran (a start
+            // delayed past the heartbeat timeout): counted when it runs.
+            if let Some(start) = notice.start {
+                *self.early_reports.entry((parent, start)).or_insert(0) += 1;
+            }
+            return;
+        };
+        let now = self.now;
+        let line = format!("{parent} told: {child} {name} exited {reason}");
+        self.log(line);
+        let alive = self.procs.contains_key(&child);
+        let machine = match self.procs.get_mut(&child) {
+            Some(Proc {
+                body: Body::Machine(m),
+                ..
+            }) => Some(m),
+            _ => self.dead.get_mut(&child),
+        };
+        if let Some(m) = machine {
             m.reports += 1;
-            if *alive {
+            if alive {
                 m.written_off_at.get_or_insert(now);
             }
-            let fits = match m.death {
+            // A machine that has ended lingers for its last messages: its
+            // `exited` may arrive before its process ends.
+            let said = m
+                .said
+                .or_else(|| m.node.as_ref().and_then(|n| n.ending()).map(|e| e.reason));
+            let death = m.death.or(said.map(Death::Exited));
+            let fits = match death {
                 None => matches!(reason, ExitReason::Heartbeat | ExitReason::Unstarted),
-                Some(Death::Killed) => matches!(
-                    reason,
-                    ExitReason::Signal(9)
-                        | ExitReason::Heartbeat
-                        | ExitReason::Unknown
-                        | ExitReason::Unstarted
-                ),
+                Some(Death::Killed) => {
+                    Some(*reason) == said
+                        || matches!(
+                            reason,
+                            ExitReason::Signal(9)
+                                | ExitReason::Heartbeat
+                                | ExitReason::Unknown
+                                | ExitReason::Unstarted
+                        )
+                }
                 Some(Death::Unbound) => matches!(
                     reason,
                     ExitReason::Status(1) | ExitReason::Heartbeat | ExitReason::Unstarted
@@ -1408,10 +1538,8 @@ impl Sim {
                 let what = format!("child {child} {name} reported exited {} times", m.reports);
                 self.delivery_violation.get_or_insert(what);
             } else if !fits {
-                let what = format!(
-                    "child {child} {name} reported exited `{reason}` but it {:?}",
-                    m.death
-                );
+                let what =
+                    format!("child {child} {name} reported exited `{reason}` but it {death:?}");
                 self.delivery_violation.get_or_insert(what);
             }
         }
@@ -1437,7 +1565,10 @@ impl Sim {
             if m.finished_at.is_some() {
                 continue;
             }
-            let parent = self.bound.get(&m.parent).and_then(|pid| self.procs.get(pid));
+            let parent = self
+                .bound
+                .get(&m.parent)
+                .and_then(|pid| self.procs.get(pid));
             let reachable = match parent {
                 Some(parent) if parent.alive => {
                     let same = if m.server_parented {
@@ -1538,9 +1669,8 @@ impl Sim {
             + self.scenario.server.grace
             + self.scenario.linger;
         let mut unreported = None;
-        for p in self.procs.values() {
-            let Body::Machine(m) = &p.body else { continue };
-            if m.server_parented || p.alive || m.reports > 0 {
+        for (pid, m) in &self.dead {
+            if m.server_parented || m.reports > 0 {
                 continue;
             }
             let Some(ended) = m.finished_at else { continue };
@@ -1548,14 +1678,15 @@ impl Sim {
                 continue;
             }
             let parent_alive = m.parent_pid.is_some_and(|pid| {
-                self.procs
-                    .get(&pid)
-                    .is_some_and(|parent| parent.alive && matches!(&parent.body, Body::Machine(pm) if pm.finished_at.is_none()))
+                self.procs.get(&pid).is_some_and(|parent| {
+                    parent.alive
+                        && matches!(&parent.body, Body::Machine(pm) if pm.finished_at.is_none())
+                })
             });
             if parent_alive {
                 unreported = Some(format!(
-                    "{} {} ended ({:?}) and its parent {} was never told",
-                    p.pid, m.name, m.death, m.parent
+                    "{pid} {} ended ({:?}) and its parent {} was never told",
+                    m.name, m.death, m.parent
                 ));
                 break;
             }
