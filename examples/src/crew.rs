@@ -5,8 +5,9 @@
 use std::time::Duration;
 
 /// The boss: `crew/Boss <worker>…`, each worker `<tag>` (on this host) or
-/// `<tag>@<ip>` (on the host at `<ip>`, through its server). It starts
-/// `crew/Worker#<tag>` for each, and when one exits for any reason but
+/// `<tag>@<ip>` (on the host at `<ip>`, through its server), or a whole
+/// machine name (`echo/Echo`). It starts `crew/Worker#<tag>` (or that
+/// machine) for each, and when one exits for any reason but
 /// `normal` (an error, a crash, a lost heartbeat) starts it again after
 /// 100 ms: OTP's `transient` restart.
 #[wink::machine]
@@ -58,7 +59,10 @@ pub mod boss {
             child: MachineName,
             reason: ExitReason,
         ) -> Result<(), String> {
-            let tag = child.tag().unwrap_or_default().to_owned();
+            let tag = match child.tag() {
+                Some(tag) if child.package() == "crew" => tag.to_owned(),
+                _ => child.to_string(),
+            };
             if reason.is_normal() {
                 info!(cx.log(), "Boss: {} is done", child);
                 self.done.push(tag);
@@ -90,7 +94,12 @@ pub mod boss {
             let (tag, host) = self.workers[i].clone();
             let at = host.map(|ip| Address::new(std::net::SocketAddr::new(ip, 0)));
             self.starts += 1;
-            cx.spawn_with(&format!("crew/Worker#{tag}"), at, &[] as &[&str])
+            let name = if tag.contains('/') {
+                tag
+            } else {
+                format!("crew/Worker#{tag}")
+            };
+            cx.spawn_with(&name, at, &[] as &[&str])
                 .map_err(|e| e.to_string())
         }
     }

@@ -325,6 +325,11 @@ pub struct Transport {
     stats: Stats,
     /// When idle peers are next looked for, once there are peers.
     next_sweep: Option<Instant>,
+    /// Sequence numbers given out so far, to all peers: a peer record made
+    /// anew (after an idle one was forgotten) starts above every number
+    /// its address was ever sent, so a recipient that still remembers the
+    /// old stream does not take the new one for duplicates.
+    seqs_given: u64,
 }
 
 impl Transport {
@@ -343,6 +348,7 @@ impl Transport {
             events: VecDeque::new(),
             stats: Stats::default(),
             next_sweep: None,
+            seqs_given: 0,
         }
     }
 
@@ -380,11 +386,12 @@ impl Transport {
         if message.is_empty() {
             return Err(SendError::Empty);
         }
-        let peer = peer_entry(&mut self.peers, &mut self.next_peer_id, to);
+        let peer = peer_entry(&mut self.peers, &mut self.next_peer_id, self.seqs_given, to);
         let seq = peer
             .send
             .push(message)
             .ok_or(SendError::SequenceExhausted { to })?;
+        self.seqs_given = self.seqs_given.saturating_add(1);
         self.stats.sent += 1;
         self.admit(to);
         Ok(seq)
@@ -660,7 +667,12 @@ impl Transport {
         deliver: &mut impl FnMut(SocketAddr, &str),
     ) {
         let window = self.config.receive_window.max(1);
-        let peer = peer_entry(&mut self.peers, &mut self.next_peer_id, from);
+        let peer = peer_entry(
+            &mut self.peers,
+            &mut self.next_peer_id,
+            self.seqs_given,
+            from,
+        );
         if peer.is_retired(incarnation, now) {
             self.stats.stale += 1;
             return;
@@ -791,6 +803,7 @@ impl Transport {
         if peer.send.announce_pending && peer.send.is_idle() {
             peer.send.announce_pending = false;
             if peer.send.push(String::new()).is_some() {
+                self.seqs_given = self.seqs_given.saturating_add(1);
                 self.stats.announcements += 1;
             }
         }
@@ -831,6 +844,7 @@ impl Transport {
 fn peer_entry<'a>(
     peers: &'a mut HashMap<SocketAddr, Peer>,
     next_peer_id: &mut u64,
+    first_seq: u64,
     addr: SocketAddr,
 ) -> &'a mut Peer {
     match peers.entry(addr) {
@@ -840,7 +854,7 @@ fn peer_entry<'a>(
             *next_peer_id += 1;
             entry.insert(Peer {
                 id,
-                send: SendState::default(),
+                send: SendState::starting_at(first_seq),
                 recv: None,
                 heard: None,
                 incarnation: None,

@@ -251,10 +251,15 @@ impl Driver {
             while let Some(event) = self.endpoint.poll_event() {
                 if let TransportEvent::GaveUp { to, seq, message } = event {
                     let to = Address::from(to);
-                    warn!(
-                        self.log,
-                        "gave up on message {} to {}: {}", seq, to, message
-                    );
+                    if message.starts_with("relayed ") {
+                        // How a `wink start` that has exited shows: expected.
+                        info!(self.log, "{} no longer answers: relaying to it stopped", to);
+                    } else {
+                        warn!(
+                            self.log,
+                            "gave up on message {} to {}: {}", seq, to, message
+                        );
+                    }
                     self.core.handle_gave_up(now, to);
                 }
             }

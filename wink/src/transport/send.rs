@@ -50,6 +50,15 @@ pub(super) struct SendState {
 }
 
 impl SendState {
+    /// A send state whose first message gets sequence number `seq`.
+    pub(super) fn starting_at(seq: u64) -> Self {
+        SendState {
+            next_seq: seq,
+            base: seq,
+            ..SendState::default()
+        }
+    }
+
     /// The lowest sequence number still being tried (or the next to send).
     pub(super) fn floor(&self) -> u64 {
         self.base

@@ -87,12 +87,15 @@ fn receiver() -> Transport {
 }
 
 #[test]
-fn sequence_numbers_start_at_zero_per_recipient() {
+fn sequence_numbers_count_per_recipient_from_above_any_given_before() {
     let mut a = Transport::new(A, TransportConfig::default());
     assert_eq!(a.send(b_addr(), "one"), Ok(0));
     assert_eq!(a.send(b_addr(), "two"), Ok(1));
-    assert_eq!(a.send(addr(5000), "other"), Ok(0));
-    assert_eq!(a.stats().sent, 3);
+    // A recipient's stream starts above every number given out so far, so
+    // one forgotten and met again never sees a number twice.
+    assert_eq!(a.send(addr(5000), "other"), Ok(2));
+    assert_eq!(a.send(b_addr(), "three"), Ok(2));
+    assert_eq!(a.stats().sent, 4);
 }
 
 #[test]
@@ -664,7 +667,8 @@ fn forget_drops_everything_about_a_peer() {
     }
     assert!(transmit_all(&mut a, now).is_empty());
     assert_eq!(a.poll_timeout(), None);
-    assert_eq!(a.send(b_addr(), "again"), Ok(0));
+    // Met again, it is a new stream, above every number it was sent.
+    assert_eq!(a.send(b_addr(), "again"), Ok(2));
 }
 
 #[test]
@@ -770,4 +774,43 @@ fn a_peer_with_messages_in_flight_is_never_forgotten() {
     }
     assert_eq!(a.peers(), 1);
     assert_eq!(a.in_flight(b_addr()), 1);
+}
+
+#[test]
+fn a_sender_that_forgot_an_idle_recipient_is_not_taken_for_duplicates() {
+    // The sender forgets its idle recipient; the recipient still remembers
+    // the sender's stream. The next message must be delivered, not acked
+    // as a duplicate and dropped.
+    let config = TransportConfig::default();
+    let idle = config.peer_idle;
+    let mut a = Transport::new(A, config.clone());
+    let mut b = Transport::new(
+        B,
+        TransportConfig {
+            peer_idle: idle * 10,
+            ..config
+        },
+    );
+    let now = Instant::now();
+    for text in ["one", "two"] {
+        a.send(b_addr(), text).unwrap();
+        for (_, d) in transmit_all(&mut a, now) {
+            assert_eq!(feed(&mut b, now, a_addr(), &d), [text]);
+        }
+        for (_, d) in transmit_all(&mut b, now) {
+            feed(&mut a, now, b_addr(), &d);
+        }
+    }
+    a.handle_timeout(now);
+    a.handle_timeout(now + idle);
+    a.handle_timeout(now + idle * 2);
+    assert_eq!(a.peers(), 0, "a forgot b");
+    let later = now + idle * 2;
+    a.send(b_addr(), "three").unwrap();
+    let datagrams = transmit_all(&mut a, later);
+    let got: Vec<String> = datagrams
+        .iter()
+        .flat_map(|(_, d)| feed(&mut b, later, a_addr(), d))
+        .collect();
+    assert_eq!(got, ["three"]);
 }
