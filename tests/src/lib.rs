@@ -684,9 +684,9 @@ pub struct ServerOptions {
 impl Default for ServerOptions {
     fn default() -> Self {
         ServerOptions {
-            // Exiting machines wait this long for their last messages to be
-            // acknowledged; a parent that is a finished `wink` command never
-            // acknowledges, so keep it short.
+            // Exiting machines wait up to this long for their last messages
+            // to be acknowledged; a parent a test killed never acknowledges,
+            // so keep it short.
             env: vec![("WINK_LINGER_MS".into(), "300".into())],
             grace: Duration::from_secs(2),
         }
@@ -854,9 +854,18 @@ impl Server {
             PATIENCE,
             |l| l.starts_with(&prefix),
         )?;
-        word(&line.text, 4)?
-            .parse()
-            .with_context(|| format!("no pid in `{}`", line.text))
+        Ok(registration(&line.text)?.pid)
+    }
+
+    /// The next `register` of a machine named `name` in the server's log,
+    /// from the cursor on (waiting for it; the cursor moves past it).
+    pub fn expect_registration(&mut self, name: &str) -> Result<Registration> {
+        let line = self.process.expect(
+            &format!("`< <address> register <id> {name} …`"),
+            PATIENCE,
+            |l| registration(l).is_ok_and(|r| r.name == name),
+        )?;
+        registration(&line.text)
     }
 
     /// `wink list`, parsed.
@@ -889,6 +898,46 @@ pub fn started_address(stdout: &str) -> Result<Address> {
     let word = line.split_ascii_whitespace().next().unwrap_or_default();
     word.parse()
         .with_context(|| format!("`{word}` in `{line}` is not an address"))
+}
+
+/// A machine's `register` request as the server logs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registration {
+    /// Where the machine listens (the request's sender).
+    pub address: Address,
+    /// The request's id.
+    pub id: u64,
+    /// The machine's name.
+    pub name: String,
+    /// Its process.
+    pub pid: u32,
+    /// Its parent's address.
+    pub parent: Address,
+    /// The id of the `start` that made it, `None` for `-` (started by hand).
+    pub start: Option<u64>,
+}
+
+/// Parses a server log line `< <address> register <id> <name> <pid>
+/// <parent> <start-id|->`.
+pub fn registration(line: &str) -> Result<Registration> {
+    let words: Vec<&str> = line.split_ascii_whitespace().collect();
+    let bad = || {
+        format!("`{line}` is not `< <address> register <id> <name> <pid> <parent> <start-id|->`")
+    };
+    let ["<", address, "register", id, name, pid, parent, start] = words[..] else {
+        return Err(Error(bad()));
+    };
+    Ok(Registration {
+        address: address.parse().with_context(bad)?,
+        id: id.parse().with_context(bad)?,
+        name: name.to_owned(),
+        pid: pid.parse().with_context(bad)?,
+        parent: parent.parse().with_context(bad)?,
+        start: match start {
+            "-" => None,
+            id => Some(id.parse().with_context(bad)?),
+        },
+    })
 }
 
 /// Word `n` (from 0) of `line`: `word("Parent: 127.0.0.1:5 family/Child has

@@ -1,5 +1,5 @@
 //! A machine killed with SIGKILL says nothing; the server reaps it and tells
-//! its parent at once, and the parent's runtime delivers `errored` +
+//! its parent at once (`died`), and the parent's runtime delivers `errored` +
 //! `exited` for it. Measured over 20 kills.
 
 use std::time::{Duration, Instant};
@@ -22,12 +22,14 @@ fn killed_child_is_reported_errored_and_exited_to_its_parent_quickly() {
     let mut delays = Vec::new();
     for _ in 0..KILLS {
         let mark = server.process().cursor();
-        // The child's register request names its pid.
+        // The child's register request names its pid and the parent's
+        // `start` that made it.
         let register = server
-            .expect_all(&["< ", " register family/Child "], PATIENCE)
+            .expect_registration("family/Child")
             .expect("a child registers");
-        let words: Vec<&str> = register.text.split_ascii_whitespace().collect();
-        let (child, pid) = (words[1].to_owned(), words[4].parse::<u32>().expect("a pid"));
+        let (child, pid) = (register.address, register.pid);
+        assert_eq!(register.parent, parent, "{register:?}");
+        let start = register.start.expect("started by its parent");
         server.process().set_cursor(mark);
         server
             .expect_line(
@@ -42,7 +44,7 @@ fn killed_child_is_reported_errored_and_exited_to_its_parent_quickly() {
         server
             .expect_line(
                 &format!(
-                    "{p} < {} died {child} family/Child killed by signal 9",
+                    "{p} < {} died {start} {child} family/Child signal:9",
                     server.address()
                 ),
                 PATIENCE,
@@ -56,7 +58,7 @@ fn killed_child_is_reported_errored_and_exited_to_its_parent_quickly() {
             .expect("the parent logs errored");
         let exited = server
             .expect_line(
-                &format!("Parent: {child} family/Child has exited"),
+                &format!("Parent: {child} family/Child has exited (signal:9)"),
                 PATIENCE,
             )
             .expect("the parent logs exited");
@@ -91,6 +93,9 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
+/// `wink start -f` follows a machine whose parent is the server: the server
+/// relays its death as a parent's runtime would deliver it, `errored` then
+/// `exited`, and `wink` fails.
 #[test]
 fn killed_machine_started_with_follow_ends_wink_start_with_died() {
     let mut server = Server::start().expect("server");
@@ -105,10 +110,13 @@ fn killed_machine_started_with_follow_ends_wink_start_with_died() {
     signal(pid, Signal::KILL).expect("kill -9");
     follow
         .expect_line(
-            &format!("died {at} time/After killed by signal 9 (SIGKILL)"),
+            &format!("{at} errored time/After killed by signal 9 (SIGKILL)"),
             PATIENCE,
         )
-        .expect("wink hears died");
+        .expect("wink hears errored");
+    follow
+        .expect_line(&format!("{at} exited time/After signal:9"), PATIENCE)
+        .expect("then exited");
     let status = follow.wait(PATIENCE).expect("wink ends");
     assert_eq!(status.code(), Some(1), "{status}");
     let err: Vec<String> = follow
@@ -118,7 +126,10 @@ fn killed_machine_started_with_follow_ends_wink_start_with_died() {
         .map(|l| l.text.clone())
         .collect();
     assert_eq!(err.len(), 1, "one line of error: {err:?}");
-    assert!(err[0].starts_with("wink: time/After died: "), "{err:?}");
+    assert_eq!(
+        err[0], "wink: time/After errored: killed by signal 9 (SIGKILL)",
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -132,12 +143,25 @@ fn child_that_dies_before_registering_is_reported_to_its_parent() {
     std::fs::set_permissions(&child, std::os::unix::fs::PermissionsExt::from_mode(0o755))
         .expect("chmod");
     let mut server = Server::serve(staged, ServerOptions::default()).expect("server");
-    server
+    let (parent, _) = server
         .start_machine("family/Parent", &["100"])
         .expect("start family/Parent");
+    let mark = server.process().cursor();
     server
         .expect_all(&["Reaped: ", "family/Child exit status 3"], PATIENCE)
         .expect("the child dies");
+    // The server and the parent are two processes: their lines come in
+    // either order.
+    server.process().set_cursor(mark);
+    server
+        .expect_all(
+            &[
+                &format!("{parent} family/Parent < {} died ", server.address()),
+                " - family/Child status:3",
+            ],
+            PATIENCE,
+        )
+        .expect("the server tells the parent, without an address");
     server
         .expect_all(
             &["Parent: ", "family/Child has errored: exit status 3"],
@@ -145,7 +169,10 @@ fn child_that_dies_before_registering_is_reported_to_its_parent() {
         )
         .expect("the parent hears errored");
     server
-        .expect_all(&["Parent: ", "family/Child has exited"], PATIENCE)
+        .expect_all(
+            &["Parent: ", "family/Child has exited (status:3)"],
+            PATIENCE,
+        )
         .expect("the parent hears exited");
     server
         .expect_all(&["Forked: ", "family/Child"], PATIENCE)

@@ -20,8 +20,15 @@ fn send_with_one_reply_prints_the_echo() {
         .expect("send to :port");
     assert_eq!(out.stdout, "hello  wide   world\n", "{out}");
 
+    // It logs every message it receives (its server's replies too).
+    let received = format!("{echo} echo/Echo < ");
     server
-        .expect_line(&format!("{echo} echo/Echo < "), wink_tests::PATIENCE)
+        .process()
+        .expect(
+            &format!("`{received}<sender> hello world`"),
+            wink_tests::PATIENCE,
+            |l| l.starts_with(&received) && l.ends_with(" hello world"),
+        )
         .expect("the echo logs what it received");
 }
 

@@ -33,11 +33,14 @@ fn parent_hears_child_start_error_exit_and_respawns_it() {
             )
             .expect("the parent logs the error");
         server
-            .expect_line(&format!("{p} < {child} exited family/Child"), PATIENCE)
+            .expect_line(
+                &format!("{p} < {child} exited family/Child error"),
+                PATIENCE,
+            )
             .expect("exited reaches the parent");
         server
             .expect_line(
-                &format!("Parent: {child} family/Child has exited"),
+                &format!("Parent: {child} family/Child has exited (error)"),
                 PATIENCE,
             )
             .expect("the parent logs the exit");

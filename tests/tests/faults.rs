@@ -23,7 +23,11 @@ const ENV: [(&str, &str); 3] = [
 /// `wink-server serve <staged> --address <address> <extra…>`, once it says
 /// where it listens.
 fn serve(staged: &Staged, address: &str, extra: &[&str]) -> Process {
-    let mut command = Command::new(binary("wink-server").expect("wink-server is built"));
+    try_serve(staged, address, extra).unwrap_or_else(|e| panic!("the server listens: {e}"))
+}
+
+fn try_serve(staged: &Staged, address: &str, extra: &[&str]) -> wink_tests::Result<Process> {
+    let mut command = Command::new(binary("wink-server")?);
     command
         .arg("serve")
         .arg(staged.path())
@@ -32,12 +36,10 @@ fn serve(staged: &Staged, address: &str, extra: &[&str]) -> Process {
     for (name, value) in ENV {
         command.env(name, value);
     }
-    let mut process = Process::spawn(format!("wink-server {address}"), command).expect("spawn");
+    let mut process = Process::spawn(format!("wink-server {address}"), command)?;
     process.set_grace(Duration::from_secs(5));
-    process
-        .expect_line(&format!("Address: {address}"), PATIENCE)
-        .expect("the server listens");
-    process
+    process.expect_line(&format!("Address: {address}"), PATIENCE)?;
+    Ok(process)
 }
 
 /// Kills whatever still runs from the staged directory when dropped, after
@@ -53,18 +55,24 @@ impl Drop for Leftovers {
 }
 
 fn wink(server: &str, args: &[&str]) -> wink_tests::Output {
+    try_wink(server, args).unwrap_or_else(|e| panic!("run wink: {e}"))
+}
+
+fn try_wink(server: &str, args: &[&str]) -> wink_tests::Result<wink_tests::Output> {
     let mut all = vec!["--server", server];
     all.extend_from_slice(args);
-    wink_tests::run(&binary("wink").expect("wink is built"), &all, PATIENCE).expect("run wink")
+    wink_tests::run(&binary("wink")?, &all, PATIENCE)
 }
 
 fn address_of(list: &str, name: &str) -> (String, u32) {
-    let line = list
+    let row = list
         .lines()
         .find(|l| l.split_ascii_whitespace().nth(2) == Some(name))
-        .unwrap_or_else(|| panic!("no {name} in\n{list}"));
-    let words: Vec<&str> = line.split_ascii_whitespace().collect();
-    (words[0].to_owned(), words[1].parse().expect("a pid"))
+        .and_then(|line| {
+            let words: Vec<&str> = line.split_ascii_whitespace().collect();
+            Some((words.first()?.to_string(), words.get(1)?.parse().ok()?))
+        });
+    row.unwrap_or_else(|| panic!("no {name} with a pid in\n{list}"))
 }
 
 #[test]
@@ -79,12 +87,15 @@ fn fault_1_a_refused_spawn_is_reported_for_itself_and_the_other_child_is_supervi
     let out = out.success().expect("wink start");
     let boss = wink_tests::started_address(&out.stdout).expect("the boss's address");
     let me = format!("{boss} crew/Boss");
+    // The refusal and echo's start, in either order.
+    let from = server.cursor();
     server
         .expect_all(
             &[&me, "child ", "nope/Missing lost: not started: "],
             PATIENCE,
         )
         .expect("the refusal is reported for nope/Missing");
+    server.set_cursor(from);
     let started = server
         .expect_all(&[&format!("{me} < "), " started echo/Echo "], PATIENCE)
         .expect("echo's started reaches the boss as its child");
@@ -124,7 +135,10 @@ fn fault_3_a_server_restarted_on_its_address_recovers_its_machines() {
     wink(&at, &["start", "crew/Boss", ":0", "a", "b"])
         .success()
         .expect("wink start");
+    // In either order.
+    let from = old.cursor();
     for worker in ["crew/Worker#a", "crew/Worker#b"] {
+        old.set_cursor(from);
         old.expect_all(&["< ", " register ", worker], PATIENCE)
             .expect("the worker registers");
     }
@@ -138,7 +152,9 @@ fn fault_3_a_server_restarted_on_its_address_recovers_its_machines() {
     old.wait(PATIENCE).expect("the old server is gone");
     let killed = Instant::now();
     let mut new = serve(&leftovers.0, &at, &[]);
+    let from = new.cursor();
     for name in ["crew/Boss", "crew/Worker#a", "crew/Worker#b"] {
+        new.set_cursor(from);
         new.expect_all(&["Adopted: ", name], PATIENCE)
             .expect("the new server adopts the machine");
     }

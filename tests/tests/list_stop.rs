@@ -1,5 +1,6 @@
 //! `wink list` shows the running machines; `wink stop` stops one, its parent
-//! is told `exited`, and it leaves the list.
+//! is told `exited` (for a machine `wink start` started, the server is the
+//! parent and relays it), and it leaves the list.
 
 use std::time::Duration;
 
@@ -8,7 +9,8 @@ use wink_tests::{is_running, Server, ServerOptions, Staged, PATIENCE};
 #[test]
 fn list_shows_machines_and_stop_removes_one_telling_its_parent() {
     let mut server = Server::start().expect("server");
-    // `wink start -f` stays as echo's parent and prints its lifecycle.
+    // The server is echo's parent; `wink start -f` follows it and prints
+    // the lifecycle the server relays.
     let mut follow = server
         .spawn_wink(&["start", "-f", "echo/Echo"])
         .expect("wink start -f");
@@ -38,6 +40,7 @@ fn list_shows_machines_and_stop_removes_one_telling_its_parent() {
     for row in &rows {
         assert!(is_running(row.pid), "{row:?} runs");
         assert!(row.uptime.ends_with('s'), "{row:?}");
+        assert_eq!(row.parent, "server", "started by `wink start`: {row:?}");
     }
     server
         .expect_all(
@@ -46,13 +49,13 @@ fn list_shows_machines_and_stop_removes_one_telling_its_parent() {
         )
         .expect("the pid is the one the server forked");
 
-    // Stop echo by `:<port>`: wink says so, and the follower (its parent)
-    // hears `exited` and ends with status 0.
+    // Stop echo by `:<port>`: wink says so, and the follower hears the
+    // `exited` its parent, the server, was told, and ends with status 0.
     let port = format!(":{}", echo.port());
     let out = server.wink_ok(&["stop", &port]).expect("wink stop");
     assert_eq!(out.stdout, format!("stopped {echo}\n"), "{out}");
     follow
-        .expect_line(&format!("{echo} exited echo/Echo"), PATIENCE)
+        .expect_line(&format!("{echo} exited echo/Echo stopped"), PATIENCE)
         .expect("the parent is told exited");
     let status = follow.wait(PATIENCE).expect("the follower ends");
     assert!(status.success(), "wink start -f: {status}");
@@ -115,7 +118,7 @@ fn stopping_a_child_tells_its_machine_parent_exited_not_errored() {
     server.wink_ok(&["stop", &child]).expect("wink stop");
     server
         .expect_line(
-            &format!("Parent: {child} family/Child has exited"),
+            &format!("Parent: {child} family/Child has exited (stopped)"),
             PATIENCE,
         )
         .expect("the parent is told exited");
@@ -186,13 +189,9 @@ fn stopping_a_parent_stops_its_children() {
         .start_machine("family/Parent", &["600000"])
         .expect("start family/Parent");
     let register = server
-        .expect_all(&["< ", " register family/Child "], PATIENCE)
+        .expect_registration("family/Child")
         .expect("the child registers");
-    let child = wink_tests::word(&register.text, 1).expect("address");
-    let child_pid: u32 = wink_tests::word(&register.text, 4)
-        .expect("pid")
-        .parse()
-        .expect("pid");
+    let (child, child_pid) = (register.address, register.pid);
     // The parent's line and the server's come from two processes, in
     // either order.
     server.process().set_cursor(0);
@@ -215,12 +214,14 @@ fn stopping_a_parent_stops_its_children() {
         .expect("the parent exits");
     server.process().set_cursor(0);
     server
-        .expect_line(
-            &format!(
-                "< {parent} stop {}",
-                child.rsplit_once(':').expect("port").1
-            ),
+        .process()
+        .expect(
+            &format!("`< {parent} stop <id> {}`", child.port()),
             PATIENCE,
+            |l| {
+                l.starts_with(&format!("< {parent} stop "))
+                    && l.ends_with(&format!(" {}", child.port()))
+            },
         )
         .expect("the exiting parent asks the server to stop its child");
     server

@@ -1,7 +1,8 @@
 //! Real machine processes on loopback, started directly with their command
 //! line (no server): the test's own endpoint is their parent and their
 //! server, so it sees every lifecycle message (`started`, `register`,
-//! `exited`, `unregister`) and acknowledges it.
+//! `exited`, `unregister`), acknowledges it, and answers `register` with
+//! `registered` as a server would.
 //!
 //! Self-contained: every process started is held by a [`Process`] guard
 //! that kills and reaps it when dropped, also when a test fails, and a
@@ -289,22 +290,41 @@ impl Parent {
             .1)
     }
 
-    /// Waits for `started <name>` and the `register <name> <pid>` after it;
-    /// returns the machine's address.
+    /// Waits for `started <name> -` (started by hand: no start id) and the
+    /// `register <id> <name> <pid> <parent> -` after it, and answers
+    /// `registered <id>`; returns the machine's address.
     fn started(&mut self, name: &str, process: &Process) -> Result<Address> {
-        let started = format!("started {name}");
+        let started = format!("started {name} -");
         let (machine, _) = self.next(&started, |_, text| text == started)?;
+        let register = self.next_from(machine)?;
+        let id = register
+            .strip_prefix("register ")
+            .and_then(|rest| rest.split_ascii_whitespace().next())
+            .ok_or_else(|| format!("expected `register <id> …`, got `{register}`"))?
+            .to_owned();
         assert_eq!(
-            self.next_from(machine)?,
-            format!("register {name} {}", process.pid())
+            register,
+            format!(
+                "register {id} {name} {} {} -",
+                process.pid(),
+                self.address()
+            )
         );
+        self.endpoint.send(machine, &format!("registered {id}"))?;
         Ok(machine)
     }
 
-    /// Waits for `exited <name>` then `unregister` from `machine`.
-    fn exited(&mut self, name: &str, machine: Address) -> Result<()> {
-        assert_eq!(self.next_from(machine)?, format!("exited {name}"));
-        assert_eq!(self.next_from(machine)?, "unregister");
+    /// Waits for `exited <name> <reason>` then `unregister <id>` from
+    /// `machine`.
+    fn exited(&mut self, name: &str, reason: &str, machine: Address) -> Result<()> {
+        assert_eq!(self.next_from(machine)?, format!("exited {name} {reason}"));
+        let unregister = self.next_from(machine)?;
+        assert!(
+            unregister
+                .strip_prefix("unregister ")
+                .is_some_and(|id| id.parse::<u64>().is_ok()),
+            "expected `unregister <id>`, got `{unregister}`"
+        );
         Ok(())
     }
 
@@ -329,8 +349,8 @@ impl Parent {
 }
 
 /// Echo answers a thousand pipelined pings and some one at a time, each
-/// once and in order, and exits in order on SIGTERM: `exited`, then
-/// `unregister`, then status 0.
+/// once and in order, and exits in order on SIGTERM: `exited … stopped`,
+/// then `unregister`, then status 0.
 #[test]
 fn echo_answers_every_ping_in_order_and_exits_on_sigterm() -> Result<()> {
     let mut parent = Parent::new()?;
@@ -343,7 +363,7 @@ fn echo_answers_every_ping_in_order_and_exits_on_sigterm() -> Result<()> {
     }
 
     echo.signal(libc::SIGTERM)?;
-    parent.exited(ECHO, echo_at)?;
+    parent.exited(ECHO, "stopped", echo_at)?;
     echo.exits_cleanly()?;
     assert_eq!(parent.endpoint.stats().gave_up, 0);
     Ok(())
@@ -362,11 +382,11 @@ fn pinger_pings_echo_and_both_exit_cleanly() -> Result<()> {
     let mut pinger = parent.start("pinger", PINGER, ANY_PORT, &args)?;
     let pinger_at = parent.started(PINGER, &pinger)?;
     assert_eq!(parent.next_from(pinger_at)?, "pinged 1000");
-    parent.exited(PINGER, pinger_at)?;
+    parent.exited(PINGER, "normal", pinger_at)?;
     pinger.exits_cleanly()?;
 
     echo.signal(libc::SIGTERM)?;
-    parent.exited(ECHO, echo_at)?;
+    parent.exited(ECHO, "stopped", echo_at)?;
     echo.exits_cleanly()
 }
 
@@ -394,7 +414,7 @@ fn killed_peer_restarted_at_the_same_port_is_heard() -> Result<()> {
     assert_eq!(parent.endpoint.stats().gave_up, 0);
 
     echo.signal(libc::SIGTERM)?;
-    parent.exited(ECHO, echo_at)?;
+    parent.exited(ECHO, "stopped", echo_at)?;
     echo.exits_cleanly()
 }
 
@@ -425,13 +445,20 @@ fn idle_machine_uses_no_cpu() -> Result<()> {
 /// A machine whose parent is gone does not spin (the C++ original takes
 /// 80% of a core): pulsing every 100 ms to a closed port, each pulse
 /// retransmitted and given up on, ICMP errors coming back, it uses at most
-/// 2 clock ticks of CPU in one second.
+/// 2 clock ticks of CPU in one second. (It would exit `orphaned` after the
+/// heartbeat timeout, see the next test: here that is ten minutes, so the
+/// whole second is one of idling without a parent.)
 #[test]
 fn orphaned_machine_uses_no_cpu() -> Result<()> {
     let mut parent = Parent::new()?;
-    let env = [("WINK_PULSE_MS", "100")];
+    let env = [
+        ("WINK_PULSE_MS", "100"),
+        ("WINK_HEARTBEAT_TIMEOUT_MS", "600000"),
+    ];
     let mut echo = parent.start_with("echo", ECHO, ANY_PORT, &[], &env)?;
     parent.started(ECHO, &echo)?;
+    // Its `registered` delivered, it has nothing left to ask its server.
+    parent.settle()?;
     drop(parent);
 
     let before = echo.cpu_ticks()?;
@@ -445,5 +472,42 @@ fn orphaned_machine_uses_no_cpu() -> Result<()> {
         ticks_per_second()
     );
     assert!(used <= 2, "{used} ticks of CPU in 1 s without a parent");
+    Ok(())
+}
+
+/// A machine whose parent stops answering (no message, no acknowledgement
+/// of its pulses) exits `orphaned` after the heartbeat timeout, not before,
+/// with status 0.
+#[test]
+fn orphaned_machine_exits_after_the_heartbeat_timeout() -> Result<()> {
+    const HEARTBEAT: Duration = Duration::from_millis(1000);
+    let mut parent = Parent::new()?;
+    let env = [
+        ("WINK_PULSE_MS", "100"),
+        ("WINK_HEARTBEAT_TIMEOUT_MS", "1000"),
+        ("WINK_LINGER_MS", "100"),
+    ];
+    let mut echo = parent.start_with("echo", ECHO, ANY_PORT, &[], &env)?;
+    let echo_at = parent.started(ECHO, &echo)?;
+    parent.ping(echo_at, "still there", 1)?;
+    parent.settle()?;
+    drop(parent);
+    let gone = Instant::now();
+
+    echo.exits_cleanly()?;
+    let after = gone.elapsed();
+    eprintln!(
+        "orphaned echo, heartbeat timeout {HEARTBEAT:?}: exited {after:?} after its parent went"
+    );
+    // It last heard from its parent at most a pulse before the drop.
+    assert!(
+        after >= HEARTBEAT - Duration::from_millis(200),
+        "exited {after:?} after its parent went, before the heartbeat timeout"
+    );
+    let output = std::fs::read_to_string(&echo.output)?;
+    assert!(
+        output.contains(&format!("{echo_at} {ECHO} exited: orphaned")),
+        "{output}"
+    );
     Ok(())
 }

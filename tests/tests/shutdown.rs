@@ -30,7 +30,7 @@ fn sigterm_stops_the_server_and_all_its_machines() {
             .expect_line(&format!("{machine} stopping"), PATIENCE)
             .expect("stopped by the server");
         server
-            .expect_line(&format!("{machine} exited"), PATIENCE)
+            .expect_line(&format!("{machine} exited: stopped"), PATIENCE)
             .expect("exits in order");
     }
     server.process().set_cursor(mark);

@@ -13,15 +13,27 @@ fn a_peer_that_says_pulsed_is_not_taken_for_a_child() {
         .start_machine("switch/Switch", &[])
         .expect("start switch/Switch");
     let me = format!("{switch} switch/Switch");
-    // Lifecycle words from someone the switch never spawned. The switch has
-    // no receiver for them: ignored, not an error.
+    // Lifecycle words from someone the switch never spawned: its runtime
+    // drops them (and says so), never a child, never an error.
     let at = switch.to_string();
     server
-        .wink_ok(&["send", &at, "started", "impostor/X"])
+        .wink_ok(&["send", &at, "started", "impostor/X", "1"])
         .expect("send started");
+    server
+        .expect_all(
+            &[&format!("{me} dropped `started impostor/X 1` from "), ": "],
+            PATIENCE,
+        )
+        .expect("started is dropped");
     server
         .wink_ok(&["send", &at, "pulsed", "impostor/X"])
         .expect("send pulsed");
+    server
+        .expect_all(
+            &[&format!("{me} dropped `pulsed impostor/X` from "), ": "],
+            PATIENCE,
+        )
+        .expect("pulsed is dropped");
     // Five of the switch's own pulses: well past the heartbeat timeout.
     for _ in 0..5 {
         server
@@ -61,13 +73,10 @@ fn children_of_a_killed_parent_are_stopped_by_their_server() {
     let (parent, parent_pid) = server
         .start_machine("family/Parent", &["50"])
         .expect("start family/Parent");
-    let register = server
-        .expect_all(&["< ", " register family/Child "], PATIENCE)
-        .expect("the child registers");
-    let child_pid: u32 = wink_tests::word(&register.text, 4)
-        .expect("pid")
-        .parse()
-        .expect("a pid");
+    let child_pid = server
+        .expect_registration("family/Child")
+        .expect("the child registers")
+        .pid;
     signal(parent_pid, Signal::KILL).expect("kill -9 the parent");
     server
         .expect_all(

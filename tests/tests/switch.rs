@@ -26,14 +26,12 @@ fn switch_turns_on_and_off_via_cli() {
         .expect("in Off");
 
     server.wink_ok(&["send", &at, "on"]).expect("send on");
+    // It logs every message it receives (its server's replies too).
+    let received = format!("{me} < ");
     server
-        .expect_line(&format!("{me} < "), PATIENCE)
-        .and_then(|l| {
-            if l.text.ends_with(" on") {
-                Ok(l)
-            } else {
-                Err(wink_tests::Error::new(format!("expected `on`, got {l}")))
-            }
+        .process()
+        .expect(&format!("`{received}<sender> on`"), PATIENCE, |l| {
+            l.starts_with(&received) && l.ends_with(" on")
         })
         .expect("it receives on");
     server

@@ -129,7 +129,21 @@ pub struct TransportConfig {
     /// its sender's record is gone and be delivered twice. Raise it with
     /// `retries` × `max_rto`.
     pub peer_idle: Duration,
+    /// Most peers remembered when some are idle: beyond it, the idle ones
+    /// heard from longest ago are forgotten (down to half), so a process
+    /// that talks to ever new addresses (a parent restarting children, a
+    /// server) holds memory for the peers in use, not for every address
+    /// it ever met. Peers with messages in flight, queued or buffered are
+    /// never forgotten. Default 1024. What a forgotten peer's receive
+    /// window expected next is kept in a fixed table of
+    /// [`TOMBSTONES`] entries, so a late retransmission from it is still
+    /// known for a duplicate.
+    pub max_peers: usize,
 }
+
+/// Entries in the fixed table that remembers, for forgotten peers, which
+/// sequence number their stream was at.
+pub const TOMBSTONES: usize = 4096;
 
 impl Default for TransportConfig {
     fn default() -> Self {
@@ -142,6 +156,7 @@ impl Default for TransportConfig {
             retries: 3,
             retired_for: Duration::from_secs(2),
             peer_idle: Duration::from_secs(90),
+            max_peers: 1024,
         }
     }
 }
@@ -299,6 +314,13 @@ impl Peer {
         }
     }
 
+    /// Nothing in flight, queued, due or buffered: it can be forgotten.
+    fn is_idle(&self) -> bool {
+        self.send.is_idle()
+            && !self.send.announce_pending
+            && self.recv.as_ref().is_none_or(ReceiveState::is_drained)
+    }
+
     /// Whether a packet from `incarnation` is from an earlier life of this
     /// peer, retired when a newer one appeared.
     fn is_retired(&self, incarnation: u64, now: Instant) -> bool {
@@ -325,6 +347,9 @@ pub struct Transport {
     stats: Stats,
     /// When idle peers are next looked for, once there are peers.
     next_sweep: Option<Instant>,
+    /// What forgotten peers' windows expected, by a hash of the address
+    /// (allocated at the first forgetting).
+    tombstones: Vec<Option<Tombstone>>,
     /// Sequence numbers given out so far, to all peers: a peer record made
     /// anew (after an idle one was forgotten) starts above every number
     /// its address was ever sent, so a recipient that still remembers the
@@ -348,6 +373,7 @@ impl Transport {
             events: VecDeque::new(),
             stats: Stats::default(),
             next_sweep: None,
+            tombstones: Vec::new(),
             seqs_given: 0,
         }
     }
@@ -394,6 +420,7 @@ impl Transport {
         self.seqs_given = self.seqs_given.saturating_add(1);
         self.stats.sent += 1;
         self.admit(to);
+        self.limit_peers();
         Ok(seq)
     }
 
@@ -435,6 +462,7 @@ impl Transport {
                 self.on_ack(now, from, packet.incarnation, seq, incarnation)
             }
         }
+        self.limit_peers();
         Ok(())
     }
 
@@ -565,21 +593,50 @@ impl Transport {
             Some(at) if now >= at => {
                 let idle_for = self.config.peer_idle;
                 let before = self.peers.len();
-                self.peers.retain(|_, peer| {
-                    let idle = peer.send.is_idle()
-                        && !peer.send.announce_pending
-                        && peer.recv.as_ref().is_none_or(ReceiveState::is_drained);
-                    if !idle {
+                let tombstones = &mut self.tombstones;
+                self.peers.retain(|addr, peer| {
+                    if !peer.is_idle() {
                         peer.idle_since = None;
                         return true;
                     }
                     let since = *peer.idle_since.get_or_insert(now);
-                    now.duration_since(since) < idle_for
+                    let keep = now.duration_since(since) < idle_for;
+                    if !keep {
+                        bury(tombstones, *addr, peer);
+                    }
+                    keep
                 });
                 self.stats.peers_forgotten += (before - self.peers.len()) as u64;
                 self.next_sweep = (!self.peers.is_empty()).then_some(now + interval);
             }
             _ => {}
+        }
+    }
+
+    /// Above [`TransportConfig::max_peers`], forgets the idle peers heard
+    /// from longest ago, down to half of it: a pass over the peers every
+    /// `max_peers / 2` new ones, amortised O(1) per packet.
+    fn limit_peers(&mut self) {
+        let max = self.config.max_peers.max(2);
+        if self.peers.len() <= max {
+            return;
+        }
+        let mut idle: Vec<(Option<Instant>, SocketAddr)> = self
+            .peers
+            .iter()
+            .filter(|(_, peer)| peer.is_idle())
+            .map(|(addr, peer)| (peer.heard, *addr))
+            .collect();
+        let excess = self.peers.len().saturating_sub(max / 2).min(idle.len());
+        if excess == 0 {
+            return;
+        }
+        idle.select_nth_unstable(excess - 1);
+        for (_, addr) in &idle[..excess] {
+            if let Some(peer) = self.peers.remove(addr) {
+                bury(&mut self.tombstones, *addr, &peer);
+                self.stats.peers_forgotten += 1;
+            }
         }
     }
 
@@ -651,6 +708,7 @@ impl Transport {
     pub fn forget(&mut self, peer: SocketAddr) -> usize {
         match self.peers.remove(&peer) {
             Some(state) => {
+                bury(&mut self.tombstones, peer, &state);
                 self.in_flight -= state.send.in_flight();
                 state.send.in_flight() + state.send.queued()
             }
@@ -667,6 +725,11 @@ impl Transport {
         deliver: &mut impl FnMut(SocketAddr, &str),
     ) {
         let window = self.config.receive_window.max(1);
+        let resumed = if self.peers.contains_key(&from) {
+            None
+        } else {
+            exhume(&self.tombstones, from, incarnation)
+        };
         let peer = peer_entry(
             &mut self.peers,
             &mut self.next_peer_id,
@@ -697,7 +760,10 @@ impl Transport {
                 recv.restart(incarnation, floor.min(seq), retired_until, &mut out);
                 recv
             }
-            slot @ None => slot.insert(ReceiveState::new(incarnation, floor.min(seq))),
+            slot @ None => slot.insert(match resumed {
+                Some(next) => ReceiveState::resume(incarnation, next),
+                None => ReceiveState::new(incarnation, floor.min(seq)),
+            }),
         };
         match recv.on_data(seq, floor, message, window, &mut out) {
             Verdict::Accepted => {}
@@ -862,6 +928,43 @@ fn peer_entry<'a>(
             })
         }
     }
+}
+
+/// What is kept of a forgotten peer: where its stream was.
+#[derive(Debug, Clone, Copy)]
+struct Tombstone {
+    addr: SocketAddr,
+    incarnation: u64,
+    next: u128,
+}
+
+fn tomb_slot(addr: SocketAddr) -> usize {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    addr.hash(&mut hasher);
+    (hasher.finish() % TOMBSTONES as u64) as usize
+}
+
+/// Keeps where `peer`'s receive window was, overwriting whatever shared
+/// its slot.
+fn bury(tombstones: &mut Vec<Option<Tombstone>>, addr: SocketAddr, peer: &Peer) {
+    let Some(recv) = &peer.recv else {
+        return;
+    };
+    if tombstones.is_empty() {
+        tombstones.resize(TOMBSTONES, None);
+    }
+    tombstones[tomb_slot(addr)] = Some(Tombstone {
+        addr,
+        incarnation: recv.incarnation,
+        next: recv.next(),
+    });
+}
+
+/// Where the stream of `addr`'s `incarnation` was when it was forgotten.
+fn exhume(tombstones: &[Option<Tombstone>], addr: SocketAddr, incarnation: u64) -> Option<u128> {
+    let tomb = tombstones.get(tomb_slot(addr))?.as_ref()?;
+    (tomb.addr == addr && tomb.incarnation == incarnation).then_some(tomb.next)
 }
 
 /// `timer` still belongs to a message in flight with that deadline.

@@ -67,7 +67,7 @@ pub const MAX_FOLLOWERS: usize = 4;
 /// `stop` requests waiting for one machine at most.
 pub const MAX_STOPPERS: usize = 16;
 /// Messages from a machine held until its fork is reported, per spawn.
-const MAX_EARLY: usize = 4;
+const MAX_EARLY: usize = 8;
 /// `started` messages held until their sender registers (when several
 /// machines could have sent them).
 const MAX_UNPLACED: usize = 64;
@@ -280,6 +280,11 @@ struct PendingStart {
 enum Early {
     Register(Request),
     Started(Lifecycle),
+    /// What came from the same address after its `register` or `started`
+    /// (an `unregister`, lifecycle words), so an orderly exit that beats
+    /// the fork's report is not taken for a death.
+    Later(Request),
+    LaterLifecycle(Lifecycle),
 }
 
 /// A spawn the driver has not reported yet.
@@ -475,8 +480,12 @@ impl ServerCore {
                 }
                 for (from, early) in spawn.early {
                     match early {
-                        Early::Register(request) => self.request(now, from, request),
-                        Early::Started(lifecycle) => self.lifecycle(from, lifecycle),
+                        Early::Register(request) | Early::Later(request) => {
+                            self.request(now, from, request)
+                        }
+                        Early::Started(lifecycle) | Early::LaterLifecycle(lifecycle) => {
+                            self.lifecycle(from, lifecycle)
+                        }
                     }
                 }
             }
@@ -688,12 +697,29 @@ impl ServerCore {
                         machine.orderly = true;
                     }
                 }
+                None if self.hold_later(from, Early::Later(request.clone())) => {}
                 None => self.drop_word(
                     from,
                     "unregister",
                     "no machine of this server listens there",
                 ),
             },
+        }
+    }
+
+    /// Holds `early` for the spawn not yet reported whose machine already
+    /// spoke from `from`; true if there is one.
+    fn hold_later(&mut self, from: Address, early: Early) -> bool {
+        let held = self
+            .spawning
+            .values_mut()
+            .find(|s| s.early.iter().any(|(at, _)| *at == from));
+        match held {
+            Some(spawn) if spawn.early.len() < MAX_EARLY => {
+                spawn.early.push((from, early));
+                true
+            }
+            _ => false,
         }
     }
 
@@ -1061,6 +1087,13 @@ impl ServerCore {
                     return;
                 }
             }
+        }
+        if !matches!(
+            lifecycle,
+            Lifecycle::Started { .. } | Lifecycle::Died { .. }
+        ) && self.hold_later(from, Early::LaterLifecycle(lifecycle.clone()))
+        {
+            return;
         }
         self.drop_word(
             from,

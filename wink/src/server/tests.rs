@@ -498,6 +498,28 @@ fn a_machine_heard_before_its_fork_is_reported_is_not_taken_for_a_stranger() {
 }
 
 #[test]
+fn an_orderly_exit_heard_before_the_fork_is_reported_is_no_death() {
+    // Found by an end-to-end test: a child that errors at once can say
+    // `register`, `unregister` and exit before the driver reports its fork.
+    let mut s = Fixture::new();
+    let parent = addr("127.0.0.1:5000");
+    let (token, _) = s.start(parent, "start 3 family/Child :0 requester");
+    let at = addr("127.0.0.1:6000");
+    s.msg(at, "register 1 family/Child 100 127.0.0.1:5000 3");
+    s.msg(at, "unregister 2");
+    assert_eq!(s.effects(), []);
+    s.core.handle_spawned(s.now, token, Ok(100));
+    s.core
+        .handle_exited(s.now, 100, crate::server::ProcessExit::Status(1));
+    let sends = s.sends();
+    assert!(
+        sends.iter().all(|(_, text)| !text.starts_with("died ")),
+        "{sends:?}"
+    );
+    assert_eq!(s.core.stats().dropped, 0);
+}
+
+#[test]
 fn register_checks_the_name_and_the_address() {
     let mut s = Fixture::new();
     let (token, _) = s.start(cli(), "start 1 echo/Echo :7000 requester");

@@ -1112,7 +1112,7 @@ impl Sim {
             Body::Machine(m) => {
                 if let Some(node) = &mut m.node {
                     for text in &messages {
-                        let _ = node.handle_message(now, from, text);
+                        node.handle_message(now, from, text);
                     }
                 }
             }

@@ -56,6 +56,24 @@ impl ReceiveState {
         }
     }
 
+    /// A window for `incarnation` expecting `next`: a sender forgotten
+    /// while idle and heard again ([`super::Transport`] keeps `next` in a
+    /// tombstone), so its retransmissions are still duplicates.
+    pub(super) fn resume(incarnation: u64, next: u128) -> Self {
+        ReceiveState {
+            incarnation,
+            next,
+            buffer: VecDeque::new(),
+            retired: [None; RETIRED_INCARNATIONS],
+            retired_next: 0,
+        }
+    }
+
+    /// The next sequence number to deliver.
+    pub(super) fn next(&self) -> u128 {
+        self.next
+    }
+
     /// Whether nothing is buffered ahead of a hole.
     pub(super) fn is_drained(&self) -> bool {
         self.buffer.is_empty()

@@ -814,3 +814,34 @@ fn a_sender_that_forgot_an_idle_recipient_is_not_taken_for_duplicates() {
         .collect();
     assert_eq!(got, ["three"]);
 }
+
+#[test]
+fn at_most_max_peers_are_remembered_and_a_forgotten_ones_retransmission_is_a_duplicate() {
+    let config = TransportConfig {
+        max_peers: 8,
+        ..TransportConfig::default()
+    };
+    let mut b = Transport::new(B, config);
+    let now = Instant::now();
+    // Twenty senders, one message each: b keeps at most 8 of them.
+    for port in 5000..5020 {
+        let t = now + Duration::from_millis(u64::from(port - 5000));
+        let data = bytes(&Packet::data(A, 0, 0, "hi"));
+        assert_eq!(feed(&mut b, t, addr(port), &data), ["hi"]);
+        transmit_all(&mut b, t);
+        assert!(b.peers() <= 8, "{} peers", b.peers());
+    }
+    assert!(b.stats().peers_forgotten >= 12);
+    // The first sender, long forgotten, retransmits its message (its ack
+    // was lost): a duplicate, acked, not delivered again.
+    let later = now + Duration::from_secs(1);
+    let again = bytes(&Packet::data(A, 0, 0, "hi"));
+    assert_eq!(
+        feed(&mut b, later, addr(5000), &again),
+        Vec::<String>::new()
+    );
+    assert_eq!(acks_of(&transmit_all(&mut b, later)), [0]);
+    // And its next message is delivered.
+    let next = bytes(&Packet::data(A, 1, 1, "more"));
+    assert_eq!(feed(&mut b, later, addr(5000), &next), ["more"]);
+}
