@@ -307,7 +307,10 @@ mod tests {
 
     #[test]
     fn a_process_outside_the_served_directory_is_not_adopted() {
-        let dir = std::env::temp_dir();
+        // A fresh directory: the test binary is not in it, wherever the
+        // checkout is.
+        let served = tempfile::tempdir().unwrap();
+        let dir = served.path().canonicalize().unwrap();
         let error = check_adoptee(&dir, std::process::id(), "127.0.0.1:1".parse().unwrap())
             .unwrap_err()
             .to_string();
