@@ -314,11 +314,17 @@ impl Peer {
         }
     }
 
-    /// Nothing in flight, queued, due or buffered: it can be forgotten.
-    fn is_idle(&self) -> bool {
+    /// Nothing in flight, queued or due to it, and nothing buffered from
+    /// it — or only messages behind a hole from a sender silent for
+    /// `silent` (it is gone: the hole will never fill): it can be
+    /// forgotten.
+    fn is_idle(&self, now: Instant, silent: Duration) -> bool {
         self.send.is_idle()
             && !self.send.announce_pending
-            && self.recv.as_ref().is_none_or(ReceiveState::is_drained)
+            && (self.recv.as_ref().is_none_or(ReceiveState::is_drained)
+                || self
+                    .heard
+                    .is_none_or(|heard| now.saturating_duration_since(heard) >= silent))
     }
 
     /// Whether a packet from `incarnation` is from an earlier life of this
@@ -350,6 +356,8 @@ pub struct Transport {
     /// What forgotten peers' windows expected, by a hash of the address
     /// (allocated at the first forgetting).
     tombstones: Vec<Option<Tombstone>>,
+    /// The latest time the transport was given, once it was given one.
+    now: Option<Instant>,
     /// Sequence numbers given out so far, to all peers: a peer record made
     /// anew (after an idle one was forgotten) starts above every number
     /// its address was ever sent, so a recipient that still remembers the
@@ -374,6 +382,7 @@ impl Transport {
             stats: Stats::default(),
             next_sweep: None,
             tombstones: Vec::new(),
+            now: None,
             seqs_given: 0,
         }
     }
@@ -438,6 +447,7 @@ impl Transport {
         datagram: &[u8],
         mut deliver: impl FnMut(SocketAddr, &str),
     ) -> Result<(), WireError> {
+        self.now = self.now.max(Some(now));
         let packet = match wire::decode(datagram) {
             Ok(packet) => packet,
             Err(error) => {
@@ -544,6 +554,7 @@ impl Transport {
     /// [`poll_transmit`](Transport::poll_transmit); each give-up is a
     /// [`TransportEvent::GaveUp`].
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.now = self.now.max(Some(now));
         while let Some(&Reverse(timer)) = self.timers.peek() {
             if timer.deadline > now {
                 break;
@@ -595,7 +606,7 @@ impl Transport {
                 let before = self.peers.len();
                 let tombstones = &mut self.tombstones;
                 self.peers.retain(|addr, peer| {
-                    if !peer.is_idle() {
+                    if !peer.is_idle(now, idle_for) {
                         peer.idle_since = None;
                         return true;
                     }
@@ -621,10 +632,14 @@ impl Transport {
         if self.peers.len() <= max {
             return;
         }
+        let Some(now) = self.now else {
+            return;
+        };
+        let silent = self.config.peer_idle;
         let mut idle: Vec<(Option<Instant>, SocketAddr)> = self
             .peers
             .iter()
-            .filter(|(_, peer)| peer.is_idle())
+            .filter(|(_, peer)| peer.is_idle(now, silent))
             .map(|(addr, peer)| (peer.heard, *addr))
             .collect();
         let excess = self.peers.len().saturating_sub(max / 2).min(idle.len());

@@ -845,3 +845,30 @@ fn at_most_max_peers_are_remembered_and_a_forgotten_ones_retransmission_is_a_dup
     let next = bytes(&Packet::data(A, 1, 1, "more"));
     assert_eq!(feed(&mut b, later, addr(5000), &next), ["more"]);
 }
+
+#[test]
+fn a_sender_gone_behind_a_hole_is_forgotten_once_silent() {
+    // Messages 1 and 2 arrive, 0 never will (its sender died): they are
+    // buffered behind the hole. Once the sender has been silent for
+    // peer_idle, the peer can be forgotten like an idle one.
+    let config = TransportConfig::default();
+    let idle = config.peer_idle;
+    let mut b = Transport::new(B, config);
+    let now = Instant::now();
+    for seq in [1, 2] {
+        feed(
+            &mut b,
+            now,
+            a_addr(),
+            &bytes(&Packet::data(A, seq, 0, "later")),
+        );
+    }
+    transmit_all(&mut b, now);
+    assert_eq!(b.buffered(a_addr()), 2);
+    b.handle_timeout(now);
+    b.handle_timeout(now + idle / 2);
+    assert_eq!(b.peers(), 1, "heard recently: kept");
+    b.handle_timeout(now + idle);
+    b.handle_timeout(now + idle * 2);
+    assert_eq!(b.peers(), 0);
+}
