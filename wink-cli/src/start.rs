@@ -124,7 +124,9 @@ impl Start {
                 self.stage = Stage::Running;
                 Next::Wait(Patience::Forever)
             }
-            Lifecycle::Pulsed { .. } => {
+            // `orphaned` is a parent's word to a child, never relayed; should
+            // one come, it is shown and changes nothing.
+            Lifecycle::Pulsed { .. } | Lifecycle::Orphaned { .. } => {
                 if self.follow {
                     out.push(line);
                 }

@@ -680,6 +680,13 @@ pub enum Lifecycle {
         /// Why.
         reason: ExitReason,
     },
+    /// `orphaned <name>`: from a parent to a child it wrote off (silent for
+    /// the heartbeat timeout) that still speaks: the child exits, reason
+    /// `orphaned`.
+    Orphaned {
+        /// The child's name.
+        name: MachineName,
+    },
     /// `died <start-id|-> <address|-> <name> <reason>`: from a server, a
     /// machine it ran died without exiting in order. The reason is
     /// `signal:<n>`, `status:<n>` or `unknown`. A parent's runtime turns it
@@ -704,6 +711,7 @@ impl Lifecycle {
             | Lifecycle::Pulsed { name }
             | Lifecycle::Errored { name, .. }
             | Lifecycle::Exited { name, .. }
+            | Lifecycle::Orphaned { name }
             | Lifecycle::Died { name, .. } => name,
         }
     }
@@ -731,6 +739,7 @@ impl fmt::Display for Lifecycle {
                 Ok(())
             }
             Lifecycle::Exited { name, reason } => write!(f, "exited {name} {reason}"),
+            Lifecycle::Orphaned { name } => write!(f, "orphaned {name}"),
             Lifecycle::Died {
                 start,
                 address,
@@ -763,6 +772,9 @@ impl FromStr for Lifecycle {
             "exited" => Lifecycle::Exited {
                 name: words.name()?,
                 reason: words.required("a reason")?.parse()?,
+            },
+            "orphaned" => Lifecycle::Orphaned {
+                name: words.name()?,
             },
             "died" => Lifecycle::Died {
                 start: words.optional_id()?,
@@ -853,10 +865,10 @@ pub const REPLIES: [&str; 7] = [
 /// that mean success.
 pub const ERROR: &str = "error";
 /// The lifecycle words.
-pub const LIFECYCLE: [&str; 5] = ["started", "pulsed", "errored", "exited", "died"];
+pub const LIFECYCLE: [&str; 6] = ["started", "pulsed", "errored", "exited", "orphaned", "died"];
 
 /// Every control word and its form, as `docs/operations.md` gives them.
-pub const GRAMMAR: [(&str, &str); 18] = [
+pub const GRAMMAR: [(&str, &str); 19] = [
     ("start", "start <id> <name> <target> <parent> [<arg>…]"),
     ("stop", "stop <id> <port>"),
     ("list", "list <id>"),
@@ -880,6 +892,7 @@ pub const GRAMMAR: [(&str, &str); 18] = [
     ("pulsed", "pulsed <name>"),
     ("errored", "errored <name> <message…>"),
     ("exited", "exited <name> <reason>"),
+    ("orphaned", "orphaned <name>"),
     ("died", "died <start-id|-> <address|-> <name> <reason>"),
 ];
 

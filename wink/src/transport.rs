@@ -134,7 +134,8 @@ pub struct TransportConfig {
     /// that talks to ever new addresses (a parent restarting children, a
     /// server) holds memory for the peers in use, not for every address
     /// it ever met. Peers with messages in flight, queued or buffered are
-    /// never forgotten. Default 1024. What a forgotten peer's receive
+    /// never forgotten, nor peers heard from in the last [`EVICT_AFTER`].
+    /// Default 1024. What a forgotten peer's receive
     /// window expected next is kept in a fixed table of
     /// [`TOMBSTONES`] entries, so a late retransmission from it is still
     /// known for a duplicate.
@@ -144,6 +145,11 @@ pub struct TransportConfig {
 /// Entries in the fixed table that remembers, for forgotten peers, which
 /// sequence number their stream was at.
 pub const TOMBSTONES: usize = 4096;
+
+/// How long a peer must have been quiet before [`TransportConfig::max_peers`]
+/// may make it forgotten: long enough for anything it sent before our
+/// acks reached it to have arrived.
+pub const EVICT_AFTER: Duration = Duration::from_secs(2);
 
 impl Default for TransportConfig {
     fn default() -> Self {
@@ -233,6 +239,9 @@ pub struct Stats {
     pub gave_up: u64,
     /// Floor announcements given up after all retries.
     pub announcements_gave_up: u64,
+    /// Give-ups not followed by a floor announcement, the recipient having
+    /// answered nothing while the message was tried.
+    pub announcements_skipped: u64,
     /// Datagrams that decoded.
     pub received: u64,
     /// Datagrams that did not decode, dropped.
@@ -636,10 +645,19 @@ impl Transport {
             return;
         };
         let silent = self.config.peer_idle;
+        // A peer heard from just now may still send what it sent before
+        // our ack reached it: its next `Data` would start a new window
+        // below messages already delivered. So only peers quiet for
+        // [`EVICT_AFTER`] go.
         let mut idle: Vec<(Option<Instant>, SocketAddr)> = self
             .peers
             .iter()
-            .filter(|(_, peer)| peer.is_idle(now, silent))
+            .filter(|(_, peer)| {
+                peer.is_idle(now, silent)
+                    && peer
+                        .heard
+                        .is_none_or(|heard| now.saturating_duration_since(heard) >= EVICT_AFTER)
+            })
             .map(|(addr, peer)| (peer.heard, *addr))
             .collect();
         let excess = self.peers.len().saturating_sub(max / 2).min(idle.len());
@@ -863,7 +881,22 @@ impl Transport {
             self.stats.announcements_gave_up += 1;
         } else {
             self.stats.gave_up += 1;
-            peer.send.announce_pending = true;
+            // Announce the floor only to a recipient that answers: one
+            // silent for the whole retry budget (gone, cut off) would only
+            // keep the announcement retrying, and the next message to it
+            // carries the floor anyway.
+            // The message was tried for about twice its last timeout (each
+            // doubles the one before): heard from within that, it answers.
+            let tried_for = entry.rto.saturating_mul(2);
+            let answers = match (peer.heard, self.now) {
+                (Some(heard), Some(now)) => now.saturating_duration_since(heard) < tried_for,
+                _ => false,
+            };
+            if answers {
+                peer.send.announce_pending = true;
+            } else {
+                self.stats.announcements_skipped += 1;
+            }
             self.events.push_back(TransportEvent::GaveUp {
                 to,
                 seq,

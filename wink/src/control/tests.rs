@@ -278,6 +278,7 @@ fn lifecycle() -> impl Strategy<Value = Lifecycle> {
         machine_name().prop_map(|name| Lifecycle::Pulsed { name }),
         (machine_name(), text()).prop_map(|(name, message)| Lifecycle::Errored { name, message }),
         (machine_name(), reason()).prop_map(|(name, reason)| Lifecycle::Exited { name, reason }),
+        machine_name().prop_map(|name| Lifecycle::Orphaned { name }),
         (
             proptest::option::of(request_id()),
             proptest::option::of(address()),

@@ -232,9 +232,8 @@ impl Children {
     }
 
     /// A lifecycle word from `from`, which is no child: if it is a child
-    /// written off whose server answered, it still runs, so it is to be
-    /// stopped again (at most once per retry interval). Returns the stop
-    /// to send.
+    /// written off whose server answered the last stop, it still runs, so
+    /// another stop is due (at most once per retry interval): returns it.
     pub fn still_alive(
         &mut self,
         now: Instant,

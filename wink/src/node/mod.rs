@@ -42,7 +42,7 @@ mod children;
 mod tests;
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -170,6 +170,10 @@ struct Scheduled {
     message: String,
 }
 
+/// Most addresses remembered as told `orphaned` (for the once-a-pulse
+/// limit); the oldest go first.
+const MAX_TOLD: usize = 1024;
+
 /// Longest `errored` message sent: longer errors are cut.
 const MAX_ERROR: usize = 4096;
 
@@ -207,6 +211,8 @@ pub struct Node<M: Machine> {
     stats: NodeStats,
     watch: bool,
     notices: VecDeque<Notice>,
+    /// Strangers told `orphaned`, and until when not to tell them again.
+    told: BTreeMap<Address, Instant>,
 }
 
 /// A lifecycle message handed to a machine's receivers, from a child (or
@@ -278,6 +284,7 @@ impl<M: Machine> Node<M> {
             stats: NodeStats::default(),
             watch: false,
             notices: VecDeque::new(),
+            told: BTreeMap::new(),
         }
     }
 
@@ -349,7 +356,7 @@ impl<M: Machine> Node<M> {
     /// Entries of every bounded table: children, spawns in flight,
     /// written-off children, late spawns, scheduled sends.
     pub fn table_sizes(&self) -> usize {
-        self.children.table_sizes() + self.scheduled.len()
+        self.children.table_sizes() + self.scheduled.len() + self.told.len()
     }
 
     /// Starts the machine: `started` to its parent, `register` to its
@@ -449,6 +456,9 @@ impl<M: Machine> Node<M> {
         }
         if self.ending.is_none() && now >= self.next_check {
             self.check(now);
+        }
+        if !self.told.is_empty() {
+            self.told.retain(|_, until| *until > now);
         }
         self.settle(now);
     }
@@ -618,14 +628,10 @@ impl<M: Machine> Node<M> {
             Lifecycle::Pulsed { name } | Lifecycle::Errored { name, .. } => {
                 if !self.children.heard(now, from, name) {
                     if let Some((server, id, port)) = self.children.still_alive(now, from) {
-                        info!(
-                            self.log,
-                            "{} written-off child {} {} still runs: stopping it again",
-                            self.who,
-                            from,
-                            name
-                        );
                         self.send_stop(server, id, port);
+                    }
+                    if matches!(lifecycle, Lifecycle::Pulsed { .. }) {
+                        self.tell_orphaned(now, from, name);
                     }
                     self.drop_word(from, &lifecycle.to_string(), "not a child of ours");
                     return Ok(());
@@ -640,6 +646,22 @@ impl<M: Machine> Node<M> {
                     return Ok(());
                 }
             },
+            Lifecycle::Orphaned { name } => {
+                if from == self.identity.parent && *name == self.identity.name {
+                    warn!(
+                        self.log,
+                        "{} its parent {} wrote it off: this machine is orphaned", self.who, from
+                    );
+                    self.end(Ending::new(ExitReason::Orphaned));
+                } else {
+                    self.drop_word(
+                        from,
+                        &lifecycle.to_string(),
+                        "not from our parent, about us",
+                    );
+                }
+                return Ok(());
+            }
             Lifecycle::Died {
                 start,
                 address,
@@ -683,6 +705,33 @@ impl<M: Machine> Node<M> {
             .push_back((lost.from, errored.to_string(), lost.start));
         self.internal
             .push_back((lost.from, exited.to_string(), lost.start));
+    }
+
+    /// `from` pulses as if this machine were its parent, but it is no
+    /// child of ours (written off, a spawn given up on, a child of an
+    /// earlier process at our address): it is told `orphaned`, at most
+    /// once a pulse, and exits if we are indeed its parent. Its server may
+    /// be out of reach; the child is not.
+    fn tell_orphaned(&mut self, now: Instant, from: Address, name: &MachineName) {
+        if self.told.get(&from).is_some_and(|&until| now < until) {
+            return;
+        }
+        if self.told.len() >= MAX_TOLD {
+            let oldest = self.told.iter().min_by_key(|(_, t)| **t).map(|(a, _)| *a);
+            if let Some(oldest) = oldest {
+                self.told.remove(&oldest);
+            }
+        }
+        self.told.insert(from, now + self.config.pulse);
+        info!(
+            self.log,
+            "{} {} {} pulses as our child but is none: telling it it is orphaned",
+            self.who,
+            from,
+            name
+        );
+        let orphaned = Lifecycle::Orphaned { name: name.clone() };
+        self.send(from, orphaned.to_string());
     }
 
     fn send_stop(&mut self, server: Address, id: RequestId, port: u16) {

@@ -458,3 +458,39 @@ fn tables_stay_bounded_over_ten_thousand_restarts() {
     assert_eq!(h.node().table_sizes(), 0);
     assert_eq!(h.machine().heard.len(), 30_000);
 }
+
+#[test]
+fn a_written_off_child_that_still_speaks_is_told_it_is_orphaned() {
+    let mut h = harness(&["echo/Echo"]);
+    let child = local(7001);
+    h.child_started("echo/Echo", child).unwrap();
+    h.advance(HEARTBEAT + PULSE);
+    h.clear();
+    // Its pulses reach the parent again, but its server does not answer.
+    h.receive_from(child, "pulsed echo/Echo").unwrap();
+    h.receive_from(child, "pulsed echo/Echo").unwrap();
+    assert_eq!(
+        sent_to(&h, child),
+        ["orphaned echo/Echo"],
+        "told once a pulse"
+    );
+    h.advance(PULSE);
+    h.clear();
+    h.receive_from(child, "pulsed echo/Echo").unwrap();
+    assert_eq!(sent_to(&h, child), ["orphaned echo/Echo"]);
+}
+
+#[test]
+fn a_machine_told_orphaned_by_its_parent_exits_and_by_anyone_else_not() {
+    let mut h = harness(&[]);
+    h.receive_from(local(9999), "orphaned test/Machine")
+        .unwrap();
+    h.receive("orphaned other/Machine").unwrap();
+    assert!(h.ending().is_none());
+    h.receive("orphaned test/Machine").unwrap();
+    assert_eq!(h.ending().map(|e| e.reason), Some(ExitReason::Orphaned));
+    assert_eq!(
+        sent_to(&h, PARENT).last().map(String::as_str),
+        Some("exited test/Machine orphaned")
+    );
+}

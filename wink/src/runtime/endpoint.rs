@@ -115,6 +115,11 @@ impl<S: Socket> Endpoint<S> {
         self.local
     }
 
+    /// How many peers the transport remembers.
+    pub fn peers(&self) -> usize {
+        self.transport.peers()
+    }
+
     /// Delivery counters.
     pub fn stats(&self) -> &Stats {
         self.transport.stats()

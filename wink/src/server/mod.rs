@@ -1028,6 +1028,9 @@ impl ServerCore {
             }
             match (&lifecycle, machine.server_parented) {
                 (Lifecycle::Died { .. }, _) => self.drop_word(from, word, "only servers say died"),
+                (Lifecycle::Orphaned { .. }, _) => {
+                    self.drop_word(from, word, "only a parent says orphaned, to its child")
+                }
                 (Lifecycle::Pulsed { .. }, false) => self.stats.pulses += 1,
                 (_, false) => self.drop_word(from, word, "the server is not its parent"),
                 (_, true) => {
@@ -1307,6 +1310,7 @@ fn lifecycle_word(lifecycle: &Lifecycle) -> &'static str {
         Lifecycle::Pulsed { .. } => "pulsed",
         Lifecycle::Errored { .. } => "errored",
         Lifecycle::Exited { .. } => "exited",
+        Lifecycle::Orphaned { .. } => "orphaned",
         Lifecycle::Died { .. } => "died",
     }
 }

@@ -282,8 +282,13 @@ fn gives_up_after_retries_and_announces_floor() {
     let start = Instant::now();
     let mut a = Transport::new(A, TransportConfig::default());
     a.send(b_addr(), "lost").ok();
+    a.send(b_addr(), "kept").ok();
     let mut buf = vec![0; MAX_DATAGRAM];
     assert!(a.poll_transmit(start, &mut buf).is_some());
+    assert!(a.poll_transmit(start, &mut buf).is_some());
+    // The recipient answers (it acks "kept"): it is there, only "lost"'s
+    // packets are lost.
+    feed(&mut a, start, b_addr(), &bytes(&Packet::ack(B, 1, A)));
     let mut now = start;
     let mut transmissions = 1;
     let mut announcement = None;
@@ -316,8 +321,8 @@ fn gives_up_after_retries_and_announces_floor() {
             message: "lost".to_owned()
         })
     );
-    // The announcement takes the next seq and says: nothing below 1.
-    assert_eq!(announcement, Some((1, 1)));
+    // The announcement takes the next seq and says: nothing below 2.
+    assert_eq!(announcement, Some((2, 2)));
     assert_eq!(a.stats().announcements, 1);
     assert_eq!(a.in_flight(b_addr()), 0);
     // Exponential backoff: 100 ms, 200, 400, 800 = 1.5 s from the start.
@@ -328,6 +333,10 @@ fn gives_up_after_retries_and_announces_floor() {
 fn announcement_that_gets_no_ack_is_not_repeated() {
     let start = Instant::now();
     let mut a = Transport::new(A, TransportConfig::default());
+    a.send(b_addr(), "kept").ok();
+    transmit_all(&mut a, start);
+    feed(&mut a, start, b_addr(), &bytes(&Packet::ack(B, 0, A)));
+    // Then the recipient falls silent.
     a.send(b_addr(), "lost").ok();
     let sent = run_timers_to_the_end(&mut a, start);
     let announcements = sent.iter().filter(|(_, _, m)| m.is_empty()).count();
@@ -825,7 +834,8 @@ fn at_most_max_peers_are_remembered_and_a_forgotten_ones_retransmission_is_a_dup
     let now = Instant::now();
     // Twenty senders, one message each: b keeps at most 8 of them.
     for port in 5000..5020 {
-        let t = now + Duration::from_millis(u64::from(port - 5000));
+        // Half a second apart: peers quiet for EVICT_AFTER may go.
+        let t = now + Duration::from_millis(500 * u64::from(port - 5000));
         let data = bytes(&Packet::data(A, 0, 0, "hi"));
         assert_eq!(feed(&mut b, t, addr(port), &data), ["hi"]);
         transmit_all(&mut b, t);
@@ -834,7 +844,7 @@ fn at_most_max_peers_are_remembered_and_a_forgotten_ones_retransmission_is_a_dup
     assert!(b.stats().peers_forgotten >= 12);
     // The first sender, long forgotten, retransmits its message (its ack
     // was lost): a duplicate, acked, not delivered again.
-    let later = now + Duration::from_secs(1);
+    let later = now + Duration::from_secs(30);
     let again = bytes(&Packet::data(A, 0, 0, "hi"));
     assert_eq!(
         feed(&mut b, later, addr(5000), &again),
@@ -871,4 +881,26 @@ fn a_sender_gone_behind_a_hole_is_forgotten_once_silent() {
     b.handle_timeout(now + idle);
     b.handle_timeout(now + idle * 2);
     assert_eq!(b.peers(), 0);
+}
+
+#[test]
+fn a_recipient_silent_for_the_whole_retry_budget_gets_no_announcement() {
+    // It never answered (gone, or cut off): announcing the floor to it
+    // would only keep retrying; the next message carries the floor.
+    let start = Instant::now();
+    let mut a = Transport::new(A, TransportConfig::default());
+    a.send(b_addr(), "lost").ok();
+    let sent = run_timers_to_the_end(&mut a, start);
+    assert_eq!(
+        sent.len(),
+        4,
+        "one transmission and three retries: {sent:?}"
+    );
+    assert_eq!(a.stats().announcements, 0);
+    assert_eq!(a.in_flight(b_addr()), 0);
+    a.send(b_addr(), "next").ok();
+    assert_eq!(
+        data_of(&transmit_all(&mut a, start)),
+        [(1, 1, "next".to_owned())]
+    );
 }
