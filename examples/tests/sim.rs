@@ -4,7 +4,7 @@
 //! after every step.
 //!
 //! `cargo test -p wink-examples --test sim` runs `WINK_SIM_SEEDS` seeds
-//! (default 200) from `WINK_SIM_FIRST_SEED` (default 0). A failing seed
+//! (default 300) from `WINK_SIM_FIRST_SEED` (default 0). A failing seed
 //! prints itself and how to replay it:
 //! `WINK_SIM_SEED=<seed> cargo test -p wink-examples --test sim -- --nocapture`.
 //! A soak: `WINK_SIM_SEEDS=20000 cargo test --release -p wink-examples --test sim seeded`.
@@ -84,7 +84,7 @@ fn seeded_clusters_keep_every_invariant() {
         Some(seed) => (seed, 1),
         None => (
             env("WINK_SIM_FIRST_SEED").unwrap_or(0),
-            env("WINK_SIM_SEEDS").unwrap_or(200),
+            env("WINK_SIM_SEEDS").unwrap_or(300),
         ),
     };
     let began = Instant::now();
