@@ -593,7 +593,7 @@ fn machine_round_trip(n: usize, warmup: usize, at: Placement) -> io::Result<Late
     let latency = join(on_cpu(at.client, move || {
         async_io::block_on(async {
             let mut mail = Mail::default();
-            mail.until(&mut client, "register bench/Echo").await?;
+            mail.until(&mut client, "register ").await?;
             let latency = round_trips(&mut client, echo_at, n, warmup).await?;
             // Its last words, acknowledged, so that it need not linger.
             mail.until(&mut client, "unregister").await?;
@@ -602,7 +602,7 @@ fn machine_round_trip(n: usize, warmup: usize, at: Placement) -> io::Result<Late
         })
     }))?;
     let report = server.finish()?;
-    assert_eq!(report, "Exited");
+    assert_eq!(report, "Ending { reason: Normal, error: None }");
     Ok(latency)
 }
 
@@ -677,7 +677,7 @@ fn machine_one_way(n: usize, at: Placement) -> io::Result<Throughput> {
     let span = join(on_cpu(at.client, move || {
         async_io::block_on(async {
             let mut mail = Mail::default();
-            mail.until(&mut sender, "register bench/Sink").await?;
+            mail.until(&mut sender, "register ").await?;
             let start = Instant::now();
             for i in 0..n {
                 send(&mut sender, to, &text("m", i))?;
@@ -690,7 +690,7 @@ fn machine_one_way(n: usize, at: Placement) -> io::Result<Throughput> {
         })
     }))?;
     let report = server.finish()?;
-    assert_eq!(report, "Exited");
+    assert_eq!(report, "Ending { reason: Normal, error: None }");
     Ok(Throughput {
         rate: n as f64 / span.as_secs_f64(),
         received: n,
