@@ -815,14 +815,16 @@ pub enum Kind {
 impl Control {
     /// The kind of control word `word` is, if it is one.
     pub fn kind(word: &str) -> Option<Kind> {
-        if REQUESTS.contains(&word) {
-            Some(Kind::Request)
-        } else if REPLIES.contains(&word) || word == ERROR {
-            Some(Kind::Reply)
-        } else if LIFECYCLE.contains(&word) {
-            Some(Kind::Lifecycle)
-        } else {
-            None
+        // One `match` (length, then bytes), since every message a machine
+        // gets is asked this first.
+        match word {
+            "start" | "stop" | "list" | "register" | "unregister" => Some(Kind::Request),
+            "starting" | "stopping" | "stopped" | "machine" | "listed" | "registered"
+            | "relayed" | "error" => Some(Kind::Reply),
+            "started" | "pulsed" | "errored" | "exited" | "orphaned" | "died" => {
+                Some(Kind::Lifecycle)
+            }
+            _ => None,
         }
     }
 

@@ -182,6 +182,17 @@ fn every_word_is_in_the_grammar_once() {
     for (word, form) in GRAMMAR {
         assert!(form.starts_with(&format!("{word} ")), "{form}");
     }
+    // `Control::kind` knows every word, and of the right kind.
+    for word in REQUESTS {
+        assert_eq!(Control::kind(word), Some(Kind::Request), "{word}");
+    }
+    for word in REPLIES.iter().chain([&ERROR]) {
+        assert_eq!(Control::kind(word), Some(Kind::Reply), "{word}");
+    }
+    for word in LIFECYCLE {
+        assert_eq!(Control::kind(word), Some(Kind::Lifecycle), "{word}");
+    }
+    assert_eq!(Control::kind("add"), None);
 }
 
 /// `docs/operations.md` lists every form of [`GRAMMAR`] and gives examples
