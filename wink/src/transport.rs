@@ -142,6 +142,10 @@ pub struct TransportConfig {
     pub max_peers: usize,
 }
 
+/// How many messages past the lowest one in flight must be acknowledged
+/// before it is retransmitted without waiting for its timeout.
+pub const FAST_RETRANSMIT_AFTER: u64 = 3;
+
 /// Entries in the fixed table that remembers, for forgotten peers, which
 /// sequence number their stream was at.
 pub const TOMBSTONES: usize = 4096;
@@ -239,9 +243,6 @@ pub struct Stats {
     pub gave_up: u64,
     /// Floor announcements given up after all retries.
     pub announcements_gave_up: u64,
-    /// Give-ups not followed by a floor announcement, the recipient having
-    /// answered nothing while the message was tried.
-    pub announcements_skipped: u64,
     /// Datagrams that decoded.
     pub received: u64,
     /// Datagrams that did not decode, dropped.
@@ -259,6 +260,9 @@ pub struct Stats {
     pub skipped: u64,
     /// Peers seen restarting (a new incarnation at a known address).
     pub peer_restarts: u64,
+    /// Retransmissions sent early, because later messages were
+    /// acknowledged past them (counted in `retransmits` too).
+    pub fast_retransmits: u64,
     /// Acks for a message no longer in flight (already acked or given up).
     pub duplicate_acks: u64,
     /// Acks for another incarnation of ours, or from an address we have no
@@ -307,6 +311,8 @@ struct Peer {
     heard: Option<Instant>,
     /// The incarnation its latest live packet carried.
     incarnation: Option<u64>,
+    /// When a message was first transmitted to it.
+    since: Option<Instant>,
     /// Since when the sweeps have found it idle.
     idle_since: Option<Instant>,
 }
@@ -521,6 +527,7 @@ impl Transport {
                 continue;
             }
             let retransmission = entry.transmitted_at.is_some();
+            peer.since.get_or_insert(now);
             if !retransmission {
                 entry.rto = first_rto;
             }
@@ -581,8 +588,21 @@ impl Transport {
             if entry.deadline != Some(timer.deadline) {
                 continue;
             }
-            if entry.retransmits < self.config.retries {
-                entry.retransmits += 1;
+            // Give-up means unreachable: after its retries, a message is
+            // tried on (at the longest timeout) for as long as the recipient
+            // answers anything, and given up only once it has answered
+            // nothing for the whole retry budget.
+            let budget = self
+                .config
+                .max_rto
+                .saturating_mul(self.config.retries.max(1));
+            let silent = peer
+                .heard
+                .or(peer.since)
+                .is_none_or(|last| now.saturating_duration_since(last) >= budget);
+            if entry.retransmits < self.config.retries || !silent {
+                entry.retransmits = entry.retransmits.saturating_add(1);
+                entry.fast = false;
                 entry.deadline = None;
                 entry.rto = rtt::clamp_rto(entry.rto.saturating_mul(2), &self.config);
                 let backed_off = entry.rto;
@@ -861,12 +881,31 @@ impl Transport {
                 send.rtt.sample(now.saturating_duration_since(sent));
             }
         }
+        send.rtt.forgive();
+        // Fast retransmit: three messages past the lowest one in flight are
+        // acknowledged, so it was most likely lost; send it again now,
+        // once per transmission, rather than wait for its timeout.
+        let floor = send.floor();
+        if seq >= floor.saturating_add(FAST_RETRANSMIT_AFTER) {
+            if let Some(lowest) = send.get_mut(floor) {
+                if lowest.deadline.is_some() && !lowest.fast {
+                    lowest.fast = true;
+                    lowest.deadline = None;
+                    lowest.retransmits = lowest.retransmits.saturating_add(1);
+                    self.stats.fast_retransmits += 1;
+                    self.ready.push_back(Ready {
+                        to: from,
+                        peer: peer.id,
+                        seq: floor,
+                    });
+                }
+            }
+        }
         self.admit(from);
         self.prune_timers();
     }
 
-    /// Gives up on `seq` to `to`: drops it, counts it, reports it, and
-    /// arranges a floor announcement.
+    /// Gives up on `seq` to `to`: drops it, counts it, reports it.
     fn give_up(&mut self, to: SocketAddr, seq: u64) {
         let Some(peer) = self.peers.get_mut(&to) else {
             return;
@@ -880,23 +919,10 @@ impl Transport {
             // do not announce again (the next message carries the floor).
             self.stats.announcements_gave_up += 1;
         } else {
+            // Given up means the recipient answered nothing for the whole
+            // retry budget: no floor announcement, which would only retry
+            // in turn; the next message to it carries the floor.
             self.stats.gave_up += 1;
-            // Announce the floor only to a recipient that answers: one
-            // silent for the whole retry budget (gone, cut off) would only
-            // keep the announcement retrying, and the next message to it
-            // carries the floor anyway.
-            // The message was tried for about twice its last timeout (each
-            // doubles the one before): heard from within that, it answers.
-            let tried_for = entry.rto.saturating_mul(2);
-            let answers = match (peer.heard, self.now) {
-                (Some(heard), Some(now)) => now.saturating_duration_since(heard) < tried_for,
-                _ => false,
-            };
-            if answers {
-                peer.send.announce_pending = true;
-            } else {
-                self.stats.announcements_skipped += 1;
-            }
             self.events.push_back(TransportEvent::GaveUp {
                 to,
                 seq,
@@ -972,6 +998,7 @@ fn peer_entry<'a>(
                 recv: None,
                 heard: None,
                 incarnation: None,
+                since: None,
                 idle_since: None,
             })
         }

@@ -115,6 +115,11 @@ impl<S: Socket> Endpoint<S> {
         self.local
     }
 
+    /// Forgets everything about `peer` (see [`Transport::forget`]).
+    pub fn forget(&mut self, peer: Address) -> usize {
+        self.transport.forget(peer.socket_addr())
+    }
+
     /// How many peers the transport remembers.
     pub fn peers(&self) -> usize {
         self.transport.peers()

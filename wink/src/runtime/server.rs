@@ -450,6 +450,9 @@ impl Driver {
                         warn!(self.log, "cannot send to {}: {}", to, e);
                     }
                 }
+                ServerEffect::Forget { address } => {
+                    self.endpoint.forget(address);
+                }
                 ServerEffect::Spawn {
                     token,
                     name,

@@ -210,6 +210,12 @@ pub enum ServerEffect {
         /// The signal.
         signal: Signal,
     },
+    /// The machine that was at `address` is gone and no other is there:
+    /// the driver may forget everything its transport keeps for it.
+    Forget {
+        /// Its address.
+        address: Address,
+    },
     /// A machine this server did not fork says it is process `pid`,
     /// listening at `address` (after a server restart). Check that `pid`
     /// runs an executable of the served directory and holds a UDP socket
@@ -1153,6 +1159,14 @@ impl ServerCore {
         self.stats.reaped += 1;
         info!(self.log, "Reaped: {} {} {}", pid, machine.name, how);
         let address = machine.address();
+        // Its process is gone: nothing more can come from it, so what the
+        // transport keeps for it (a reply it will never ack, retried for
+        // the whole retry budget) can go now.
+        if let Some(at) = address {
+            if self.machines.at(at).is_none() {
+                self.effects.push_back(ServerEffect::Forget { address: at });
+            }
+        }
         if !(machine.orderly && matches!(how, ProcessExit::Status(_))) {
             self.stats.deaths += 1;
             if machine.server_parented {

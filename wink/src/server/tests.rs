@@ -29,6 +29,9 @@ fn name(text: &str) -> MachineName {
 struct Fixture {
     core: ServerCore,
     now: Instant,
+    /// The addresses the core said to forget, kept apart from the other
+    /// effects.
+    forgotten: Vec<Address>,
 }
 
 impl Fixture {
@@ -41,6 +44,7 @@ impl Fixture {
         Fixture {
             core: ServerCore::new(me(), config, crate::log::discard(), now),
             now,
+            forgotten: Vec::new(),
         }
     }
 
@@ -54,7 +58,14 @@ impl Fixture {
     }
 
     fn effects(&mut self) -> Vec<ServerEffect> {
-        std::iter::from_fn(|| self.core.poll_effect()).collect()
+        let mut effects = Vec::new();
+        while let Some(effect) = self.core.poll_effect() {
+            match effect {
+                ServerEffect::Forget { address } => self.forgotten.push(address),
+                other => effects.push(other),
+            }
+        }
+        effects
     }
 
     /// Every effect, which must all be sends, as `(to, text)`.
@@ -918,4 +929,13 @@ fn a_register_again_while_it_is_checked_waits_for_the_same_answer() {
         s.reply(at),
         "error 4 register 127.0.0.1:7000 is registered to pid 999"
     );
+}
+
+#[test]
+fn a_reaped_machine_is_forgotten_by_the_transport() {
+    let mut s = Fixture::new();
+    s.run(cli(), 1, "echo/Echo", 7000, "requester", 100);
+    s.exited(100, ProcessExit::Status(0));
+    s.effects();
+    assert_eq!(s.forgotten, [me().with_port(7000)]);
 }

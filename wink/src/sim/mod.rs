@@ -1248,6 +1248,11 @@ impl Sim {
         let host = self.procs.get(&server).map_or(0, |p| p.host);
         match effect {
             ServerEffect::Send { to, text } => sends.push((to, text)),
+            ServerEffect::Forget { address } => {
+                if let Some(p) = self.procs.get_mut(&server) {
+                    p.transport.forget(address.socket_addr());
+                }
+            }
             ServerEffect::Spawn {
                 token,
                 name,

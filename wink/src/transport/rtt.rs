@@ -43,6 +43,15 @@ impl RttEstimator {
         self.backoff = Duration::ZERO;
     }
 
+    /// The recipient acknowledged something: it is there, so new messages
+    /// start from the estimate again, not from a backoff (RFC 6298 keeps
+    /// the backoff until a new sample; under steady loss, where most
+    /// messages are sent twice and give no sample, that would carry one
+    /// message's bad luck to every later one).
+    pub(super) fn forgive(&mut self) {
+        self.backoff = Duration::ZERO;
+    }
+
     /// Remembers that a retransmission backed off to `rto`.
     pub(super) fn back_off(&mut self, rto: Duration) {
         self.backoff = self.backoff.max(rto);

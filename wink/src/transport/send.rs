@@ -20,6 +20,9 @@ pub(super) struct InFlight {
     pub(super) deadline: Option<Instant>,
     /// The timeout of its latest transmission, doubled at each retry.
     pub(super) rto: Duration,
+    /// Retransmitted early since its latest timed transmission, because
+    /// later messages were acknowledged past it.
+    pub(super) fast: bool,
 }
 
 /// Send state for one recipient.
@@ -103,6 +106,7 @@ impl SendState {
                 retransmits: 0,
                 deadline: None,
                 rto,
+                fast: false,
             }));
             self.in_flight_count += 1;
             admitted(seq);
