@@ -778,7 +778,10 @@ impl Transport {
         deliver: &mut impl FnMut(SocketAddr, &str),
     ) {
         let window = self.config.receive_window.max(1);
-        let resumed = if self.peers.contains_key(&from) {
+        // A sender with no window here (new, or forgotten and met again,
+        // perhaps after we sent it something) may be one we forgot: its
+        // tombstone says where its stream was.
+        let resumed = if self.peers.get(&from).is_some_and(|p| p.recv.is_some()) {
             None
         } else {
             exhume(&self.tombstones, from, incarnation)

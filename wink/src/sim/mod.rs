@@ -392,6 +392,12 @@ struct MachineProc {
     finished_at: Option<Instant>,
     /// When the parent stopped being reachable, if it is not.
     unreachable_since: Option<Instant>,
+    /// Its parent's receivers heard its `started`: the parent counts it as
+    /// a child. (A spawn request a restarted server got again starts a
+    /// second machine the parent never counts; that one must end.)
+    accepted: bool,
+    /// Since when its live parent has not counted it as a child.
+    unsupervised_since: Option<Instant>,
     /// When the parent was told it is gone while it still ran.
     written_off_at: Option<Instant>,
     /// Deaths of it reported to its parent.
@@ -1367,6 +1373,8 @@ impl Sim {
             }),
             finished_at: None,
             unreachable_since: None,
+            accepted: false,
+            unsupervised_since: None,
             // Reported before it ran: as good as written off.
             written_off_at: (early > 0).then_some(self.now),
             reports: early,
@@ -1470,6 +1478,19 @@ impl Sim {
 
     /// A node told its receivers of a child's lifecycle.
     fn noticed(&mut self, parent: u32, notice: crate::node::Notice) {
+        if let (Lifecycle::Started { .. }, Some(start)) = (&notice.lifecycle, notice.start) {
+            // The parent took it as its child.
+            if let Some(&child) = self.by_spawn.get(&(parent, start)) {
+                if let Some(Proc {
+                    body: Body::Machine(m),
+                    ..
+                }) = self.procs.get_mut(&child)
+                {
+                    m.accepted = true;
+                }
+            }
+            return;
+        }
         let Lifecycle::Exited { name, reason } = &notice.lifecycle else {
             return;
         };
@@ -1561,6 +1582,47 @@ impl Sim {
             + self.scenario.server.grace
             + self.scenario.linger
             + node.pulse * 4;
+        // Unsupervised: a machine whose live parent does not count it as a
+        // child (a duplicate of a spawn, a written-off child) must end too.
+        let mut supervised: BTreeMap<u32, Vec<Address>> = BTreeMap::new();
+        for p in self.procs.values() {
+            if let Body::Machine(m) = &p.body {
+                if let (Some(node), None) = (&m.node, m.finished_at) {
+                    supervised.insert(p.pid, node.children());
+                }
+            }
+        }
+        let mut unsupervised = Vec::new();
+        for p in self.procs.values() {
+            let Body::Machine(m) = &p.body else { continue };
+            if m.finished_at.is_some() || m.server_parented {
+                continue;
+            }
+            let counted = m.parent_pid.and_then(|parent| supervised.get(&parent));
+            unsupervised.push((p.pid, counted.is_some_and(|c| !c.contains(&p.address))));
+        }
+        for (pid, alone) in unsupervised {
+            if let Some(Proc {
+                body: Body::Machine(m),
+                ..
+            }) = self.procs.get_mut(&pid)
+            {
+                if !alone {
+                    m.unsupervised_since = None;
+                    continue;
+                }
+                let since = *m.unsupervised_since.get_or_insert(now);
+                if now.duration_since(since) > bound {
+                    let what = format!(
+                        "{pid} {} runs {:?} unsupervised: its parent {} does not count it",
+                        m.name,
+                        now.duration_since(since),
+                        m.parent
+                    );
+                    return Err(self.violation(what));
+                }
+            }
+        }
         // Orphans: a machine whose parent is gone or cut off.
         let mut reachability = Vec::new();
         for p in self.procs.values() {
@@ -1675,7 +1737,7 @@ impl Sim {
             + self.scenario.linger;
         let mut unreported = None;
         for (pid, m) in &self.dead {
-            if m.server_parented || m.reports > 0 {
+            if m.server_parented || m.reports > 0 || !m.accepted {
                 continue;
             }
             let Some(ended) = m.finished_at else { continue };

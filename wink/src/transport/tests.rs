@@ -975,3 +975,19 @@ fn a_recipient_silent_for_the_whole_retry_budget_gets_no_announcement() {
         [(1, 1, "next".to_owned())]
     );
 }
+
+#[test]
+fn a_forgotten_senders_late_duplicate_is_known_even_after_we_sent_to_it() {
+    let now = Instant::now();
+    let mut b = Transport::new(B, TransportConfig::default());
+    let data = bytes(&Packet::data(A, 0, 0, "once"));
+    assert_eq!(feed(&mut b, now, a_addr(), &data), ["once"]);
+    transmit_all(&mut b, now);
+    b.forget(a_addr());
+    // We send to it again (a reply), making a new record without a window.
+    b.send(a_addr(), "reply").unwrap();
+    transmit_all(&mut b, now);
+    // A late copy of its message arrives: a duplicate.
+    assert_eq!(feed(&mut b, now, a_addr(), &data), Vec::<String>::new());
+    assert_eq!(b.stats().duplicates, 1);
+}
