@@ -210,6 +210,19 @@ impl<M: Machine> Harness<M> {
         }
     }
 
+    /// Plays the transport giving up on `message` to `to` (the recipient
+    /// answered nothing for the whole retry budget): the machine gets
+    /// `undelivered <to> <message>` if it has a receiver for it.
+    pub fn give_up(&mut self, to: Address, message: &str) {
+        let event = crate::transport::TransportEvent::GaveUp {
+            to: to.socket_addr(),
+            seq: 0,
+            message: message.to_owned(),
+        };
+        self.node.handle_event(self.now, &event);
+        self.collect();
+    }
+
     /// From now on the parent answers nothing (as in a partition): after
     /// the heartbeat timeout the machine exits, `orphaned`.
     pub fn cut_off_parent(&mut self) {

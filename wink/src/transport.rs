@@ -3,10 +3,13 @@
 //!
 //! A [`Transport`] holds everything one process (one socket) needs to
 //! deliver its messages to each peer exactly once and in order: sequence
-//! numbers, the window of messages in flight and the queue behind it, acks,
-//! retransmission timers with a timeout from measured round trips
-//! (RFC 6298, Karn's rule), and for each sender a receive window that puts
-//! reordered messages back in order and drops duplicates. The caller moves
+//! numbers, the window of messages in flight (with a congestion window that
+//! halves at a loss and grows back) and the queue behind it, cumulative and
+//! selective acks (delayed, or carried by messages going the other way),
+//! loss detection by later acks and by timeouts from measured round trips
+//! (RFC 6298, Karn's rule), several messages per datagram, and for each
+//! sender a receive window that puts reordered messages back in order and
+//! drops duplicates, within bounded memory. The caller moves
 //! bytes between it and a socket, and passes the time in, in the style of
 //! `quinn-proto`:
 //!
@@ -14,9 +17,9 @@
 //! - [`Transport::receive`] takes a datagram from the socket and hands the
 //!   messages that are now in order to a callback;
 //! - [`Transport::poll_transmit`] yields the next datagram to put on the
-//!   socket (acks first, then messages and retransmissions);
+//!   socket (an ack, and as many messages for the same peer as fit);
 //! - [`Transport::poll_timeout`] / [`Transport::handle_timeout`] drive
-//!   retransmission and giving up;
+//!   delayed acks, retransmission and giving up;
 //! - [`Transport::poll_event`] reports messages given up on and peers that
 //!   restarted.
 //!
@@ -27,7 +30,9 @@
 //!
 //! let (a_addr, b_addr) = ("127.0.0.1:4000".parse()?, "127.0.0.1:4001".parse()?);
 //! let mut a = Transport::new(1, TransportConfig::default());
-//! let mut b = Transport::new(2, TransportConfig::default());
+//! // Acknowledge at once rather than after `ack_delay`.
+//! let immediate = TransportConfig { ack_delay: std::time::Duration::ZERO, ..TransportConfig::default() };
+//! let mut b = Transport::new(2, immediate);
 //! let now = Instant::now();
 //! let mut buf = vec![0; MAX_DATAGRAM];
 //!
@@ -49,6 +54,7 @@
 //! The protocol itself (what `seq`, `floor`, `incarnation` and floor
 //! announcements mean on the wire) is described in `docs/protocol.md`.
 
+mod peers;
 mod recv;
 mod rtt;
 mod send;
@@ -58,16 +64,18 @@ mod sim;
 mod tests;
 
 use std::cmp::Reverse;
-use std::collections::hash_map::Entry;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use crate::wire::{self, Body, Packet, WireError, MAX_MESSAGE_LEN};
+use crate::wire::{
+    self, AckFrame, DataFrame, Frame, WireError, Writer, MAX_ACK_RANGES, MAX_MESSAGE_LEN,
+};
+use peers::{Peer, PeerId, Peers};
 use recv::{Delivery, ReceiveState, Verdict};
-use send::SendState;
 
 pub use recv::RETIRED_INCARNATIONS;
+pub use send::MIN_CWND;
 
 /// Timings and sizes of reliable delivery.
 ///
@@ -81,7 +89,9 @@ pub struct TransportConfig {
     /// messages wait in a queue for that recipient, however many there
     /// are. Default 256: enough to keep a loopback link busy while acks
     /// return, small enough that a burst does not overflow the recipient's
-    /// socket buffer. At least 1 is used.
+    /// socket buffer. At least 1 is used. It is also where the congestion
+    /// window starts and the most it grows back to; a loss halves it, down
+    /// to [`MIN_CWND`].
     pub window: usize,
     /// How far ahead of the next message to deliver a sender's messages are
     /// buffered; beyond it, `Data` is dropped unacknowledged and the sender
@@ -140,11 +150,50 @@ pub struct TransportConfig {
     /// [`TOMBSTONES`] entries, so a late retransmission from it is still
     /// known for a duplicate.
     pub max_peers: usize,
+    /// How long an ack may wait for a message going the same way to carry
+    /// it: a peer that received one datagram of messages is acknowledged
+    /// after this delay, one that received two at once, and one that sent
+    /// something out of order (a hole, a duplicate) immediately. Default
+    /// 1 ms: a tenth of the least retransmission timeout, and long enough
+    /// for a reply computed at once to carry the ack. Zero acknowledges
+    /// every datagram at once.
+    pub ack_delay: Duration,
+    /// Most bytes of a datagram that carries several messages. A message
+    /// larger than this still goes, alone, in a datagram of up to
+    /// [`MAX_DATAGRAM`](crate::wire::MAX_DATAGRAM). Default 1,472: one
+    /// Ethernet frame (1,500 bytes less the IPv4 and UDP headers), so a
+    /// batch is never fragmented on a LAN.
+    pub datagram_size: usize,
+    /// Most bytes buffered from one sender ahead of a hole (messages plus
+    /// [`BUFFER_OVERHEAD`] each, and the buffer's slots); beyond it, such
+    /// messages are dropped unacknowledged and retried by their sender.
+    /// The next message in order is always taken. Default 4 MiB.
+    pub max_buffered_per_peer: usize,
+    /// Most bytes buffered ahead of holes from all senders together.
+    /// Default 32 MiB: with at most 4 × `max_peers` peers of a few hundred
+    /// bytes each, a transport's memory stays below 64 MB whatever its
+    /// peers send.
+    pub max_buffered: usize,
 }
 
-/// How many messages past the lowest one in flight must be acknowledged
-/// before it is retransmitted without waiting for its timeout.
+/// Bytes a message buffered ahead of a hole is counted for beyond its text.
+pub const BUFFER_OVERHEAD: usize = recv::MESSAGE_OVERHEAD;
+
+/// A message is taken for lost, and retransmitted without waiting for its
+/// timeout, once a message sent this many datagrams after it to the same
+/// recipient is acknowledged.
 pub const FAST_RETRANSMIT_AFTER: u64 = 3;
+
+/// A message is retransmitted at least this many times during the retry
+/// budget (`retries` × `max_rto`) of silence after which it is given up:
+/// its backed-off timeout is at most a 64th of the budget (0.47 s by
+/// default).
+pub const PROBES: u32 = 64;
+
+/// How many times [`TransportConfig::max_peers`] peers are ever held: past
+/// it, a new peer takes the place of the idle one heard from longest ago,
+/// or is refused if none is idle.
+pub const HARD_PEER_FACTOR: usize = 4;
 
 /// Entries in the fixed table that remembers, for forgotten peers, which
 /// sequence number their stream was at.
@@ -167,6 +216,10 @@ impl Default for TransportConfig {
             retired_for: Duration::from_secs(2),
             peer_idle: Duration::from_secs(90),
             max_peers: 1024,
+            ack_delay: Duration::from_millis(1),
+            datagram_size: 1472,
+            max_buffered_per_peer: 4 << 20,
+            max_buffered: 32 << 20,
         }
     }
 }
@@ -197,9 +250,9 @@ pub enum SendError {
 /// Something the application may want to know about or log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TransportEvent {
-    /// A message was retransmitted `retries` times without an ack and
-    /// dropped. It may or may not have been delivered (its acks may be
-    /// what was lost).
+    /// A message was given up: the recipient acknowledged nothing for the
+    /// whole retry budget (`retries` × `max_rto`). It is not known to be
+    /// delivered, and will not be delivered after this.
     GaveUp {
         /// The recipient.
         to: SocketAddr,
@@ -219,6 +272,15 @@ pub enum TransportEvent {
         /// Its new incarnation.
         incarnation: u64,
     },
+    /// A datagram of another protocol version came from `peer` (reported
+    /// once per peer; every such datagram is counted in
+    /// [`Stats::wrong_version`]).
+    WrongVersion {
+        /// Who sent it.
+        peer: SocketAddr,
+        /// The version it carried.
+        version: u8,
+    },
 }
 
 /// Counters, all since the transport was created.
@@ -228,127 +290,90 @@ pub struct Stats {
     pub sent: u64,
     /// Floor announcements queued.
     pub announcements: u64,
-    /// `Data` datagrams produced, first transmissions and retransmissions.
+    /// Datagrams produced.
+    pub datagrams_transmitted: u64,
+    /// `Data` frames produced, first transmissions and retransmissions.
     pub data_transmitted: u64,
     /// Retransmissions among them.
     pub retransmits: u64,
-    /// Ack datagrams produced.
+    /// `Ack` frames produced (alone or with messages).
     pub acks_transmitted: u64,
-    /// Packets that could not be encoded into the caller's buffer and were
-    /// dropped as if lost.
+    /// Acks that went out alone, not carried by a message.
+    pub lone_acks: u64,
+    /// Messages that could not be encoded into the caller's buffer and
+    /// were dropped as if lost.
     pub encode_failures: u64,
-    /// Messages (and announcements) cleared by an ack.
+    /// Messages (and announcements) acknowledged cumulatively.
     pub acked: u64,
-    /// Messages given up after all retries (announcements not included).
+    /// Messages reported as received ahead of a hole (counted once each).
+    pub sacked: u64,
+    /// Messages given up (announcements not included).
     pub gave_up: u64,
-    /// Floor announcements given up after all retries.
+    /// Floor announcements given up.
     pub announcements_gave_up: u64,
     /// Datagrams that decoded.
     pub received: u64,
     /// Datagrams that did not decode, dropped.
     pub undecodable: u64,
+    /// Datagrams of another protocol version, dropped (not counted in
+    /// `undecodable`).
+    pub wrong_version: u64,
     /// Messages handed to the application.
     pub delivered: u64,
     /// `Data` seen before, acked again and not delivered.
     pub duplicates: u64,
     /// `Data` beyond the receive window, dropped unacknowledged.
     pub out_of_window: u64,
+    /// `Data` ahead of a hole that would have taken more buffer memory
+    /// than allowed, dropped unacknowledged.
+    pub over_capacity: u64,
     /// `Data` from an earlier incarnation of its address, dropped
     /// unacknowledged.
     pub stale: u64,
     /// Sequence numbers never received that a sender's floor moved past.
     pub skipped: u64,
+    /// Messages buffered ahead of a hole that a sender's floor moved past
+    /// (it gave them up), dropped undelivered.
+    pub discarded: u64,
+    /// Messages buffered ahead of a hole dropped when their sender was
+    /// forgotten (it keeps them until they are acknowledged cumulatively).
+    pub reneged: u64,
     /// Peers seen restarting (a new incarnation at a known address).
     pub peer_restarts: u64,
-    /// Retransmissions sent early, because later messages were
-    /// acknowledged past them (counted in `retransmits` too).
+    /// Retransmissions sent early, because a message sent after them was
+    /// acknowledged (counted in `retransmits` too).
     pub fast_retransmits: u64,
-    /// Acks for a message no longer in flight (already acked or given up).
+    /// Times a congestion window was halved.
+    pub window_reductions: u64,
+    /// Acks that acknowledged nothing new.
     pub duplicate_acks: u64,
     /// Acks for another incarnation of ours, or from an address we have no
     /// messages for, ignored.
     pub foreign_acks: u64,
-    /// Peers forgotten after being idle for [`TransportConfig::peer_idle`].
+    /// Peers forgotten (idle, or to make room for new ones).
     pub peers_forgotten: u64,
+    /// Datagrams from new addresses dropped because every peer slot was
+    /// taken by a busy peer.
+    pub peers_refused: u64,
 }
 
-/// A retransmission timer. Stale when its message is no longer in flight
-/// or has a newer deadline (lazy deletion).
+/// What a timer is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum TimerKind {
+    /// A delayed ack to a peer.
+    Ack,
+    /// The retransmission timeout of message `seq`.
+    Retransmit,
+}
+
+/// A timer. Stale when its peer is gone, or its message or ack has
+/// another deadline by now (lazy deletion).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct Timer {
     deadline: Instant,
-    peer: u64,
+    kind: TimerKind,
+    peer: PeerId,
     seq: u64,
-    to: SocketAddr,
-}
-
-/// A message waiting to be (re)transmitted.
-#[derive(Debug, Clone, Copy)]
-struct Ready {
-    to: SocketAddr,
-    peer: u64,
-    seq: u64,
-}
-
-/// An ack waiting to be transmitted.
-#[derive(Debug, Clone, Copy)]
-struct PendingAck {
-    to: SocketAddr,
-    seq: u64,
-    incarnation: u64,
-}
-
-/// Everything about one peer address.
-#[derive(Debug)]
-struct Peer {
-    /// Distinguishes this record from an earlier one for the same address
-    /// (after [`Transport::forget`]), so old timers and queue entries are
-    /// recognised as stale.
-    id: u64,
-    send: SendState,
-    recv: Option<ReceiveState>,
-    /// When a live packet (Data, or an ack of ours) last came from it.
-    heard: Option<Instant>,
-    /// The incarnation its latest live packet carried.
-    incarnation: Option<u64>,
-    /// When a message was first transmitted to it.
-    since: Option<Instant>,
-    /// Since when the sweeps have found it idle.
-    idle_since: Option<Instant>,
-}
-
-impl Peer {
-    /// Notes a live packet from incarnation `incarnation` at `now`; true
-    /// if that is a new incarnation of a peer heard before (it restarted).
-    fn heard(&mut self, now: Instant, incarnation: u64) -> Option<u64> {
-        self.heard = Some(now);
-        self.idle_since = None;
-        match self.incarnation.replace(incarnation) {
-            Some(previous) if previous != incarnation => Some(previous),
-            _ => None,
-        }
-    }
-
-    /// Nothing in flight, queued or due to it, and nothing buffered from
-    /// it — or only messages behind a hole from a sender silent for
-    /// `silent` (it is gone: the hole will never fill): it can be
-    /// forgotten.
-    fn is_idle(&self, now: Instant, silent: Duration) -> bool {
-        self.send.is_idle()
-            && !self.send.announce_pending
-            && (self.recv.as_ref().is_none_or(ReceiveState::is_drained)
-                || self
-                    .heard
-                    .is_none_or(|heard| now.saturating_duration_since(heard) >= silent))
-    }
-
-    /// Whether a packet from `incarnation` is from an earlier life of this
-    /// peer, retired when a newer one appeared.
-    fn is_retired(&self, incarnation: u64, now: Instant) -> bool {
-        self.recv.as_ref().is_some_and(|recv| {
-            recv.incarnation != incarnation && recv.is_retired(incarnation, now)
-        })
-    }
 }
 
 /// Reliable-delivery bookkeeping for one process: see the [module
@@ -357,13 +382,16 @@ impl Peer {
 pub struct Transport {
     incarnation: u64,
     config: TransportConfig,
-    peers: HashMap<SocketAddr, Peer>,
-    next_peer_id: u64,
-    acks: VecDeque<PendingAck>,
-    ready: VecDeque<Ready>,
+    peers: Peers,
+    /// Peers owed an ack now.
+    acks_due: VecDeque<PeerId>,
+    /// Peers with messages ready to (re)transmit, served in turn.
+    sendable: VecDeque<PeerId>,
     timers: BinaryHeap<Reverse<Timer>>,
     /// Messages in flight to all peers, to bound the stale timers kept.
     in_flight: usize,
+    /// Bytes buffered ahead of holes, all senders together.
+    held: usize,
     events: VecDeque<TransportEvent>,
     stats: Stats,
     /// When idle peers are next looked for, once there are peers.
@@ -378,7 +406,17 @@ pub struct Transport {
     /// its address was ever sent, so a recipient that still remembers the
     /// old stream does not take the new one for duplicates.
     seqs_given: u64,
+    /// Peers already reported sending another protocol version.
+    wrong_version_seen: HashSet<SocketAddr>,
+    /// Until when a full table is not searched again for a peer to evict.
+    full_until: Option<Instant>,
+    /// Scratch space for the ranges of an ack.
+    ranges: Vec<(u64, u64)>,
 }
+
+/// Most peers remembered as having sent another protocol version; past
+/// it, the memory starts again (and they may be reported again).
+const WRONG_VERSION_MEMORY: usize = 1024;
 
 impl Transport {
     /// Bookkeeping for a process whose incarnation (random, chosen at each
@@ -387,18 +425,21 @@ impl Transport {
         Transport {
             incarnation,
             config,
-            peers: HashMap::new(),
-            next_peer_id: 0,
-            acks: VecDeque::new(),
-            ready: VecDeque::new(),
+            peers: Peers::default(),
+            acks_due: VecDeque::new(),
+            sendable: VecDeque::new(),
             timers: BinaryHeap::new(),
             in_flight: 0,
+            held: 0,
             events: VecDeque::new(),
             stats: Stats::default(),
             next_sweep: None,
             tombstones: Vec::new(),
             now: None,
             seqs_given: 0,
+            wrong_version_seen: HashSet::new(),
+            full_until: None,
+            ranges: Vec::new(),
         }
     }
 
@@ -415,6 +456,12 @@ impl Transport {
     /// The counters.
     pub fn stats(&self) -> &Stats {
         &self.stats
+    }
+
+    /// Bytes buffered ahead of holes from all senders (see
+    /// [`TransportConfig::max_buffered`]).
+    pub fn buffered_bytes(&self) -> usize {
+        self.held
     }
 
     /// Queues `message` for `to` and returns its sequence number (per
@@ -436,25 +483,31 @@ impl Transport {
         if message.is_empty() {
             return Err(SendError::Empty);
         }
-        let peer = peer_entry(&mut self.peers, &mut self.next_peer_id, self.seqs_given, to);
+        let id = match self.peers.lookup(to) {
+            Some(id) => id,
+            None => self.add_peer(to),
+        };
+        let Some(peer) = self.peers.get_mut(id) else {
+            return Err(SendError::SequenceExhausted { to });
+        };
         let seq = peer
             .send
             .push(message)
             .ok_or(SendError::SequenceExhausted { to })?;
         self.seqs_given = self.seqs_given.saturating_add(1);
         self.stats.sent += 1;
-        self.admit(to);
+        self.admit(id);
         self.limit_peers();
         Ok(seq)
     }
 
     /// Handles one datagram from `from`, calling `deliver` with each message
     /// that is now next in order (from `from`, possibly several when it
-    /// fills a hole). The common case, the next message in order, is
-    /// delivered straight from `datagram` without allocating.
+    /// fills a hole). Messages next in order are delivered straight from
+    /// `datagram`, without allocating.
     ///
     /// A datagram that does not decode is counted, dropped and returned as
-    /// the error; nothing else about it can fail.
+    /// the error (nothing of it is used); nothing else about it can fail.
     pub fn receive(
         &mut self,
         now: Instant,
@@ -463,110 +516,123 @@ impl Transport {
         mut deliver: impl FnMut(SocketAddr, &str),
     ) -> Result<(), WireError> {
         self.now = self.now.max(Some(now));
-        let packet = match wire::decode(datagram) {
-            Ok(packet) => packet,
+        let decoded = match wire::decode(datagram) {
+            Ok(decoded) => decoded,
             Err(error) => {
-                self.stats.undecodable += 1;
+                if let WireError::UnknownVersion(version) = error {
+                    self.stats.wrong_version += 1;
+                    if self.wrong_version_seen.len() >= WRONG_VERSION_MEMORY {
+                        self.wrong_version_seen.clear();
+                    }
+                    if self.wrong_version_seen.insert(from) {
+                        self.events.push_back(TransportEvent::WrongVersion {
+                            peer: from,
+                            version,
+                        });
+                    }
+                } else {
+                    self.stats.undecodable += 1;
+                }
                 return Err(error);
             }
         };
         self.stats.received += 1;
-        match packet.body {
-            Body::Data {
-                seq,
-                floor,
-                message,
-            } => self.on_data(
-                now,
-                from,
-                packet.incarnation,
-                (seq, floor, message),
-                &mut deliver,
-            ),
-            Body::Ack { seq, incarnation } => {
-                self.on_ack(now, from, packet.incarnation, seq, incarnation)
+        let incarnation = decoded.incarnation();
+        let (mut has_data, mut has_our_ack) = (false, false);
+        for frame in decoded.frames() {
+            match frame {
+                Frame::Data(_) => has_data = true,
+                Frame::Ack(ack) => has_our_ack |= ack.incarnation == self.incarnation,
             }
+        }
+        let id = match self.peers.lookup(from) {
+            Some(id) => Some(id),
+            None if has_data => self.admit_new_peer(now, from),
+            None => None,
+        };
+        let Some(id) = id else {
+            for frame in decoded.frames() {
+                match frame {
+                    Frame::Ack(_) => self.stats.foreign_acks += 1,
+                    Frame::Data(_) => self.stats.peers_refused += 1,
+                }
+            }
+            return Ok(());
+        };
+        let retired = self
+            .peers
+            .get(id)
+            .is_some_and(|peer| peer.is_retired(incarnation, now));
+        if !retired && (has_data || has_our_ack) {
+            self.heard(id, now, incarnation);
+        }
+        let mut urgent = false;
+        let mut accepted = false;
+        for frame in decoded.frames() {
+            match frame {
+                Frame::Ack(ack) => self.on_ack(id, now, incarnation, ack),
+                Frame::Data(_) if retired => self.stats.stale += 1,
+                Frame::Data(data) => match self.on_data(id, now, incarnation, data, &mut deliver) {
+                    Some(Verdict::Delivered) => accepted = true,
+                    Some(_) => {
+                        accepted = true;
+                        urgent = true;
+                    }
+                    None => {}
+                },
+            }
+        }
+        if accepted {
+            self.owe_ack(id, now, urgent);
         }
         self.limit_peers();
         Ok(())
     }
 
     /// Writes the next datagram to send into `buf` and returns where it goes
-    /// and its length, or `None` when there is nothing to send now. Acks go
-    /// first, then messages (first transmissions and retransmissions) in
-    /// the order they became ready. Starts the retransmission timer of each
-    /// message it yields.
+    /// and its length, or `None` when there is nothing to send now. Acks
+    /// owed now go first; a datagram carries the ack owed to its peer, if
+    /// any, and as many of the messages ready for that peer as fit in
+    /// [`TransportConfig::datagram_size`] bytes (a larger message goes
+    /// alone). Starts the retransmission timer of each message it carries.
     ///
     /// `buf` should hold [`MAX_DATAGRAM`](crate::wire::MAX_DATAGRAM) bytes;
-    /// a packet that does not fit a smaller one is dropped as if lost
+    /// a message that does not fit a smaller one is dropped as if lost
     /// (counted in [`Stats::encode_failures`]).
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<(SocketAddr, usize)> {
-        while let Some(ack) = self.acks.pop_front() {
-            let packet = Packet::ack(self.incarnation, ack.seq, ack.incarnation);
-            match wire::encode(&packet, buf) {
-                Ok(len) => {
-                    self.stats.acks_transmitted += 1;
-                    return Some((ack.to, len));
-                }
-                Err(_) => self.stats.encode_failures += 1,
-            }
-        }
-        while let Some(ready) = self.ready.pop_front() {
-            let Some(peer) = self.peers.get_mut(&ready.to) else {
-                continue;
-            };
-            if peer.id != ready.peer {
-                continue;
-            }
-            let floor = peer.send.floor();
-            let first_rto = peer.send.rtt.rto(&self.config);
-            let Some(entry) = peer.send.get_mut(ready.seq) else {
-                continue;
-            };
-            if entry.deadline.is_some() {
-                continue;
-            }
-            let retransmission = entry.transmitted_at.is_some();
-            peer.since.get_or_insert(now);
-            if !retransmission {
-                entry.rto = first_rto;
-            }
-            let deadline = now + entry.rto;
-            entry.transmitted_at = Some(now);
-            entry.deadline = Some(deadline);
-            let packet = Packet::data(self.incarnation, ready.seq, floor, &entry.message);
-            let encoded = wire::encode(&packet, buf);
-            self.push_timer(Timer {
-                deadline,
-                peer: ready.peer,
-                seq: ready.seq,
-                to: ready.to,
-            });
-            match encoded {
-                Ok(len) => {
-                    self.stats.data_transmitted += 1;
-                    if retransmission {
-                        self.stats.retransmits += 1;
+        self.now = self.now.max(Some(now));
+        loop {
+            let id = match self.acks_due.pop_front() {
+                Some(id) => {
+                    if let Some(peer) = self.peers.get_mut(id) {
+                        peer.ack.queued = false;
                     }
-                    return Some((ready.to, len));
+                    id
                 }
-                // Treated as a loss: the timer retries, then gives up.
-                Err(_) => self.stats.encode_failures += 1,
+                None => {
+                    let id = self.sendable.pop_front()?;
+                    if let Some(peer) = self.peers.get_mut(id) {
+                        peer.sendable = false;
+                    }
+                    id
+                }
+            };
+            if let Some(written) = self.write_datagram(now, id, buf) {
+                return Some(written);
             }
         }
-        None
     }
 
-    /// The earliest retransmission deadline, if any message is in flight.
-    /// It may belong to a message acknowledged since (timers are deleted
-    /// lazily); calling [`handle_timeout`](Transport::handle_timeout) then
-    /// does nothing but discard it.
+    /// The earliest deadline, if any: a delayed ack or a retransmission. It
+    /// may belong to something done since (timers are deleted lazily);
+    /// calling [`handle_timeout`](Transport::handle_timeout) then does
+    /// nothing but discard it.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.timers.peek().map(|Reverse(timer)| timer.deadline)
     }
 
-    /// Retransmits, or gives up on, every message whose timeout is due at
-    /// `now`. Retransmissions go out through
+    /// Sends the delayed acks, and retransmits or gives up on the messages,
+    /// whose time has come at `now`. They go out through
     /// [`poll_transmit`](Transport::poll_transmit); each give-up is a
     /// [`TransportEvent::GaveUp`].
     pub fn handle_timeout(&mut self, now: Instant) {
@@ -576,48 +642,185 @@ impl Transport {
                 break;
             }
             self.timers.pop();
-            let Some(peer) = self.peers.get_mut(&timer.to) else {
-                continue;
-            };
-            if peer.id != timer.peer {
-                continue;
-            }
-            let Some(entry) = peer.send.get_mut(timer.seq) else {
-                continue;
-            };
-            if entry.deadline != Some(timer.deadline) {
-                continue;
-            }
-            // Give-up means unreachable: after its retries, a message is
-            // tried on (at the longest timeout) for as long as the recipient
-            // answers anything, and given up only once it has answered
-            // nothing for the whole retry budget.
-            let budget = self
-                .config
-                .max_rto
-                .saturating_mul(self.config.retries.max(1));
-            let silent = peer
-                .heard
-                .or(peer.since)
-                .is_none_or(|last| now.saturating_duration_since(last) >= budget);
-            if entry.retransmits < self.config.retries || !silent {
-                entry.retransmits = entry.retransmits.saturating_add(1);
-                entry.fast = false;
-                entry.deadline = None;
-                entry.rto = rtt::clamp_rto(entry.rto.saturating_mul(2), &self.config);
-                let backed_off = entry.rto;
-                peer.send.rtt.back_off(backed_off);
-                self.ready.push_back(Ready {
-                    to: timer.to,
-                    peer: timer.peer,
-                    seq: timer.seq,
-                });
-            } else {
-                self.give_up(timer.to, timer.seq);
+            match timer.kind {
+                TimerKind::Ack => self.on_ack_timer(timer),
+                TimerKind::Retransmit => self.on_retransmit_timer(now, timer),
             }
         }
-        self.prune_timers();
         self.sweep(now);
+    }
+
+    /// Sends every ack owed now rather than after `ack_delay`: for a
+    /// process about to close its socket, so that its peers do not retry
+    /// what it received.
+    pub fn ack_now(&mut self) {
+        for id in self.peers.ids() {
+            if let Some(peer) = self.peers.get_mut(id) {
+                if peer.ack.due && !peer.ack.queued {
+                    peer.ack.queued = true;
+                    self.acks_due.push_back(id);
+                }
+            }
+        }
+    }
+
+    /// How many peers are remembered.
+    pub fn peers(&self) -> usize {
+        self.peers.len()
+    }
+
+    /// The next event, if any.
+    pub fn poll_event(&mut self) -> Option<TransportEvent> {
+        self.events.pop_front()
+    }
+
+    /// Whether every message sent is acknowledged or given up on, and no
+    /// datagram (messages or an ack) waits to be written.
+    pub fn is_idle(&self) -> bool {
+        self.in_flight == 0
+            && self.acks_due.is_empty()
+            && self.sendable.is_empty()
+            && !self.peers.iter().any(|(_, peer)| peer.ack.due)
+    }
+
+    /// Messages to `to` in flight (sent, not yet acknowledged or given up).
+    pub fn in_flight(&self, to: SocketAddr) -> usize {
+        self.peers
+            .by_addr(to)
+            .map_or(0, |peer| peer.send.in_flight())
+    }
+
+    /// Messages to `to` waiting for room in its window.
+    pub fn queued(&self, to: SocketAddr) -> usize {
+        self.peers.by_addr(to).map_or(0, |peer| peer.send.queued())
+    }
+
+    /// The congestion window to `to`, in messages.
+    pub fn congestion_window(&self, to: SocketAddr) -> usize {
+        self.peers
+            .by_addr(to)
+            .map_or(self.config.window, |peer| peer.send.cwnd)
+    }
+
+    /// Messages from `from` received ahead of a gap and held until it fills
+    /// (or the sender's floor passes it). Costs a scan of the window; for
+    /// diagnostics.
+    pub fn buffered(&self, from: SocketAddr) -> usize {
+        self.peers
+            .by_addr(from)
+            .and_then(|peer| peer.recv.as_ref())
+            .map_or(0, ReceiveState::buffered)
+    }
+
+    /// When a live packet last came from `peer`: a `Data`, or an ack of a
+    /// message of ours (not one from an earlier, retired incarnation).
+    pub fn last_heard(&self, peer: SocketAddr) -> Option<Instant> {
+        self.peers.by_addr(peer).and_then(|peer| peer.heard)
+    }
+
+    /// The incarnation of `peer`'s latest live packet.
+    pub fn peer_incarnation(&self, peer: SocketAddr) -> Option<u64> {
+        self.peers.by_addr(peer).and_then(|peer| peer.incarnation)
+    }
+
+    /// The smoothed round-trip time to `peer`, once measured.
+    pub fn srtt(&self, peer: SocketAddr) -> Option<Duration> {
+        self.peers
+            .by_addr(peer)
+            .and_then(|peer| peer.send.rtt.srtt())
+    }
+
+    /// The retransmission timeout the next message to `peer` starts with.
+    pub fn rto(&self, peer: SocketAddr) -> Duration {
+        self.peers.by_addr(peer).map_or_else(
+            || rtt::clamp_rto(self.config.initial_rto, &self.config),
+            |peer| peer.send.rtt.rto(&self.config),
+        )
+    }
+
+    /// Drops everything about `peer`: messages in flight or queued to it
+    /// (silently, no [`TransportEvent::GaveUp`]) and its receive window.
+    /// Use it when the peer is known to be gone for good. If it sends again,
+    /// it is a new peer: a retransmission of a message already delivered
+    /// would be delivered again. Returns how many messages were dropped.
+    pub fn forget(&mut self, peer: SocketAddr) -> usize {
+        match self.peers.lookup(peer).and_then(|id| self.remove_peer(id)) {
+            Some(state) => state.send.in_flight() + state.send.queued(),
+            None => 0,
+        }
+    }
+
+    // ------------------------------------------------------------ peers
+
+    /// A new peer record for `addr`, its stream starting above every
+    /// sequence number given out so far.
+    fn add_peer(&mut self, addr: SocketAddr) -> PeerId {
+        let window = self.config.window.max(1);
+        self.peers.insert(Peer::new(addr, self.seqs_given, window))
+    }
+
+    /// A record for a new sender `addr`, unless every slot is taken by a
+    /// busy peer: past [`HARD_PEER_FACTOR`] × `max_peers` peers, the idle
+    /// one heard from longest ago makes room (its tombstone keeps where its
+    /// stream was).
+    fn admit_new_peer(&mut self, now: Instant, addr: SocketAddr) -> Option<PeerId> {
+        let hard = self
+            .config
+            .max_peers
+            .max(2)
+            .saturating_mul(HARD_PEER_FACTOR);
+        if self.peers.len() >= hard {
+            if self.full_until.is_some_and(|until| now < until) {
+                return None;
+            }
+            let silent = self.config.peer_idle;
+            let victim = self
+                .peers
+                .iter()
+                .filter(|(_, peer)| peer.is_idle(now, silent))
+                .min_by_key(|(_, peer)| peer.heard)
+                .map(|(id, _)| id);
+            match victim {
+                Some(victim) => {
+                    self.remove_peer(victim);
+                    self.stats.peers_forgotten += 1;
+                }
+                None => {
+                    // Looking again at every datagram would cost a scan
+                    // each; a millisecond later is soon enough.
+                    self.full_until = Some(now + Duration::from_millis(1));
+                    return None;
+                }
+            }
+        }
+        Some(self.add_peer(addr))
+    }
+
+    /// Takes `id` out, keeping a tombstone of its receive window and the
+    /// totals straight.
+    fn remove_peer(&mut self, id: PeerId) -> Option<Peer> {
+        let peer = self.peers.remove(id)?;
+        bury(&mut self.tombstones, &peer);
+        self.in_flight -= peer.send.in_flight();
+        self.held -= peer.held_bytes();
+        if let Some(recv) = &peer.recv {
+            self.stats.reneged += recv.buffered() as u64;
+        }
+        Some(peer)
+    }
+
+    fn heard(&mut self, id: PeerId, now: Instant, incarnation: u64) {
+        let Some(peer) = self.peers.get_mut(id) else {
+            return;
+        };
+        if let Some(previous) = peer.heard(now, incarnation) {
+            self.stats.peer_restarts += 1;
+            self.events.push_back(TransportEvent::PeerRestarted {
+                peer: peer.addr,
+                previous,
+                incarnation,
+            });
+        }
     }
 
     /// Every half [`TransportConfig::peer_idle`]: forgets the peers found
@@ -627,26 +830,31 @@ impl Transport {
     /// enough, which a process that talks at all does (a machine at least
     /// every pulse); one that is silent has nothing new to forget.
     fn sweep(&mut self, now: Instant) {
-        let interval = (self.config.peer_idle / 2).max(Duration::from_millis(1));
+        let idle_for = self.config.peer_idle;
+        let interval = (idle_for / 2).max(Duration::from_millis(1));
         match self.next_sweep {
             None if !self.peers.is_empty() => self.next_sweep = Some(now + interval),
             Some(at) if now >= at => {
-                let idle_for = self.config.peer_idle;
-                let before = self.peers.len();
-                let tombstones = &mut self.tombstones;
-                self.peers.retain(|addr, peer| {
+                let mut gone = Vec::new();
+                for id in self.peers.ids() {
+                    let Some(peer) = self.peers.get_mut(id) else {
+                        continue;
+                    };
                     if !peer.is_idle(now, idle_for) {
                         peer.idle_since = None;
-                        return true;
+                        continue;
                     }
                     let since = *peer.idle_since.get_or_insert(now);
-                    let keep = now.duration_since(since) < idle_for;
-                    if !keep {
-                        bury(tombstones, *addr, peer);
+                    if now.duration_since(since) >= idle_for {
+                        gone.push(id);
                     }
-                    keep
-                });
-                self.stats.peers_forgotten += (before - self.peers.len()) as u64;
+                }
+                for id in gone {
+                    if self.remove_peer(id).is_some() {
+                        self.stats.peers_forgotten += 1;
+                    }
+                }
+                self.peers.compact();
                 self.next_sweep = (!self.peers.is_empty()).then_some(now + interval);
             }
             _ => {}
@@ -666,10 +874,10 @@ impl Transport {
         };
         let silent = self.config.peer_idle;
         // A peer heard from just now may still send what it sent before
-        // our ack reached it: its next `Data` would start a new window
-        // below messages already delivered. So only peers quiet for
-        // [`EVICT_AFTER`] go.
-        let mut idle: Vec<(Option<Instant>, SocketAddr)> = self
+        // our ack reached it: only peers quiet for [`EVICT_AFTER`] go
+        // (a tombstone keeps where their stream was, but a tombstone's
+        // slot may be taken by another address).
+        let mut idle: Vec<(Option<Instant>, PeerId)> = self
             .peers
             .iter()
             .filter(|(_, peer)| {
@@ -678,267 +886,130 @@ impl Transport {
                         .heard
                         .is_none_or(|heard| now.saturating_duration_since(heard) >= EVICT_AFTER)
             })
-            .map(|(addr, peer)| (peer.heard, *addr))
+            .map(|(id, peer)| (peer.heard, id))
             .collect();
         let excess = self.peers.len().saturating_sub(max / 2).min(idle.len());
         if excess == 0 {
             return;
         }
         idle.select_nth_unstable(excess - 1);
-        for (_, addr) in &idle[..excess] {
-            if let Some(peer) = self.peers.remove(addr) {
-                bury(&mut self.tombstones, *addr, &peer);
+        for (_, id) in &idle[..excess] {
+            if self.remove_peer(*id).is_some() {
                 self.stats.peers_forgotten += 1;
             }
         }
     }
 
-    /// How many peers are remembered.
-    pub fn peers(&self) -> usize {
-        self.peers.len()
-    }
+    // ------------------------------------------------------------ sending
 
-    /// The next event, if any.
-    pub fn poll_event(&mut self) -> Option<TransportEvent> {
-        self.events.pop_front()
-    }
-
-    /// Whether every message sent is acknowledged or given up on, and no
-    /// packet (data or ack) waits to be written.
-    pub fn is_idle(&self) -> bool {
-        self.in_flight == 0 && self.acks.is_empty() && self.ready.is_empty()
-    }
-
-    /// Messages to `to` in flight (sent, not yet acknowledged or given up).
-    pub fn in_flight(&self, to: SocketAddr) -> usize {
-        self.peers.get(&to).map_or(0, |peer| peer.send.in_flight())
-    }
-
-    /// Messages to `to` waiting for room in its window.
-    pub fn queued(&self, to: SocketAddr) -> usize {
-        self.peers.get(&to).map_or(0, |peer| peer.send.queued())
-    }
-
-    /// Messages from `from` received ahead of a gap and held until it fills
-    /// (or the sender's floor passes it). Costs a scan of the window; for
-    /// diagnostics.
-    pub fn buffered(&self, from: SocketAddr) -> usize {
-        self.peers
-            .get(&from)
-            .and_then(|peer| peer.recv.as_ref())
-            .map_or(0, ReceiveState::buffered)
-    }
-
-    /// When a live packet last came from `peer`: a `Data`, or an ack of a
-    /// message of ours (not one from an earlier, retired incarnation).
-    pub fn last_heard(&self, peer: SocketAddr) -> Option<Instant> {
-        self.peers.get(&peer).and_then(|peer| peer.heard)
-    }
-
-    /// The incarnation of `peer`'s latest live packet.
-    pub fn peer_incarnation(&self, peer: SocketAddr) -> Option<u64> {
-        self.peers.get(&peer).and_then(|peer| peer.incarnation)
-    }
-
-    /// The smoothed round-trip time to `peer`, once measured.
-    pub fn srtt(&self, peer: SocketAddr) -> Option<Duration> {
-        self.peers.get(&peer).and_then(|peer| peer.send.rtt.srtt())
-    }
-
-    /// The retransmission timeout the next message to `peer` starts with.
-    pub fn rto(&self, peer: SocketAddr) -> Duration {
-        self.peers.get(&peer).map_or_else(
-            || rtt::clamp_rto(self.config.initial_rto, &self.config),
-            |peer| peer.send.rtt.rto(&self.config),
-        )
-    }
-
-    /// Drops everything about `peer`: messages in flight or queued to it
-    /// (silently, no [`TransportEvent::GaveUp`]) and its receive window.
-    /// Use it when the peer is known to be gone for good. If it sends again,
-    /// it is a new peer: a retransmission of a message already delivered
-    /// would be delivered again. Returns how many messages were dropped.
-    pub fn forget(&mut self, peer: SocketAddr) -> usize {
-        match self.peers.remove(&peer) {
-            Some(state) => {
-                bury(&mut self.tombstones, peer, &state);
-                self.in_flight -= state.send.in_flight();
-                state.send.in_flight() + state.send.queued()
-            }
-            None => 0,
-        }
-    }
-
-    fn on_data(
+    /// Writes one datagram to peer `id`: its ack, if one is owed, and the
+    /// messages ready for it that fit. `None` if there was nothing to write.
+    fn write_datagram(
         &mut self,
         now: Instant,
-        from: SocketAddr,
-        incarnation: u64,
-        (seq, floor, message): (u64, u64, &str),
-        deliver: &mut impl FnMut(SocketAddr, &str),
-    ) {
-        let window = self.config.receive_window.max(1);
-        // A sender with no window here (new, or forgotten and met again,
-        // perhaps after we sent it something) may be one we forgot: its
-        // tombstone says where its stream was.
-        let resumed = if self.peers.get(&from).is_some_and(|p| p.recv.is_some()) {
-            None
-        } else {
-            exhume(&self.tombstones, from, incarnation)
-        };
-        let peer = peer_entry(
-            &mut self.peers,
-            &mut self.next_peer_id,
-            self.seqs_given,
-            from,
-        );
-        if peer.is_retired(incarnation, now) {
-            self.stats.stale += 1;
-            return;
-        }
-        if let Some(previous) = peer.heard(now, incarnation) {
-            self.stats.peer_restarts += 1;
-            self.events.push_back(TransportEvent::PeerRestarted {
-                peer: from,
-                previous,
-                incarnation,
-            });
-        }
-        let mut out = Delivery {
-            from,
-            deliver,
-            stats: &mut self.stats,
-        };
-        let recv = match &mut peer.recv {
-            Some(recv) if recv.incarnation == incarnation => recv,
-            Some(recv) => {
-                let retired_until = now + self.config.retired_for;
-                recv.restart(incarnation, floor.min(seq), retired_until, &mut out);
-                recv
-            }
-            slot @ None => slot.insert(match resumed {
-                Some(next) => ReceiveState::resume(incarnation, next),
-                None => ReceiveState::new(incarnation, floor.min(seq)),
-            }),
-        };
-        match recv.on_data(seq, floor, message, window, &mut out) {
-            Verdict::Accepted => {}
-            Verdict::Duplicate => out.stats.duplicates += 1,
-            Verdict::OutOfWindow => {
-                out.stats.out_of_window += 1;
-                return;
-            }
-        }
-        self.acks.push_back(PendingAck {
-            to: from,
-            seq,
+        id: PeerId,
+        buf: &mut [u8],
+    ) -> Option<(SocketAddr, usize)> {
+        let Transport {
             incarnation,
-        });
-    }
-
-    fn on_ack(
-        &mut self,
-        now: Instant,
-        from: SocketAddr,
-        recipient_incarnation: u64,
-        seq: u64,
-        acked_incarnation: u64,
-    ) {
-        if acked_incarnation != self.incarnation {
-            self.stats.foreign_acks += 1;
-            return;
-        }
-        // Exact address match: an ack from another port (or another host
-        // with the same port) is not from the recipient.
-        let Some(peer) = self.peers.get_mut(&from) else {
-            self.stats.foreign_acks += 1;
-            return;
+            config,
+            peers,
+            sendable,
+            timers,
+            stats,
+            ranges,
+            ..
+        } = self;
+        let peer = peers.get_mut(id)?;
+        let Ok(mut writer) = Writer::new(buf, *incarnation) else {
+            stats.encode_failures += 1;
+            return None;
         };
-        if !peer.is_retired(recipient_incarnation, now) {
-            if let Some(previous) = peer.heard(now, recipient_incarnation) {
-                self.stats.peer_restarts += 1;
-                self.events.push_back(TransportEvent::PeerRestarted {
-                    peer: from,
-                    previous,
-                    incarnation: recipient_incarnation,
-                });
-            }
-        }
-        let send = &mut peer.send;
-        match send.recipient_incarnation.replace(recipient_incarnation) {
-            // The recipient restarted: messages its earlier life acked may be
-            // holes in its new window, so announce the floor once idle.
-            Some(previous) if previous != recipient_incarnation => send.announce_pending = true,
-            _ => {}
-        }
-        let Some(entry) = send.remove(seq) else {
-            self.stats.duplicate_acks += 1;
-            return;
-        };
-        self.in_flight -= 1;
-        self.stats.acked += 1;
-        // Karn's rule: a message sent more than once gives no sample, since
-        // the ack may answer any of its transmissions.
-        if entry.retransmits == 0 {
-            if let Some(sent) = entry.transmitted_at {
-                send.rtt.sample(now.saturating_duration_since(sent));
-            }
-        }
-        send.rtt.forgive();
-        // Fast retransmit: three messages past the lowest one in flight are
-        // acknowledged, so it was most likely lost; send it again now,
-        // once per transmission, rather than wait for its timeout.
-        let floor = send.floor();
-        if seq >= floor.saturating_add(FAST_RETRANSMIT_AFTER) {
-            if let Some(lowest) = send.get_mut(floor) {
-                if lowest.deadline.is_some() && !lowest.fast {
-                    lowest.fast = true;
-                    lowest.deadline = None;
-                    lowest.retransmits = lowest.retransmits.saturating_add(1);
-                    self.stats.fast_retransmits += 1;
-                    self.ready.push_back(Ready {
-                        to: from,
-                        peer: peer.id,
-                        seq: floor,
-                    });
+        let batch = config.datagram_size.max(wire::header_len(*incarnation) + 1);
+        let mut acked = false;
+        if peer.ack.due {
+            if let Some(recv) = &peer.recv {
+                recv.ranges(MAX_ACK_RANGES, ranges);
+                if writer.push_ack(recv.incarnation, recv.next_u64(), ranges) {
+                    stats.acks_transmitted += 1;
+                    acked = true;
                 }
             }
+            peer.ack = peers::AckState {
+                queued: peer.ack.queued,
+                ..peers::AckState::default()
+            };
         }
-        self.admit(from);
-        self.prune_timers();
-    }
-
-    /// Gives up on `seq` to `to`: drops it, counts it, reports it.
-    fn give_up(&mut self, to: SocketAddr, seq: u64) {
-        let Some(peer) = self.peers.get_mut(&to) else {
-            return;
-        };
-        let Some(entry) = peer.send.remove(seq) else {
-            return;
-        };
-        self.in_flight -= 1;
-        if entry.message.is_empty() {
-            // An announcement that got no ack: the recipient is unreachable;
-            // do not announce again (the next message carries the floor).
-            self.stats.announcements_gave_up += 1;
-        } else {
-            // Given up means the recipient answered nothing for the whole
-            // retry budget: no floor announcement, which would only retry
-            // in turn; the next message to it carries the floor.
-            self.stats.gave_up += 1;
-            self.events.push_back(TransportEvent::GaveUp {
-                to,
+        let order = peer.send.datagrams + 1;
+        let floor = peer.send.floor();
+        let first_rto = peer.send.rtt.rto(config);
+        let mut frames = 0u64;
+        while let Some(&seq) = peer.ready.front() {
+            let Some(entry) = peer.send.get_mut(seq) else {
+                peer.ready.pop_front();
+                continue;
+            };
+            if entry.deadline.is_some() || entry.sacked {
+                // Transmitted already, or received: a stale entry.
+                peer.ready.pop_front();
+                continue;
+            }
+            let len = wire::data_frame_len(seq, floor, &entry.message);
+            if !writer.is_empty() && writer.len() + len > batch {
+                break;
+            }
+            let retransmission = entry.transmitted_at.is_some();
+            if !retransmission {
+                entry.rto = first_rto;
+            }
+            let deadline = now + entry.rto;
+            entry.transmitted_at = Some(now);
+            entry.deadline = Some(deadline);
+            entry.order = order;
+            peer.ready.pop_front();
+            timers.push(Reverse(Timer {
+                deadline,
+                kind: TimerKind::Retransmit,
+                peer: id,
                 seq,
-                message: entry.message,
-            });
+            }));
+            if writer.push_data(seq, floor, &entry.message) {
+                frames += 1;
+                stats.data_transmitted += 1;
+                if retransmission {
+                    stats.retransmits += 1;
+                }
+            } else {
+                // Does not fit the caller's buffer even alone: treated as a
+                // loss (the timer retries, then gives up).
+                stats.encode_failures += 1;
+            }
+            peer.since.get_or_insert(now);
         }
-        self.admit(to);
+        if frames > 0 {
+            peer.send.datagrams = order;
+        }
+        if !peer.ready.is_empty() && !peer.sendable {
+            peer.sendable = true;
+            sendable.push_back(id);
+        }
+        if writer.is_empty() {
+            return None;
+        }
+        if acked && frames == 0 {
+            stats.lone_acks += 1;
+        }
+        stats.datagrams_transmitted += 1;
+        let to = peer.addr;
+        let len = writer.finish();
+        self.bound_timers();
+        Some((to, len))
     }
 
-    /// Lets queued messages to `to` into its window, and queues a floor
+    /// Lets queued messages to `id` into its window, and queues a floor
     /// announcement if one is due and nothing else is left to send.
-    fn admit(&mut self, to: SocketAddr) {
-        let Some(peer) = self.peers.get_mut(&to) else {
+    fn admit(&mut self, id: PeerId) {
+        let Some(peer) = self.peers.get_mut(id) else {
             return;
         };
         let window = self.config.window.max(1);
@@ -950,21 +1021,149 @@ impl Transport {
                 self.stats.announcements += 1;
             }
         }
-        let id = peer.id;
-        let ready = &mut self.ready;
         let in_flight = &mut self.in_flight;
+        let ready = &mut peer.ready;
         peer.send.admit(window, rto, |seq| {
             *in_flight += 1;
-            ready.push_back(Ready { to, peer: id, seq });
+            ready.push_back(seq);
         });
+        self.mark_sendable(id);
     }
 
-    fn push_timer(&mut self, timer: Timer) {
-        self.timers.push(Reverse(timer));
+    /// Puts `id` in the queue of peers to send to, if it has messages
+    /// ready and is not there yet.
+    fn mark_sendable(&mut self, id: PeerId) {
+        if let Some(peer) = self.peers.get_mut(id) {
+            if !peer.ready.is_empty() && !peer.sendable {
+                peer.sendable = true;
+                self.sendable.push_back(id);
+            }
+        }
+    }
+
+    /// Notes that `id` sent us messages: an ack is owed, now if `urgent`
+    /// (a hole or a duplicate: the sender needs to know), or if this is
+    /// the second datagram unacknowledged, else after `ack_delay`.
+    fn owe_ack(&mut self, id: PeerId, now: Instant, urgent: bool) {
+        let delay = self.config.ack_delay;
+        let Some(peer) = self.peers.get_mut(id) else {
+            return;
+        };
+        peer.ack.due = true;
+        peer.ack.unacked = peer.ack.unacked.saturating_add(1);
+        if urgent || peer.ack.unacked >= 2 || delay.is_zero() {
+            if !peer.ack.queued {
+                peer.ack.queued = true;
+                self.acks_due.push_back(id);
+            }
+        } else if peer.ack.deadline.is_none() {
+            let deadline = now + delay;
+            peer.ack.deadline = Some(deadline);
+            self.timers.push(Reverse(Timer {
+                deadline,
+                kind: TimerKind::Ack,
+                peer: id,
+                seq: 0,
+            }));
+        }
+    }
+
+    fn on_ack_timer(&mut self, timer: Timer) {
+        let Some(peer) = self.peers.get_mut(timer.peer) else {
+            return;
+        };
+        if peer.ack.deadline != Some(timer.deadline) {
+            return;
+        }
+        peer.ack.deadline = None;
+        if peer.ack.due && !peer.ack.queued {
+            peer.ack.queued = true;
+            self.acks_due.push_back(timer.peer);
+        }
+    }
+
+    fn on_retransmit_timer(&mut self, now: Instant, timer: Timer) {
+        let budget = self
+            .config
+            .max_rto
+            .saturating_mul(self.config.retries.max(1));
+        let retries = self.config.retries;
+        let Some(peer) = self.peers.get_mut(timer.peer) else {
+            return;
+        };
+        let silent = peer
+            .heard
+            .or(peer.since)
+            .is_none_or(|last| now.saturating_duration_since(last) >= budget);
+        let Some(entry) = peer.send.get_mut(timer.seq) else {
+            return;
+        };
+        if entry.deadline != Some(timer.deadline) {
+            return;
+        }
+        // Give-up means unreachable: after its retries, a message is tried
+        // on (at the longest timeout) for as long as the recipient answers
+        // anything, and given up only once it has answered nothing for the
+        // whole retry budget — and then so is everything else in flight to
+        // it, which has waited as long.
+        if entry.retransmits < retries || !silent {
+            entry.retransmits = entry.retransmits.saturating_add(1);
+            entry.deadline = None;
+            // Backed off, but never so far that the recipient is probed
+            // fewer than `PROBES` times in the budget: a reachable one on
+            // a link losing half of everything each way answers one probe
+            // in four, so 64 probes leave it a chance of 1e-8 to be taken
+            // for unreachable.
+            entry.rto = rtt::clamp_rto(entry.rto.saturating_mul(2), &self.config)
+                .min((budget / PROBES).max(self.config.min_rto));
+            let (backed_off, order) = (entry.rto, entry.order);
+            peer.send.rtt.back_off(backed_off);
+            if peer.send.on_loss(order) {
+                self.stats.window_reductions += 1;
+            }
+            peer.ready.push_back(timer.seq);
+            self.mark_sendable(timer.peer);
+        } else {
+            self.give_up_all(timer.peer);
+        }
+    }
+
+    /// Gives up on everything in flight to `id`: drops it, counts it,
+    /// reports it.
+    fn give_up_all(&mut self, id: PeerId) {
+        let Some(peer) = self.peers.get_mut(id) else {
+            return;
+        };
+        let to = peer.addr;
+        while peer.send.in_flight() > 0 {
+            let seq = peer.send.floor();
+            let Some(entry) = peer.send.remove(seq) else {
+                break;
+            };
+            self.in_flight -= 1;
+            if entry.message.is_empty() {
+                // An announcement that got no ack: the recipient is
+                // unreachable; do not announce again (the next message
+                // carries the floor).
+                self.stats.announcements_gave_up += 1;
+            } else {
+                self.stats.gave_up += 1;
+                self.events.push_back(TransportEvent::GaveUp {
+                    to,
+                    seq,
+                    message: entry.message,
+                });
+            }
+        }
+        peer.ready.clear();
+        self.admit(id);
+    }
+
+    fn bound_timers(&mut self) {
         // Acked messages leave their timers behind; rebuild the heap when
         // they dominate it, so memory stays proportional to what is in
         // flight (amortised O(1) per timer).
-        if self.timers.len() > 64 && self.timers.len() > 4 * self.in_flight {
+        if self.timers.len() > 64 && self.timers.len() > 4 * (self.in_flight + self.peers.len()) {
             let peers = &self.peers;
             self.timers.retain(|Reverse(timer)| is_live(peers, timer));
         }
@@ -981,30 +1180,199 @@ impl Transport {
             self.timers.pop();
         }
     }
-}
 
-/// The record for `addr`, created if new.
-fn peer_entry<'a>(
-    peers: &'a mut HashMap<SocketAddr, Peer>,
-    next_peer_id: &mut u64,
-    first_seq: u64,
-    addr: SocketAddr,
-) -> &'a mut Peer {
-    match peers.entry(addr) {
-        Entry::Occupied(entry) => entry.into_mut(),
-        Entry::Vacant(entry) => {
-            let id = *next_peer_id;
-            *next_peer_id += 1;
-            entry.insert(Peer {
-                id,
-                send: SendState::starting_at(first_seq),
-                recv: None,
-                heard: None,
-                incarnation: None,
-                since: None,
-                idle_since: None,
-            })
+    // ------------------------------------------------------------ receiving
+
+    /// One `Data` frame from peer `id`'s `incarnation`. `None` if it was
+    /// dropped unacknowledged.
+    fn on_data(
+        &mut self,
+        id: PeerId,
+        now: Instant,
+        incarnation: u64,
+        data: DataFrame<'_>,
+        deliver: &mut impl FnMut(SocketAddr, &str),
+    ) -> Option<Verdict> {
+        let window = self.config.receive_window.max(1);
+        let retired_for = self.config.retired_for;
+        let (per_peer, total) = (self.config.max_buffered_per_peer, self.config.max_buffered);
+        let tombstones = &self.tombstones;
+        let peer = self.peers.get_mut(id)?;
+        let before = peer.held_bytes();
+        let room = per_peer
+            .saturating_sub(before)
+            .min(total.saturating_sub(self.held));
+        let mut out = Delivery {
+            from: peer.addr,
+            deliver,
+            stats: &mut self.stats,
+        };
+        let DataFrame {
+            seq,
+            floor,
+            message,
+        } = data;
+        let recv = match &mut peer.recv {
+            Some(recv) if recv.incarnation == incarnation => recv,
+            Some(recv) => {
+                recv.restart(incarnation, floor.min(seq), now + retired_for, &mut out);
+                recv
+            }
+            // A sender with no window here (new, or forgotten and met
+            // again, perhaps after we sent it something) may be one we
+            // forgot: its tombstone says where its stream was.
+            slot @ None => slot.insert(match exhume(tombstones, peer.addr, incarnation) {
+                Some(next) => ReceiveState::resume(incarnation, next),
+                None => ReceiveState::new(incarnation, floor.min(seq)),
+            }),
+        };
+        let verdict = recv.on_data(seq, floor, message, window, room, &mut out);
+        let after = recv.held_bytes();
+        self.held = self.held + after - before;
+        match verdict {
+            Verdict::Delivered | Verdict::Buffered => Some(verdict),
+            Verdict::Duplicate => {
+                self.stats.duplicates += 1;
+                Some(verdict)
+            }
+            Verdict::OutOfWindow => {
+                self.stats.out_of_window += 1;
+                None
+            }
+            Verdict::OverCapacity => {
+                self.stats.over_capacity += 1;
+                None
+            }
         }
+    }
+
+    /// One `Ack` frame from peer `id`, whose incarnation is
+    /// `recipient_incarnation`.
+    fn on_ack(&mut self, id: PeerId, now: Instant, recipient_incarnation: u64, ack: AckFrame<'_>) {
+        if ack.incarnation != self.incarnation {
+            self.stats.foreign_acks += 1;
+            return;
+        }
+        let window = self.config.window.max(1);
+        let Some(peer) = self.peers.get_mut(id) else {
+            return;
+        };
+        let send = &mut peer.send;
+        match send.recipient_incarnation.replace(recipient_incarnation) {
+            // The recipient restarted: messages its earlier life acked may be
+            // holes in its new window, so announce the floor once idle.
+            Some(previous) if previous != recipient_incarnation => send.announce_pending = true,
+            _ => {}
+        }
+        let mut newly = 0usize;
+        let mut removed = 0usize;
+        let mut largest_order = 0u64;
+        let mut sample: Option<(u64, Instant)> = None;
+        let mut note = |entry: &send::InFlight| {
+            largest_order = largest_order.max(entry.order);
+            // Karn's rule: a message sent more than once gives no sample,
+            // since the ack may answer any of its transmissions.
+            if entry.retransmits == 0 && !entry.sacked {
+                if let Some(sent) = entry.transmitted_at {
+                    if sample.is_none_or(|(order, _)| entry.order > order) {
+                        sample = Some((entry.order, sent));
+                    }
+                }
+            }
+        };
+        // Everything below `next` is received for good.
+        while send.in_flight() > 0 && send.floor() < ack.next {
+            let seq = send.floor();
+            let Some(entry) = send.remove(seq) else {
+                break;
+            };
+            if !entry.sacked {
+                newly += 1;
+                note(&entry);
+            }
+            removed += 1;
+        }
+        // The ranges: received ahead of a hole, not retransmitted while so.
+        let end = send.window_end();
+        let mut covered_to = ack.next;
+        let complete = ack.range_count() < MAX_ACK_RANGES as u64;
+        for (start, stop) in ack.ranges() {
+            if start >= end {
+                break;
+            }
+            covered_to = stop;
+            for seq in start.max(send.floor())..stop.min(end) {
+                let Some(entry) = send.get_mut(seq) else {
+                    continue;
+                };
+                if !entry.sacked {
+                    note(entry);
+                    entry.sacked = true;
+                    entry.deadline = None;
+                    newly += 1;
+                    send.sacked_count += 1;
+                    self.stats.sacked += 1;
+                }
+            }
+        }
+        self.in_flight -= removed;
+        self.stats.acked += removed as u64;
+        if newly == 0 && removed == 0 {
+            self.stats.duplicate_acks += 1;
+        }
+        if let Some((_, sent)) = sample {
+            send.rtt.sample(now.saturating_duration_since(sent));
+        }
+        if newly > 0 || removed > 0 {
+            send.rtt.forgive();
+            send.grow(newly, window);
+        }
+        // A message the recipient held ahead of a hole and no longer
+        // reports (it forgot us meanwhile) must be sent again. An ack lists
+        // everything it holds unless it lists the most ranges it may.
+        let limit = if complete { u64::MAX } else { covered_to };
+        let mut again = Vec::new();
+        if send.sacked_count > 0 {
+            let mut listed = ack.ranges().peekable();
+            for (seq, entry) in send.iter_mut() {
+                if !entry.sacked || seq >= limit {
+                    continue;
+                }
+                while listed.peek().is_some_and(|&(_, stop)| stop <= seq) {
+                    listed.next();
+                }
+                let held = listed.peek().is_some_and(|&(start, _)| start <= seq);
+                if !held {
+                    entry.sacked = false;
+                    again.push(seq);
+                }
+            }
+            send.sacked_count -= again.len();
+        }
+        // Loss: a message sent `FAST_RETRANSMIT_AFTER` datagrams before one
+        // now acknowledged, and not acknowledged itself, is sent again now
+        // rather than after its timeout.
+        send.largest_acked = send.largest_acked.max(largest_order);
+        let mut lost_order = None;
+        if let Some(threshold) = send.largest_acked.checked_sub(FAST_RETRANSMIT_AFTER) {
+            for (seq, entry) in send.iter_mut() {
+                if !entry.sacked && entry.deadline.is_some() && entry.order <= threshold {
+                    entry.deadline = None;
+                    entry.retransmits = entry.retransmits.saturating_add(1);
+                    lost_order = lost_order.max(Some(entry.order));
+                    self.stats.fast_retransmits += 1;
+                    again.push(seq);
+                }
+            }
+        }
+        if let Some(order) = lost_order {
+            if send.on_loss(order) {
+                self.stats.window_reductions += 1;
+            }
+        }
+        peer.ready.extend(again);
+        self.admit(id);
+        self.prune_timers();
     }
 }
 
@@ -1025,15 +1393,15 @@ fn tomb_slot(addr: SocketAddr) -> usize {
 
 /// Keeps where `peer`'s receive window was, overwriting whatever shared
 /// its slot.
-fn bury(tombstones: &mut Vec<Option<Tombstone>>, addr: SocketAddr, peer: &Peer) {
+fn bury(tombstones: &mut Vec<Option<Tombstone>>, peer: &Peer) {
     let Some(recv) = &peer.recv else {
         return;
     };
     if tombstones.is_empty() {
         tombstones.resize(TOMBSTONES, None);
     }
-    tombstones[tomb_slot(addr)] = Some(Tombstone {
-        addr,
+    tombstones[tomb_slot(peer.addr)] = Some(Tombstone {
+        addr: peer.addr,
         incarnation: recv.incarnation,
         next: recv.next(),
     });
@@ -1045,11 +1413,17 @@ fn exhume(tombstones: &[Option<Tombstone>], addr: SocketAddr, incarnation: u64) 
     (tomb.addr == addr && tomb.incarnation == incarnation).then_some(tomb.next)
 }
 
-/// `timer` still belongs to a message in flight with that deadline.
-fn is_live(peers: &HashMap<SocketAddr, Peer>, timer: &Timer) -> bool {
-    peers
-        .get(&timer.to)
-        .filter(|peer| peer.id == timer.peer)
-        .and_then(|peer| peer.send.get(timer.seq))
-        .is_some_and(|entry| entry.deadline == Some(timer.deadline))
+/// `timer` still has work to do: its peer is there and its message (or
+/// ack) has that deadline.
+fn is_live(peers: &Peers, timer: &Timer) -> bool {
+    let Some(peer) = peers.get(timer.peer) else {
+        return false;
+    };
+    match timer.kind {
+        TimerKind::Ack => peer.ack.deadline == Some(timer.deadline),
+        TimerKind::Retransmit => peer
+            .send
+            .get(timer.seq)
+            .is_some_and(|entry| entry.deadline == Some(timer.deadline)),
+    }
 }

@@ -1,34 +1,53 @@
-//! The bytes of one datagram: a versioned, postcard-encoded [`Packet`].
+//! The bytes of one datagram: a header, then frames — messages (`Data`)
+//! and acknowledgements (`Ack`) — one after another.
 //!
-//! Every datagram a machine sends or receives is exactly one packet. The
-//! layout below is version 1 ([`VERSION`]); `docs/protocol.md` describes the
-//! bytes for clients written in other languages.
+//! The layout below is version 2 ([`VERSION`]); `docs/protocol.md`
+//! describes every byte for clients written in other languages.
 //!
 //! ```text
-//! Packet  { version: u8, incarnation: u64, body: Body }
-//! Body    = Data { seq: u64, floor: u64, message: String }  // variant 0
-//!         | Ack  { seq: u64, incarnation: u64 }             // variant 1
+//! Datagram = version: u8 (2) | key: u8 (0) | incarnation: varint | Frame…
+//! Frame    = 00 | seq: varint | floor: varint | len: varint | len bytes of UTF-8   (Data)
+//!          | 01 | incarnation: varint | next: varint | count: varint
+//!               | count × (gap: varint, len: varint)                              (Ack)
 //! ```
 //!
-//! Decoding borrows the message text from the datagram (no copy), and
-//! encoding writes into a buffer the caller owns (no allocation):
+//! Decoding checks the whole datagram first and then hands out its frames,
+//! borrowing message text from the datagram (no copy); encoding writes
+//! frames into a buffer the caller owns (no allocation):
 //!
 //! ```
-//! use wink::wire::{self, Body, Packet};
+//! use wink::wire::{self, Frame, Writer};
 //!
-//! let packet = Packet::data(7, 0, 0, "ping 1");
 //! let mut buf = [0u8; wire::MAX_DATAGRAM];
-//! let len = wire::encode(&packet, &mut buf)?;
-//! assert_eq!(wire::decode(&buf[..len])?, packet);
+//! let mut writer = Writer::new(&mut buf, 7)?;
+//! assert!(writer.push_data(0, 0, "ping 1"));
+//! assert!(writer.push_data(1, 0, "ping 2"));
+//! let len = writer.finish();
+//! let datagram = wire::decode(&buf[..len])?;
+//! assert_eq!(datagram.incarnation(), 7);
+//! let texts: Vec<&str> = datagram
+//!     .frames()
+//!     .filter_map(|frame| match frame {
+//!         Frame::Data(data) => Some(data.message),
+//!         Frame::Ack(_) => None,
+//!     })
+//!     .collect();
+//! assert_eq!(texts, ["ping 1", "ping 2"]);
 //! assert!(matches!(wire::decode(&[]), Err(wire::WireError::Empty)));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use serde::{Deserialize, Serialize};
-
 /// The protocol version this module reads and writes: the first byte of
-/// every packet.
-pub const VERSION: u8 = 1;
+/// every datagram.
+pub const VERSION: u8 = 2;
+
+/// The `key` byte of a datagram that carries no authentication tag: the
+/// only value this version accepts.
+pub const NO_KEY: u8 = 0;
+
+/// Bytes reserved at the end of every datagram for an authentication tag,
+/// so that the longest message is the same with or without a cluster key.
+pub const TAG_RESERVE: usize = 16;
 
 /// The largest datagram we send, in bytes: the largest UDP payload that fits
 /// one IPv4 packet (65,535 − 20 bytes of IPv4 header − 8 bytes of UDP
@@ -38,153 +57,185 @@ pub const VERSION: u8 = 1;
 /// datagram, which retransmission then covers.
 pub const MAX_DATAGRAM: usize = 65_507;
 
-/// The most bytes a `Data` packet adds around its message: version (1) +
-/// incarnation (up to 10) + body variant (1) + seq (up to 10) + floor
-/// (up to 10) + message length (3, enough for any length below 2^21).
-pub const MAX_DATA_OVERHEAD: usize = 1 + 10 + 1 + 10 + 10 + 3;
+/// The most bytes the header (version, key, incarnation) takes.
+pub const MAX_HEADER: usize = 1 + 1 + 10;
+
+/// The most bytes a `Data` frame adds around its message: frame type (1) +
+/// seq (up to 10) + floor (up to 10) + message length (3, enough for any
+/// length below 2^21).
+pub const MAX_DATA_OVERHEAD: usize = 1 + 10 + 10 + 3;
 
 /// The longest message text, in bytes of UTF-8, that fits one datagram
-/// whatever the sequence numbers and incarnation are: 65,472.
-pub const MAX_MESSAGE_LEN: usize = MAX_DATAGRAM - MAX_DATA_OVERHEAD;
+/// whatever the sequence numbers and incarnation are, with room for a tag:
+/// 65,507 − 12 − 24 − 16 = 65,455.
+pub const MAX_MESSAGE_LEN: usize = MAX_DATAGRAM - MAX_HEADER - MAX_DATA_OVERHEAD - TAG_RESERVE;
 
-/// One datagram: who sent it (`incarnation`) and what it carries.
-///
-/// The message text of a `Data` body is borrowed from the buffer it was
-/// decoded from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct Packet<'a> {
-    /// Protocol version; [`VERSION`] for every packet this module writes.
-    pub version: u8,
+/// The most ranges of messages received ahead of a hole that one `Ack`
+/// frame written by this module lists (decoders accept any number).
+pub const MAX_ACK_RANGES: usize = 32;
+
+/// Frame type of a `Data` frame.
+const DATA: u8 = 0;
+/// Frame type of an `Ack` frame.
+const ACK: u8 = 1;
+
+/// One message of a datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DataFrame<'a> {
+    /// Sequence number of this message from this sender incarnation to
+    /// this recipient.
+    pub seq: u64,
+    /// The lowest sequence number the sender is still trying to deliver
+    /// to this recipient; everything below it is acknowledged or given up.
+    pub floor: u64,
+    /// The message text, `"name arg arg…"`. Empty means a *floor
+    /// announcement*: acknowledged and ordered like any message but never
+    /// delivered to the application.
+    pub message: &'a str,
+}
+
+/// An acknowledgement: everything below `next` was received, and so were
+/// the ranges listed after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AckFrame<'a> {
+    /// The incarnation of the sender whose messages are acknowledged, so an
+    /// ack meant for an earlier life of the same address is not taken for
+    /// one of ours.
+    pub incarnation: u64,
+    /// Every sequence number below it was received (or skipped past
+    /// because the sender's floor moved beyond it).
+    pub next: u64,
+    /// The ranges, still encoded (checked when the datagram was decoded).
+    count: u64,
+    ranges: &'a [u8],
+}
+
+impl<'a> AckFrame<'a> {
+    /// The ranges received above `next`, ascending, as half-open
+    /// `(start, end)` pairs: `start > next`, each above the previous one
+    /// with at least one missing number between.
+    pub fn ranges(&self) -> AckRanges<'a> {
+        AckRanges {
+            bytes: self.ranges,
+            left: self.count,
+            cursor: self.next,
+        }
+    }
+
+    /// How many ranges the frame lists.
+    pub fn range_count(&self) -> u64 {
+        self.count
+    }
+}
+
+/// The ranges of an [`AckFrame`], ascending.
+#[derive(Debug, Clone)]
+pub struct AckRanges<'a> {
+    bytes: &'a [u8],
+    left: u64,
+    cursor: u64,
+}
+
+impl Iterator for AckRanges<'_> {
+    type Item = (u64, u64);
+
+    fn next(&mut self) -> Option<(u64, u64)> {
+        if self.left == 0 {
+            return None;
+        }
+        // The frame was checked when decoded: these reads cannot fail.
+        let mut reader = Reader { bytes: self.bytes };
+        let range = read_range(&mut reader, self.cursor).ok()?;
+        self.bytes = reader.bytes;
+        self.left -= 1;
+        self.cursor = range.1;
+        Some(range)
+    }
+}
+
+/// One frame of a datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Frame<'a> {
+    /// A message (frame type 0).
+    Data(DataFrame<'a>),
+    /// An acknowledgement (frame type 1).
+    Ack(AckFrame<'a>),
+}
+
+/// A datagram that decoded: its header, and frames known to be well
+/// formed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Datagram<'a> {
+    incarnation: u64,
+    frames: &'a [u8],
+}
+
+impl<'a> Datagram<'a> {
     /// The sender's incarnation: a random number chosen at each process
     /// start, so a restarted process at the same address is a new peer.
-    pub incarnation: u64,
-    /// What the packet carries.
-    #[serde(borrow)]
-    pub body: Body<'a>,
-}
+    pub fn incarnation(&self) -> u64 {
+        self.incarnation
+    }
 
-/// What a [`Packet`] carries: a message or an acknowledgement.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Body<'a> {
-    /// A message (variant 0).
-    Data {
-        /// Sequence number of this message from this sender incarnation to
-        /// this recipient, counting from 0.
-        seq: u64,
-        /// The lowest sequence number the sender is still trying to deliver
-        /// to this recipient; everything below it is delivered or given up.
-        floor: u64,
-        /// The message text, `"name arg arg…"`. Empty means a *floor
-        /// announcement*: it is acknowledged and ordered like any message
-        /// but never delivered to the application.
-        message: &'a str,
-    },
-    /// An acknowledgement of one `Data` (variant 1).
-    Ack {
-        /// The acknowledged sequence number.
-        seq: u64,
-        /// The incarnation of the peer whose `Data` is acknowledged (the
-        /// `incarnation` of that `Data` packet), so an ack meant for an
-        /// earlier life of the same address is not mistaken for one of ours.
-        incarnation: u64,
-    },
-}
-
-impl<'a> Packet<'a> {
-    /// A version-1 `Data` packet.
-    pub fn data(incarnation: u64, seq: u64, floor: u64, message: &'a str) -> Self {
-        Packet {
-            version: VERSION,
-            incarnation,
-            body: Body::Data {
-                seq,
-                floor,
-                message,
-            },
+    /// Its frames, in the order they were written.
+    pub fn frames(&self) -> Frames<'a> {
+        Frames {
+            reader: Reader { bytes: self.frames },
         }
     }
+}
 
-    /// A version-1 `Ack` packet from `incarnation` acknowledging `seq` of
-    /// the peer incarnation `acked_incarnation`.
-    pub fn ack(incarnation: u64, seq: u64, acked_incarnation: u64) -> Self {
-        Packet {
-            version: VERSION,
-            incarnation,
-            body: Body::Ack {
-                seq,
-                incarnation: acked_incarnation,
-            },
+/// The frames of a [`Datagram`].
+#[derive(Debug, Clone)]
+pub struct Frames<'a> {
+    reader: Reader<'a>,
+}
+
+impl<'a> Iterator for Frames<'a> {
+    type Item = Frame<'a>;
+
+    fn next(&mut self) -> Option<Frame<'a>> {
+        if self.reader.bytes.is_empty() {
+            return None;
         }
-    }
-
-    /// The exact number of bytes [`encode`] writes for this packet.
-    pub fn encoded_len(&self) -> usize {
-        let body = match self.body {
-            Body::Data {
-                seq,
-                floor,
-                message,
-            } => {
-                varint_len(seq)
-                    + varint_len(floor)
-                    + varint_len(message.len() as u64)
-                    + message.len()
-            }
-            Body::Ack { seq, incarnation } => varint_len(seq) + varint_len(incarnation),
-        };
-        1 + varint_len(self.incarnation) + 1 + body
+        // Checked when decoded: cannot fail.
+        read_frame(&mut self.reader).ok()
     }
 }
 
-/// Why a datagram is not a packet we can read.
+/// Why a datagram is not one we can read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum WireError {
     /// The datagram has no bytes.
     #[error("empty datagram")]
     Empty,
     /// The first byte names a protocol version we do not speak.
-    #[error("unknown protocol version {0} (we speak version {VERSION})")]
+    #[error("protocol version {0} (we speak version {VERSION})")]
     UnknownVersion(u8),
-    /// The datagram ends in the middle of the packet.
-    #[error("truncated packet")]
+    /// The key byte names a key; this version carries no tags.
+    #[error("datagram tagged with key {0}, but no key is configured")]
+    UnknownKey(u8),
+    /// The datagram ends in the middle of a field.
+    #[error("truncated datagram")]
     Truncated,
-    /// Bytes are left over after a complete packet.
-    #[error("{count} trailing byte(s) after the packet")]
-    TrailingBytes {
-        /// How many bytes are left over.
-        count: usize,
-    },
-    /// The message text is not UTF-8.
+    /// The header is not followed by any frame.
+    #[error("datagram without frames")]
+    NoFrames,
+    /// A message text is not UTF-8.
     #[error("message text is not valid UTF-8")]
     BadUtf8,
-    /// A variable-length integer is longer than its type allows.
+    /// A variable-length integer is longer than 10 bytes or above 2^64 − 1.
     #[error("malformed varint")]
     BadVarint,
-    /// The body variant is neither `Data` (0) nor `Ack` (1).
-    #[error("unknown packet body variant")]
-    UnknownBody,
-    /// Any other malformation.
-    #[error("malformed packet")]
-    Malformed,
+    /// A frame type other than `Data` (0) or `Ack` (1).
+    #[error("unknown frame type {0}")]
+    UnknownFrame(u64),
+    /// An `Ack` range with a zero gap or length, or beyond 2^64 − 1.
+    #[error("malformed ack range")]
+    BadRange,
 }
 
-impl From<postcard::Error> for WireError {
-    fn from(error: postcard::Error) -> Self {
-        match error {
-            postcard::Error::DeserializeUnexpectedEnd => WireError::Truncated,
-            postcard::Error::DeserializeBadUtf8 => WireError::BadUtf8,
-            postcard::Error::DeserializeBadVarint => WireError::BadVarint,
-            // The derived enum visitor reports an unknown variant index as a
-            // custom error; nothing else in these types can.
-            postcard::Error::DeserializeBadEnum | postcard::Error::SerdeDeCustom => {
-                WireError::UnknownBody
-            }
-            _ => WireError::Malformed,
-        }
-    }
-}
-
-/// Why a packet cannot be encoded.
+/// Why a frame cannot be written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum EncodeError {
     /// The message text is longer than one datagram can carry.
@@ -195,17 +246,17 @@ pub enum EncodeError {
         /// The limit, [`MAX_MESSAGE_LEN`].
         max: usize,
     },
-    /// The caller's buffer is shorter than the encoded packet.
-    #[error("packet needs {needed} bytes but the buffer has {available}")]
+    /// The caller's buffer is shorter than the datagram needs.
+    #[error("datagram needs {needed} bytes but the buffer has {available}")]
     BufferTooSmall {
-        /// Bytes the packet needs.
+        /// Bytes needed.
         needed: usize,
         /// Bytes the buffer has.
         available: usize,
     },
 }
 
-/// Checks that `message` fits one datagram, whatever the packet around it.
+/// Checks that `message` fits one datagram, whatever the frame around it.
 pub fn check_message_len(message: &str) -> Result<(), EncodeError> {
     if message.len() > MAX_MESSAGE_LEN {
         Err(EncodeError::MessageTooLarge {
@@ -217,74 +268,271 @@ pub fn check_message_len(message: &str) -> Result<(), EncodeError> {
     }
 }
 
-/// Reads one packet from a whole datagram, borrowing its message text.
+/// Reads a whole datagram: checks its header and every frame, then lets
+/// [`Datagram::frames`] hand them out.
 ///
-/// Never panics: an empty datagram, another version, a truncated or
-/// malformed packet, bytes after the packet, or text that is not UTF-8 is a
-/// [`WireError`].
-pub fn decode(datagram: &[u8]) -> Result<Packet<'_>, WireError> {
+/// Never panics and never allocates: an empty datagram, another version, a
+/// key, a truncated or malformed frame, or text that is not UTF-8 is a
+/// [`WireError`], and nothing of such a datagram is used.
+pub fn decode(datagram: &[u8]) -> Result<Datagram<'_>, WireError> {
     let Some(&version) = datagram.first() else {
         return Err(WireError::Empty);
     };
     if version != VERSION {
-        // Checked before anything else: a later version may lay out the
+        // Checked before anything else: another version may lay out the
         // rest differently.
         return Err(WireError::UnknownVersion(version));
     }
-    let (packet, rest) = postcard::take_from_bytes::<Packet<'_>>(datagram)?;
-    if !rest.is_empty() {
-        return Err(WireError::TrailingBytes { count: rest.len() });
-    }
-    Ok(packet)
-}
-
-/// Writes `packet` into the start of `buf` and returns how many bytes it
-/// took. A buffer of [`MAX_DATAGRAM`] bytes fits any packet whose message
-/// passes [`check_message_len`].
-pub fn encode(packet: &Packet<'_>, buf: &mut [u8]) -> Result<usize, EncodeError> {
-    if let Body::Data { message, .. } = packet.body {
-        check_message_len(message)?;
-    }
-    let needed = packet.encoded_len();
-    let too_small = EncodeError::BufferTooSmall {
-        needed,
-        available: buf.len(),
+    let mut reader = Reader {
+        bytes: &datagram[1..],
     };
-    if needed > buf.len() {
-        return Err(too_small);
+    let key = reader.byte()?;
+    if key != NO_KEY {
+        return Err(WireError::UnknownKey(key));
     }
-    match postcard::to_slice(packet, buf) {
-        Ok(written) => Ok(written.len()),
-        Err(_) => Err(too_small),
+    let incarnation = reader.varint()?;
+    let frames = reader.bytes;
+    if frames.is_empty() {
+        return Err(WireError::NoFrames);
+    }
+    let mut check = reader.clone();
+    while !check.bytes.is_empty() {
+        read_frame(&mut check)?;
+    }
+    Ok(Datagram {
+        incarnation,
+        frames,
+    })
+}
+
+/// The protocol version a datagram says it is, if it has a first byte.
+pub fn version_of(datagram: &[u8]) -> Option<u8> {
+    datagram.first().copied()
+}
+
+/// Writes a datagram frame by frame into a buffer the caller owns.
+///
+/// Each `push_*` writes its frame when it fits in the buffer and returns
+/// whether it did; [`Writer::finish`] returns the datagram's length.
+#[derive(Debug)]
+pub struct Writer<'b> {
+    buf: &'b mut [u8],
+    len: usize,
+    header: usize,
+}
+
+impl<'b> Writer<'b> {
+    /// Starts a datagram from `incarnation` in `buf`.
+    pub fn new(buf: &'b mut [u8], incarnation: u64) -> Result<Self, EncodeError> {
+        let header = 2 + varint_len(incarnation);
+        if buf.len() < header {
+            return Err(EncodeError::BufferTooSmall {
+                needed: header,
+                available: buf.len(),
+            });
+        }
+        let mut writer = Writer {
+            buf,
+            len: 0,
+            header,
+        };
+        writer.put_byte(VERSION);
+        writer.put_byte(NO_KEY);
+        writer.put_varint(incarnation);
+        Ok(writer)
+    }
+
+    /// Bytes written so far.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether no frame has been written yet.
+    pub fn is_empty(&self) -> bool {
+        self.len == self.header
+    }
+
+    /// Bytes left in the buffer.
+    pub fn remaining(&self) -> usize {
+        self.buf.len() - self.len
+    }
+
+    /// Writes a `Data` frame if it fits (and its message is not longer
+    /// than [`MAX_MESSAGE_LEN`]).
+    pub fn push_data(&mut self, seq: u64, floor: u64, message: &str) -> bool {
+        if message.len() > MAX_MESSAGE_LEN || data_frame_len(seq, floor, message) > self.remaining()
+        {
+            return false;
+        }
+        self.put_byte(DATA);
+        self.put_varint(seq);
+        self.put_varint(floor);
+        self.put_varint(message.len() as u64);
+        self.buf[self.len..self.len + message.len()].copy_from_slice(message.as_bytes());
+        self.len += message.len();
+        true
+    }
+
+    /// Writes an `Ack` frame if it fits: everything below `next` of the
+    /// sender incarnation `incarnation` received, and `ranges` (ascending,
+    /// half-open, each starting above the end of the one before and above
+    /// `next`, none empty; others are left out).
+    pub fn push_ack(&mut self, incarnation: u64, next: u64, ranges: &[(u64, u64)]) -> bool {
+        let mut count = 0u64;
+        let mut body = varint_len(incarnation) + varint_len(next);
+        let mut cursor = next;
+        for &(start, end) in ranges {
+            if start <= cursor || end <= start {
+                break;
+            }
+            body += varint_len(start - cursor) + varint_len(end - start);
+            cursor = end;
+            count += 1;
+        }
+        if 1 + body + varint_len(count) > self.remaining() {
+            return false;
+        }
+        self.put_byte(ACK);
+        self.put_varint(incarnation);
+        self.put_varint(next);
+        self.put_varint(count);
+        let mut cursor = next;
+        for &(start, end) in ranges.iter().take(count as usize) {
+            self.put_varint(start - cursor);
+            self.put_varint(end - start);
+            cursor = end;
+        }
+        true
+    }
+
+    /// The datagram's length: the bytes to send are `buf[..len]`.
+    pub fn finish(self) -> usize {
+        self.len
+    }
+
+    fn put_byte(&mut self, byte: u8) {
+        self.buf[self.len] = byte;
+        self.len += 1;
+    }
+
+    fn put_varint(&mut self, mut value: u64) {
+        loop {
+            let low = (value & 0x7f) as u8;
+            value >>= 7;
+            if value == 0 {
+                self.put_byte(low);
+                return;
+            }
+            self.put_byte(low | 0x80);
+        }
     }
 }
 
-/// Like [`encode`], into a `Vec` that is cleared first and reused, so a
-/// caller that keeps one `Vec` allocates only while it grows.
-pub fn encode_to_vec(packet: &Packet<'_>, out: &mut Vec<u8>) -> Result<(), EncodeError> {
-    out.clear();
-    out.resize(packet.encoded_len(), 0);
-    let len = encode(packet, out)?;
-    out.truncate(len);
-    Ok(())
+/// The exact bytes a `Data` frame takes.
+pub fn data_frame_len(seq: u64, floor: u64, message: &str) -> usize {
+    1 + varint_len(seq) + varint_len(floor) + varint_len(message.len() as u64) + message.len()
 }
 
-/// Bytes of `value` as a postcard varint (LEB128: 7 bits a byte, low first).
+/// The exact bytes a header from `incarnation` takes.
+pub fn header_len(incarnation: u64) -> usize {
+    2 + varint_len(incarnation)
+}
+
+/// Bytes of `value` as a varint (LEB128: 7 bits a byte, low first).
 fn varint_len(value: u64) -> usize {
     let bits = 64 - value.leading_zeros() as usize;
     bits.div_ceil(7).max(1)
+}
+
+#[derive(Debug, Clone)]
+struct Reader<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn byte(&mut self) -> Result<u8, WireError> {
+        let (&first, rest) = self.bytes.split_first().ok_or(WireError::Truncated)?;
+        self.bytes = rest;
+        Ok(first)
+    }
+
+    fn varint(&mut self) -> Result<u64, WireError> {
+        let mut value = 0u64;
+        for i in 0..10 {
+            let byte = self.byte()?;
+            let group = u64::from(byte & 0x7f);
+            if i == 9 && group > 1 {
+                return Err(WireError::BadVarint);
+            }
+            value |= group << (7 * i);
+            if byte & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err(WireError::BadVarint)
+    }
+
+    fn take(&mut self, len: u64) -> Result<&'a [u8], WireError> {
+        let len = usize::try_from(len).map_err(|_| WireError::Truncated)?;
+        if len > self.bytes.len() {
+            return Err(WireError::Truncated);
+        }
+        let (taken, rest) = self.bytes.split_at(len);
+        self.bytes = rest;
+        Ok(taken)
+    }
+}
+
+fn read_frame<'a>(reader: &mut Reader<'a>) -> Result<Frame<'a>, WireError> {
+    match reader.varint()? {
+        0 => {
+            let seq = reader.varint()?;
+            let floor = reader.varint()?;
+            let len = reader.varint()?;
+            let text = reader.take(len)?;
+            let message = std::str::from_utf8(text).map_err(|_| WireError::BadUtf8)?;
+            Ok(Frame::Data(DataFrame {
+                seq,
+                floor,
+                message,
+            }))
+        }
+        1 => {
+            let incarnation = reader.varint()?;
+            let next = reader.varint()?;
+            let count = reader.varint()?;
+            let start = reader.bytes;
+            let mut cursor = next;
+            for _ in 0..count {
+                (_, cursor) = read_range(reader, cursor)?;
+            }
+            let used = start.len() - reader.bytes.len();
+            Ok(Frame::Ack(AckFrame {
+                incarnation,
+                next,
+                count,
+                ranges: &start[..used],
+            }))
+        }
+        other => Err(WireError::UnknownFrame(other)),
+    }
+}
+
+fn read_range(reader: &mut Reader<'_>, cursor: u64) -> Result<(u64, u64), WireError> {
+    let gap = reader.varint()?;
+    let len = reader.varint()?;
+    if gap == 0 || len == 0 {
+        return Err(WireError::BadRange);
+    }
+    let start = cursor.checked_add(gap).ok_or(WireError::BadRange)?;
+    let end = start.checked_add(len).ok_or(WireError::BadRange)?;
+    Ok((start, end))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
-
-    fn encoded(packet: &Packet<'_>) -> Vec<u8> {
-        let mut out = Vec::new();
-        assert_eq!(encode_to_vec(packet, &mut out), Ok(()));
-        out
-    }
 
     fn hex(bytes: &[u8]) -> String {
         bytes
@@ -294,21 +542,52 @@ mod tests {
             .join(" ")
     }
 
-    /// The example packets of `docs/protocol.md`: the exact bytes, and the
-    /// doc must show them, so the doc cannot drift from the code.
+    fn frames(datagram: &[u8]) -> Vec<Frame<'_>> {
+        match decode(datagram) {
+            Ok(d) => d.frames().collect(),
+            Err(e) => panic!("{e}: {}", hex(datagram)),
+        }
+    }
+
+    fn ranges_of(frame: &Frame<'_>) -> Vec<(u64, u64)> {
+        match frame {
+            Frame::Ack(ack) => ack.ranges().collect(),
+            Frame::Data(_) => panic!("not an ack"),
+        }
+    }
+
+    /// The example datagrams of `docs/protocol.md`: the exact bytes, and
+    /// the doc must show them, so the doc cannot drift from the code.
     #[test]
     fn protocol_doc_examples_match_the_encoding() {
         let doc = include_str!("../../docs/protocol.md");
+        let mut buf = [0u8; 128];
 
-        let data = Packet::data(0x1234_5678_9abc_def0, 300, 298, "ping 42");
-        let data_hex = "01 f0 bd f3 d5 89 cf 95 9a 12 00 ac 02 aa 02 07 70 69 6e 67 20 34 32";
-        assert_eq!(hex(&encoded(&data)), data_hex);
+        let mut w = Writer::new(&mut buf, 0x1234_5678_9abc_def0).unwrap();
+        assert!(w.push_data(300, 298, "ping 42"));
+        let len = w.finish();
+        let data_hex = "02 00 f0 bd f3 d5 89 cf 95 9a 12 00 ac 02 aa 02 07 70 69 6e 67 20 34 32";
+        assert_eq!(hex(&buf[..len]), data_hex);
         assert!(doc.contains(data_hex), "protocol.md lacks the Data example");
 
-        let ack = Packet::ack(5, 300, 0x1234_5678_9abc_def0);
-        let ack_hex = "01 05 01 ac 02 f0 bd f3 d5 89 cf 95 9a 12";
-        assert_eq!(hex(&encoded(&ack)), ack_hex);
+        let mut w = Writer::new(&mut buf, 5).unwrap();
+        assert!(w.push_ack(0x1234_5678_9abc_def0, 300, &[(302, 305), (310, 311)]));
+        assert!(w.push_data(7, 7, "pong"));
+        let len = w.finish();
+        let ack_hex =
+            "02 00 05 01 f0 bd f3 d5 89 cf 95 9a 12 ac 02 02 02 03 05 01 00 07 07 04 70 6f 6e 67";
+        assert_eq!(hex(&buf[..len]), ack_hex);
         assert!(doc.contains(ack_hex), "protocol.md lacks the Ack example");
+        let got = frames(&buf[..len]);
+        assert_eq!(ranges_of(&got[0]), [(302, 305), (310, 311)]);
+        assert_eq!(
+            got[1],
+            Frame::Data(DataFrame {
+                seq: 7,
+                floor: 7,
+                message: "pong"
+            })
+        );
     }
 
     #[test]
@@ -318,111 +597,170 @@ mod tests {
 
     #[test]
     fn unknown_version_is_refused_before_parsing() {
-        assert_eq!(decode(&[2]), Err(WireError::UnknownVersion(2)));
+        assert_eq!(decode(&[1]), Err(WireError::UnknownVersion(1)));
         assert_eq!(decode(&[0, 1, 2, 3]), Err(WireError::UnknownVersion(0)));
+        assert_eq!(version_of(&[9, 0]), Some(9));
+    }
+
+    #[test]
+    fn a_key_is_refused_when_none_is_configured() {
+        assert_eq!(decode(&[2, 1, 0, 0]), Err(WireError::UnknownKey(1)));
+    }
+
+    #[test]
+    fn header_alone_is_refused() {
+        assert_eq!(decode(&[2, 0, 5]), Err(WireError::NoFrames));
     }
 
     #[test]
     fn every_truncation_is_refused() {
-        let bytes = encoded(&Packet::data(u64::MAX, 1 << 40, 3, "hello world"));
-        for len in 1..bytes.len() {
-            assert_eq!(
-                decode(&bytes[..len]),
-                Err(WireError::Truncated),
-                "len {len}"
-            );
+        let mut buf = [0u8; 128];
+        let mut w = Writer::new(&mut buf, u64::MAX).unwrap();
+        assert!(w.push_ack(3, 1 << 40, &[((1 << 40) + 2, (1 << 40) + 9)]));
+        let ack_end = w.len();
+        assert!(w.push_data(1 << 40, 3, "hello world"));
+        let len = w.finish();
+        let header = header_len(u64::MAX);
+        for cut in 1..len {
+            let got = decode(&buf[..cut]);
+            if cut == header {
+                assert_eq!(got, Err(WireError::NoFrames));
+            } else if cut == ack_end {
+                // A whole frame: a datagram of one frame.
+                assert_eq!(got.map(|d| d.frames().count()), Ok(1));
+            } else {
+                assert_eq!(got, Err(WireError::Truncated), "cut at {cut}");
+            }
         }
     }
 
     #[test]
-    fn trailing_bytes_are_refused() {
-        let mut bytes = encoded(&Packet::ack(1, 2, 3));
-        bytes.extend_from_slice(&[0, 0]);
-        assert_eq!(decode(&bytes), Err(WireError::TrailingBytes { count: 2 }));
-    }
-
-    #[test]
     fn bad_utf8_is_refused() {
-        // version, incarnation 0, Data, seq 0, floor 0, length 2, bytes.
+        // version, key, incarnation 0, Data, seq 0, floor 0, length 2, bytes.
         assert_eq!(
-            decode(&[1, 0, 0, 0, 0, 2, 0xc3, 0x28]),
+            decode(&[2, 0, 0, 0, 0, 0, 2, 0xc3, 0x28]),
             Err(WireError::BadUtf8)
         );
     }
 
     #[test]
-    fn unknown_body_variant_is_refused() {
-        assert_eq!(decode(&[1, 0, 2, 0, 0]), Err(WireError::UnknownBody));
-        assert_eq!(
-            decode(&[1, 0, 0xff, 0xff, 0xff, 0xff, 0x0f]),
-            Err(WireError::UnknownBody)
-        );
+    fn unknown_frame_type_is_refused() {
+        assert_eq!(decode(&[2, 0, 0, 2, 0, 0]), Err(WireError::UnknownFrame(2)));
+    }
+
+    #[test]
+    fn a_malformed_frame_after_a_good_one_refuses_the_datagram() {
+        let mut buf = [0u8; 64];
+        let mut w = Writer::new(&mut buf, 1).unwrap();
+        assert!(w.push_data(0, 0, "fine"));
+        let len = w.finish();
+        let mut bytes = buf[..len].to_vec();
+        bytes.push(9);
+        assert_eq!(decode(&bytes), Err(WireError::UnknownFrame(9)));
     }
 
     #[test]
     fn overlong_varint_is_refused() {
-        let mut bytes = vec![1];
+        let mut bytes = vec![2, 0];
         bytes.extend_from_slice(&[0xff; 11]);
+        assert_eq!(decode(&bytes), Err(WireError::BadVarint));
+        // Ten bytes whose last carries more than the 64th bit.
+        let mut bytes = vec![2, 0];
+        bytes.extend_from_slice(&[0xff; 9]);
+        bytes.push(0x02);
         assert_eq!(decode(&bytes), Err(WireError::BadVarint));
     }
 
     #[test]
-    fn message_is_borrowed_from_the_datagram() {
-        let bytes = encoded(&Packet::data(1, 2, 2, "tick"));
-        let Ok(Packet {
-            body: Body::Data { message, .. },
-            ..
-        }) = decode(&bytes)
-        else {
-            panic!("not a Data packet");
-        };
-        let range = bytes.as_ptr_range();
-        assert!(range.contains(&message.as_ptr()));
-    }
-
-    #[test]
-    fn largest_message_fits_one_datagram_with_the_largest_header() {
-        let text = "x".repeat(MAX_MESSAGE_LEN);
-        let packet = Packet::data(u64::MAX, u64::MAX, u64::MAX, &text);
-        assert_eq!(packet.encoded_len(), MAX_DATAGRAM);
-        let mut buf = vec![0; MAX_DATAGRAM];
-        assert_eq!(encode(&packet, &mut buf), Ok(MAX_DATAGRAM));
-        assert_eq!(decode(&buf), Ok(packet));
-    }
-
-    #[test]
-    fn message_too_large_is_refused_with_its_size() {
-        let text = "x".repeat(MAX_MESSAGE_LEN + 1);
-        let mut buf = vec![0; 2 * MAX_DATAGRAM];
+    fn zero_gaps_and_lengths_and_overflowing_ranges_are_refused() {
+        // Ack of incarnation 0, next 5, one range: gap 0 / len 0 / overflow.
         assert_eq!(
-            encode(&Packet::data(0, 0, 0, &text), &mut buf),
+            decode(&[2, 0, 0, 1, 0, 5, 1, 0, 1]),
+            Err(WireError::BadRange)
+        );
+        assert_eq!(
+            decode(&[2, 0, 0, 1, 0, 5, 1, 1, 0]),
+            Err(WireError::BadRange)
+        );
+        let mut bytes = vec![2, 0, 0, 1, 0];
+        bytes.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]);
+        bytes.extend_from_slice(&[1, 1, 1]);
+        assert_eq!(decode(&bytes), Err(WireError::BadRange));
+    }
+
+    #[test]
+    fn message_is_borrowed_from_the_datagram() {
+        let mut buf = [0u8; 64];
+        let mut w = Writer::new(&mut buf, 1).unwrap();
+        assert!(w.push_data(2, 2, "tick"));
+        let len = w.finish();
+        let bytes = &buf[..len];
+        let Some(Frame::Data(data)) = frames(bytes).first().copied() else {
+            panic!("not a Data frame");
+        };
+        assert!(bytes.as_ptr_range().contains(&data.message.as_ptr()));
+    }
+
+    #[test]
+    fn largest_message_fits_one_datagram_with_the_largest_header_and_a_tag() {
+        let text = "x".repeat(MAX_MESSAGE_LEN);
+        assert_eq!(
+            header_len(u64::MAX) + data_frame_len(u64::MAX, u64::MAX, &text) + TAG_RESERVE,
+            MAX_DATAGRAM
+        );
+        let mut buf = vec![0; MAX_DATAGRAM];
+        let mut w = Writer::new(&mut buf, u64::MAX).unwrap();
+        assert!(w.push_data(u64::MAX, u64::MAX, &text));
+        let len = w.finish();
+        assert_eq!(len, MAX_DATAGRAM - TAG_RESERVE);
+        assert_eq!(frames(&buf[..len]).len(), 1);
+    }
+
+    #[test]
+    fn message_too_large_is_refused() {
+        let text = "x".repeat(MAX_MESSAGE_LEN + 1);
+        assert_eq!(
+            check_message_len(&text),
             Err(EncodeError::MessageTooLarge {
                 len: MAX_MESSAGE_LEN + 1,
                 max: MAX_MESSAGE_LEN
             })
         );
+        let mut buf = vec![0; 2 * MAX_DATAGRAM];
+        let mut w = Writer::new(&mut buf, 0).unwrap();
+        assert!(!w.push_data(0, 0, &text));
+        assert!(w.is_empty());
     }
 
     #[test]
-    fn small_buffer_is_refused_not_overrun() {
-        let packet = Packet::data(0, 0, 0, "hello");
-        let mut buf = [0u8; 5];
-        assert_eq!(
-            encode(&packet, &mut buf),
-            Err(EncodeError::BufferTooSmall {
-                needed: 11,
-                available: 5
-            })
-        );
+    fn a_frame_that_does_not_fit_is_not_written() {
+        let mut buf = [0u8; 10];
+        let mut w = Writer::new(&mut buf, 0).unwrap();
+        assert!(!w.push_data(0, 0, "hello world"));
+        assert!(w.push_data(0, 0, "hi"));
+        assert_eq!(w.remaining(), 1);
+        assert!(matches!(
+            Writer::new(&mut [0u8; 2], 1 << 20),
+            Err(EncodeError::BufferTooSmall { .. })
+        ));
     }
 
-    fn packet_strategy() -> impl Strategy<Value = (u64, bool, u64, u64, String)> {
+    #[test]
+    fn ack_ranges_that_are_not_ascending_are_cut_off() {
+        let mut buf = [0u8; 64];
+        let mut w = Writer::new(&mut buf, 0).unwrap();
+        assert!(w.push_ack(1, 10, &[(12, 14), (13, 20), (30, 31)]));
+        let len = w.finish();
+        assert_eq!(ranges_of(&frames(&buf[..len])[0]), [(12, 14)]);
+    }
+
+    fn frame_strategy() -> impl Strategy<Value = (bool, u64, u64, String, Vec<(u8, u8)>)> {
         (
-            any::<u64>(),
             any::<bool>(),
             any::<u64>(),
             any::<u64>(),
             ".{0,40}",
+            proptest::collection::vec((1u8..20, 1u8..20), 0..8),
         )
     }
 
@@ -435,27 +773,60 @@ mod tests {
 
         #[test]
         fn decode_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
-            let _ = decode(&bytes);
+            if let Ok(d) = decode(&bytes) {
+                for frame in d.frames() {
+                    if let Frame::Ack(ack) = frame {
+                        let _ = ack.ranges().count();
+                    }
+                }
+            }
         }
 
         #[test]
-        fn decode_never_panics_on_version_1(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
-            let mut datagram = vec![VERSION];
+        fn decode_never_panics_on_version_2(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let mut datagram = vec![VERSION, NO_KEY];
             datagram.extend_from_slice(&bytes);
-            let _ = decode(&datagram);
+            if let Ok(d) = decode(&datagram) {
+                let _ = d.frames().count();
+            }
         }
 
         #[test]
-        fn encode_then_decode_round_trips((inc, is_data, a, b, text) in packet_strategy()) {
-            let packet = if is_data {
-                Packet::data(inc, a, b, &text)
-            } else {
-                Packet::ack(inc, a, b)
-            };
-            let mut buf = [0u8; 256];
-            let len = encode(&packet, &mut buf);
-            prop_assert_eq!(len, Ok(packet.encoded_len()));
-            prop_assert_eq!(decode(&buf[..packet.encoded_len()]), Ok(packet));
+        fn written_frames_read_back(
+            incarnation in any::<u64>(),
+            list in proptest::collection::vec(frame_strategy(), 1..6),
+        ) {
+            let mut buf = vec![0u8; 4096];
+            let mut w = Writer::new(&mut buf, incarnation).unwrap();
+            let mut want = Vec::new();
+            for (is_data, a, b, text, gaps) in &list {
+                if *is_data {
+                    prop_assert!(w.push_data(*a, *b, text));
+                    want.push((true, *a, *b, text.clone(), Vec::new()));
+                } else {
+                    let next = a >> 8;
+                    let mut ranges = Vec::new();
+                    let mut cursor = next;
+                    for (gap, len) in gaps {
+                        let start = cursor + u64::from(*gap);
+                        ranges.push((start, start + u64::from(*len)));
+                        cursor = start + u64::from(*len);
+                    }
+                    prop_assert!(w.push_ack(*b, next, &ranges));
+                    want.push((false, *b, next, String::new(), ranges));
+                }
+            }
+            let len = w.finish();
+            let d = decode(&buf[..len]).unwrap();
+            prop_assert_eq!(d.incarnation(), incarnation);
+            let got: Vec<_> = d
+                .frames()
+                .map(|frame| match frame {
+                    Frame::Data(f) => (true, f.seq, f.floor, f.message.to_owned(), Vec::new()),
+                    Frame::Ack(f) => (false, f.incarnation, f.next, String::new(), f.ranges().collect()),
+                })
+                .collect();
+            prop_assert_eq!(got, want);
         }
     }
 }

@@ -237,6 +237,10 @@ impl<M: Machine> fmt::Debug for Node<M> {
     }
 }
 
+/// The word of the message a machine gets when one of its messages is
+/// given up: `undelivered <to> <message>`.
+pub const UNDELIVERED: &str = "undelivered";
+
 impl<M: Machine> Node<M> {
     /// A node for `hsm` at `me`; nothing happens until [`Node::start`].
     pub fn new(
@@ -406,6 +410,12 @@ impl<M: Machine> Node<M> {
         // Only replies and lifecycle words are the runtime's; anything
         // else (requests included) is an ordinary message.
         let word = text.split_ascii_whitespace().next().unwrap_or("");
+        if word == UNDELIVERED {
+            // Only this machine's own runtime says it, of its own messages.
+            self.drop_word(from, text, "only the runtime reports messages undelivered");
+            self.settle(now);
+            return Ok(());
+        }
         let result = match Control::kind(word) {
             Some(Kind::Reply | Kind::Lifecycle) => Control::parse(text),
             _ => Ok(None),
@@ -481,6 +491,17 @@ impl<M: Machine> Node<M> {
                     seq,
                     Address::from(*to),
                     message
+                );
+                self.tell_undelivered(now, Address::from(*to), message);
+            }
+            TransportEvent::WrongVersion { peer, version } => {
+                warn!(
+                    self.log,
+                    "{} dropped datagrams from {} of protocol version {} (this is version {})",
+                    self.who,
+                    Address::from(*peer),
+                    version,
+                    crate::wire::VERSION
                 );
             }
             TransportEvent::PeerRestarted { peer, .. } => {
@@ -749,6 +770,25 @@ impl<M: Machine> Node<M> {
             from,
             why
         );
+    }
+
+    /// Tells the machine that `message` to `to` was given up: it gets
+    /// `undelivered <to> <message>` if it has a receiver for it (none is
+    /// no error). The runtime's own control words are not its business.
+    fn tell_undelivered(&mut self, now: Instant, to: Address, message: &str) {
+        let word = message.split_ascii_whitespace().next().unwrap_or("");
+        if self.ending.is_some() || Control::kind(word).is_some() {
+            return;
+        }
+        let text = format!("{UNDELIVERED} {to} {message}");
+        let me = self.cx.address();
+        self.cx.set_sender(me);
+        let result = match self.hsm.dispatch(&mut self.cx, &text) {
+            Err(MachineError::Unhandled { .. }) => Ok(()),
+            result => result,
+        };
+        self.after_handler(now, result);
+        self.settle(now);
     }
 
     /// Delivers an ordinary message to the receivers.

@@ -51,6 +51,11 @@ mod sup {
             self.heard.push(format!("exited {child} {reason}"));
         }
 
+        #[receive(Running, "undelivered")]
+        fn undelivered(&mut self, _cx: &mut Context<Self>, to: Address, message: &str) {
+            self.heard.push(format!("undelivered {to} {message}"));
+        }
+
         #[receive(Running, "quit")]
         fn quit(&mut self, cx: &mut Context<Self>) {
             cx.exit();
@@ -493,4 +498,49 @@ fn a_machine_told_orphaned_by_its_parent_exits_and_by_anyone_else_not() {
         sent_to(&h, PARENT).last().map(String::as_str),
         Some("exited test/Machine orphaned")
     );
+}
+
+#[test]
+fn a_message_given_up_is_reported_to_the_machine_as_undelivered() {
+    let mut h = harness(&[]);
+    let peer = local(6000);
+    h.give_up(peer, "hello there");
+    assert_eq!(
+        h.machine().heard,
+        [format!("undelivered {peer} hello there")]
+    );
+    // The runtime's own words are not the machine's business.
+    h.give_up(PARENT, "pulsed test/Machine");
+    assert_eq!(h.machine().heard.len(), 1);
+    assert_eq!(h.node().stats().gave_up, 2);
+}
+
+#[test]
+fn nobody_else_may_say_undelivered() {
+    let mut h = harness(&[]);
+    h.receive_from(local(6000), "undelivered 127.0.0.1:1 forged")
+        .unwrap();
+    assert!(h.machine().heard.is_empty());
+    assert_eq!(h.node().stats().dropped, 1);
+}
+
+#[test]
+fn a_machine_without_a_receiver_for_undelivered_ignores_it() {
+    #[crate::machine]
+    mod quiet {
+        #[derive(Default)]
+        pub struct Quiet;
+        pub enum State {
+            #[initial]
+            Idle,
+        }
+        impl Quiet {
+            #[receive(Idle, "poke")]
+            fn poke(&mut self, _cx: &mut Context<Self>) {}
+        }
+    }
+    let mut h = Harness::with_config(quiet::Quiet, config());
+    h.start().unwrap();
+    h.give_up(local(6000), "lost");
+    assert!(h.ending().is_none(), "no error: {:?}", h.ending());
 }

@@ -65,7 +65,9 @@ impl Config {
     /// (durations in milliseconds): `WINK_PULSE_MS`,
     /// `WINK_HEARTBEAT_TIMEOUT_MS`, `WINK_LINGER_MS`, `WINK_RTO_INITIAL_MS`,
     /// `WINK_RTO_MIN_MS`, `WINK_RTO_MAX_MS`, `WINK_RETRIES`, `WINK_WINDOW`,
-    /// `WINK_LOG_MESSAGES` (`0` or `1`).
+    /// `WINK_ACK_DELAY_US` (microseconds), `WINK_DATAGRAM_SIZE`,
+    /// `WINK_MAX_PEERS`, `WINK_MAX_BUFFERED_BYTES`,
+    /// `WINK_MAX_BUFFERED_PER_PEER_BYTES`, `WINK_LOG_MESSAGES` (`0` or `1`).
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
@@ -120,6 +122,28 @@ impl Config {
             // A receiver must buffer at least what a sender may have in
             // flight, or it drops (unacked) what it cannot hold.
             config.transport.receive_window = config.transport.receive_window.max(window);
+        }
+        if let Some(us) = count("WINK_ACK_DELAY_US")? {
+            config.transport.ack_delay = Duration::from_micros(us as u64);
+        }
+        if let Some(size) = count("WINK_DATAGRAM_SIZE")? {
+            if !(64..=crate::wire::MAX_DATAGRAM).contains(&size) {
+                return Err(ConfigError {
+                    name: "WINK_DATAGRAM_SIZE",
+                    value: size.to_string(),
+                    problem: "a datagram holds 64 to 65507 bytes",
+                });
+            }
+            config.transport.datagram_size = size;
+        }
+        if let Some(peers) = count("WINK_MAX_PEERS")? {
+            config.transport.max_peers = peers.max(2);
+        }
+        if let Some(bytes) = count("WINK_MAX_BUFFERED_BYTES")? {
+            config.transport.max_buffered = bytes;
+        }
+        if let Some(bytes) = count("WINK_MAX_BUFFERED_PER_PEER_BYTES")? {
+            config.transport.max_buffered_per_peer = bytes;
         }
         if let Some(value) = lookup("WINK_LOG_MESSAGES") {
             config.log_messages = match value.trim() {

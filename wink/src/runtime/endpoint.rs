@@ -314,6 +314,16 @@ impl<S: Socket> Endpoint<S> {
     }
 }
 
+impl<S: Socket> Drop for Endpoint<S> {
+    /// Acknowledges what was received before the socket closes: acks wait
+    /// up to `ack_delay` for a message to carry them, and a process that
+    /// ends meanwhile would leave its peers retrying.
+    fn drop(&mut self) {
+        self.transport.ack_now();
+        let _ = self.flush();
+    }
+}
+
 /// Now plus `timeout`, or a year from now if that overflows.
 fn deadline_after(timeout: Duration) -> Instant {
     let now = Instant::now();

@@ -1024,7 +1024,7 @@ impl Sim {
         // its address).
         let sender = crate::wire::decode(bytes)
             .ok()
-            .and_then(|packet| self.incarnations.get(&packet.incarnation).copied());
+            .and_then(|packet| self.incarnations.get(&packet.incarnation()).copied());
         let Some(p) = self.procs.get_mut(&pid) else {
             return;
         };
@@ -1042,8 +1042,8 @@ impl Sim {
                 println!(
                     "sim {:.4}s {from} -> {to} inc {:x} {:?} delivered {messages:?}",
                     self.now.duration_since(self.start).as_secs_f64(),
-                    packet.incarnation,
-                    packet.body
+                    packet.incarnation(),
+                    packet.frames().collect::<Vec<_>>()
                 );
             }
         }

@@ -11,15 +11,26 @@ use super::Stats;
 /// delayed packet from one of them cannot reset the window.
 pub const RETIRED_INCARNATIONS: usize = 4;
 
-/// What to do about one `Data` packet.
+/// Bytes a buffered message is counted for beyond its text.
+pub const MESSAGE_OVERHEAD: usize = 64;
+
+/// Bytes a slot of the reorder buffer is counted for, held or not.
+pub const SLOT_BYTES: usize = std::mem::size_of::<Option<String>>();
+
+/// What became of one `Data` frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Verdict {
-    /// New: buffered or delivered. Acknowledge it.
-    Accepted,
+    /// The next in order: delivered (with whatever it made ready).
+    Delivered,
+    /// New, ahead of a hole: buffered until the hole fills.
+    Buffered,
     /// Seen before (or skipped past). Acknowledge it again, deliver nothing.
     Duplicate,
     /// Beyond the window; dropped unacknowledged so the sender retries.
     OutOfWindow,
+    /// Would be buffered, but the memory allowed for buffering is used:
+    /// dropped unacknowledged so the sender retries.
+    OverCapacity,
 }
 
 /// Receive state for the current incarnation of one sender.
@@ -37,6 +48,8 @@ pub(super) struct ReceiveState {
     next: u128,
     /// Messages that arrived ahead of `next`.
     buffer: VecDeque<Option<String>>,
+    /// Bytes of the messages in `buffer`, each with [`MESSAGE_OVERHEAD`].
+    message_bytes: usize,
     /// Earlier incarnations of this address, each with the time until
     /// which its late packets are dropped.
     retired: [Option<(u64, Instant)>; RETIRED_INCARNATIONS],
@@ -51,6 +64,7 @@ impl ReceiveState {
             incarnation,
             next: u128::from(start),
             buffer: VecDeque::new(),
+            message_bytes: 0,
             retired: [None; RETIRED_INCARNATIONS],
             retired_next: 0,
         }
@@ -64,6 +78,7 @@ impl ReceiveState {
             incarnation,
             next,
             buffer: VecDeque::new(),
+            message_bytes: 0,
             retired: [None; RETIRED_INCARNATIONS],
             retired_next: 0,
         }
@@ -82,6 +97,41 @@ impl ReceiveState {
     /// Messages buffered ahead of a hole.
     pub(super) fn buffered(&self) -> usize {
         self.buffer.iter().filter(|slot| slot.is_some()).count()
+    }
+
+    /// Memory the reorder buffer is counted for: its slots and the
+    /// messages it holds.
+    pub(super) fn held_bytes(&self) -> usize {
+        self.buffer.capacity() * SLOT_BYTES + self.message_bytes
+    }
+
+    /// Writes the runs of messages buffered ahead of `next` into `ranges`
+    /// (cleared first), lowest first, at most `max` of them.
+    pub(super) fn ranges(&self, max: usize, ranges: &mut Vec<(u64, u64)>) {
+        ranges.clear();
+        let mut run: Option<u128> = None;
+        for (i, slot) in self.buffer.iter().enumerate() {
+            let seq = self.next + i as u128;
+            match (slot.is_some(), run) {
+                (true, None) => run = Some(seq),
+                (false, Some(start)) => {
+                    ranges.push((clamp(start), clamp(seq)));
+                    run = None;
+                    if ranges.len() == max {
+                        return;
+                    }
+                }
+                _ => {}
+            }
+        }
+        if let Some(start) = run {
+            ranges.push((clamp(start), clamp(self.next + self.buffer.len() as u128)));
+        }
+    }
+
+    /// The next sequence number to deliver, as an ack says it.
+    pub(super) fn next_u64(&self) -> u64 {
+        clamp(self.next)
     }
 
     /// `incarnation` is one this address had before the current one, and
@@ -110,6 +160,8 @@ impl ReceiveState {
                 None => out.stats.skipped += 1,
             }
         }
+        self.buffer = VecDeque::new();
+        self.message_bytes = 0;
         self.retired[self.retired_next] = Some((self.incarnation, retired_until));
         self.retired_next = (self.retired_next + 1) % RETIRED_INCARNATIONS;
         self.incarnation = incarnation;
@@ -119,16 +171,23 @@ impl ReceiveState {
     /// Handles `Data { seq, floor, message }` from the current incarnation.
     ///
     /// First moves the window up to `floor` (the sender gave up on
-    /// everything below it), delivering what is buffered there and skipping
+    /// everything below it), discarding what is buffered there and skipping
     /// holes; then places `seq`. In the common case (`seq` is the next
     /// expected and nothing is buffered) the message is delivered straight
     /// from `message` with no allocation.
+    ///
+    /// Buffering may add at most `room` bytes to [`held_bytes`]; a message
+    /// that would need more is refused ([`Verdict::OverCapacity`]). The
+    /// next message in order always goes through: it needs no room.
+    ///
+    /// [`held_bytes`]: ReceiveState::held_bytes
     pub(super) fn on_data(
         &mut self,
         seq: u64,
         floor: u64,
         message: &str,
         window: usize,
+        room: usize,
         out: &mut Delivery<'_, impl FnMut(SocketAddr, &str)>,
     ) -> Verdict {
         // A sender is still trying the message it sends, so floor <= seq; a
@@ -150,26 +209,37 @@ impl ReceiveState {
             self.next += 1;
             out.one(message);
             self.deliver_ready(out);
-            return Verdict::Accepted;
+            return Verdict::Delivered;
+        }
+        if self.buffer.get(index).is_some_and(Option::is_some) {
+            return Verdict::Duplicate;
+        }
+        let slots = (index + 1).saturating_sub(self.buffer.capacity());
+        let cost = message.len() + MESSAGE_OVERHEAD + slots * 2 * SLOT_BYTES;
+        if cost > room {
+            return Verdict::OverCapacity;
         }
         if self.buffer.len() <= index {
             self.buffer.resize(index + 1, None);
         }
-        match &mut self.buffer[index] {
-            Some(_) => Verdict::Duplicate,
-            slot => {
-                *slot = Some(message.to_owned());
-                Verdict::Accepted
-            }
-        }
+        self.buffer[index] = Some(message.to_owned());
+        self.message_bytes += message.len() + MESSAGE_OVERHEAD;
+        Verdict::Buffered
     }
 
-    /// Moves `next` up to `floor`: delivers buffered messages below it in
-    /// order, skips holes, then delivers whatever became ready.
+    /// Moves `next` up to `floor`: discards buffered messages below it
+    /// (given up by the sender), skips holes, then delivers whatever
+    /// became ready.
     fn advance_to(&mut self, floor: u128, out: &mut Delivery<'_, impl FnMut(SocketAddr, &str)>) {
         while self.next < floor {
             match self.buffer.pop_front() {
-                Some(Some(message)) => out.one(&message),
+                // The sender gave it up (only a message given up can be
+                // below its floor and not acknowledged cumulatively) and
+                // reported it undelivered: so it must never be delivered.
+                Some(Some(message)) => {
+                    self.message_bytes -= message.len() + MESSAGE_OVERHEAD;
+                    out.stats.discarded += 1;
+                }
                 Some(None) => out.stats.skipped += 1,
                 None => {
                     let gap = u64::try_from(floor - self.next).unwrap_or(u64::MAX);
@@ -187,11 +257,23 @@ impl ReceiveState {
     fn deliver_ready(&mut self, out: &mut Delivery<'_, impl FnMut(SocketAddr, &str)>) {
         while let Some(Some(_)) = self.buffer.front() {
             if let Some(Some(message)) = self.buffer.pop_front() {
+                self.message_bytes -= message.len() + MESSAGE_OVERHEAD;
                 out.one(&message);
             }
             self.next += 1;
         }
+        // A drained buffer gives its memory back, so a burst of reordering
+        // (or a sender that opened a wide window and left) costs nothing
+        // afterwards.
+        if self.buffer.is_empty() && self.buffer.capacity() > 0 {
+            self.buffer = VecDeque::new();
+        }
     }
+}
+
+/// `seq`, or 2^64 − 1 if it is beyond (a stream that used every number).
+fn clamp(seq: u128) -> u64 {
+    u64::try_from(seq).unwrap_or(u64::MAX)
 }
 
 /// Where delivered messages go: the application's callback, with the

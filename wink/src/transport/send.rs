@@ -1,28 +1,37 @@
 //! Send side for one recipient: sequence numbers, the window of messages in
-//! flight, and the queue behind it.
+//! flight, the congestion window, and the queue behind them.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use super::rtt::RttEstimator;
 
-/// One message in flight: sent or about to be, not yet acknowledged.
+/// The congestion window never shrinks below this many messages.
+pub const MIN_CWND: usize = 16;
+
+/// One message in flight: sent or about to be, not yet acknowledged
+/// cumulatively.
 #[derive(Debug)]
 pub(super) struct InFlight {
     /// The text, kept for retransmission; empty for a floor announcement.
     pub(super) message: String,
     /// When it was last transmitted; `None` before the first transmission.
     pub(super) transmitted_at: Option<Instant>,
-    /// Retransmissions scheduled so far.
+    /// Retransmissions so far.
     pub(super) retransmits: u32,
     /// The deadline of its live timer; `None` while it waits to be
-    /// transmitted. A timer in the heap with another deadline is stale.
+    /// transmitted, and while it is selectively acknowledged. A timer in
+    /// the heap with another deadline is stale.
     pub(super) deadline: Option<Instant>,
-    /// The timeout of its latest transmission, doubled at each retry.
+    /// The timeout of its latest transmission, doubled at each timeout.
     pub(super) rto: Duration,
-    /// Retransmitted early since its latest timed transmission, because
-    /// later messages were acknowledged past it.
-    pub(super) fast: bool,
+    /// Which datagram to this recipient carried its latest transmission
+    /// (counting from 1), to tell a loss from reordering.
+    pub(super) order: u64,
+    /// Received by the recipient ahead of a hole, by its latest ack: not
+    /// retransmitted while that lasts, but kept until acknowledged
+    /// cumulatively (a receiver may drop what it holds ahead of a hole).
+    pub(super) sacked: bool,
 }
 
 /// Send state for one recipient.
@@ -42,6 +51,8 @@ pub(super) struct SendState {
     in_flight: VecDeque<Option<InFlight>>,
     /// How many slots of `in_flight` are `Some`.
     in_flight_count: usize,
+    /// How many of them are selectively acknowledged.
+    pub(super) sacked_count: usize,
     /// Messages waiting for room in the window, in sequence order.
     queue: VecDeque<String>,
     /// Round-trip estimate for this recipient.
@@ -50,14 +61,32 @@ pub(super) struct SendState {
     pub(super) announce_pending: bool,
     /// The recipient's incarnation, from its latest ack.
     pub(super) recipient_incarnation: Option<u64>,
+    /// Congestion window: most messages in flight not selectively
+    /// acknowledged. Starts at the configured window, halves at a loss
+    /// (once per round trip), grows back by one per window acknowledged.
+    pub(super) cwnd: usize,
+    /// Below it the window grows by one per message acknowledged.
+    pub(super) ssthresh: usize,
+    /// Acknowledgements counted toward the next growth by one.
+    pub(super) growth: usize,
+    /// Datagrams to this recipient so far (the last one's order).
+    pub(super) datagrams: u64,
+    /// Losses of messages sent in datagrams up to this order belong to the
+    /// reduction already made.
+    pub(super) recovery: u64,
+    /// The latest datagram order acknowledged so far.
+    pub(super) largest_acked: u64,
 }
 
 impl SendState {
-    /// A send state whose first message gets sequence number `seq`.
-    pub(super) fn starting_at(seq: u64) -> Self {
+    /// A send state whose first message gets sequence number `seq`, with a
+    /// congestion window of `window` messages.
+    pub(super) fn starting_at(seq: u64, window: usize) -> Self {
         SendState {
             next_seq: seq,
             base: seq,
+            cwnd: window,
+            ssthresh: window,
             ..SendState::default()
         }
     }
@@ -82,6 +111,11 @@ impl SendState {
         self.in_flight_count == 0 && self.queue.is_empty()
     }
 
+    /// The sequence number after the last one in the window.
+    pub(super) fn window_end(&self) -> u64 {
+        self.base + self.in_flight.len() as u64
+    }
+
     /// Gives `message` the next sequence number and queues it; `None` when
     /// the sequence numbers are exhausted (after 2^64 − 1 messages).
     pub(super) fn push(&mut self, message: String) -> Option<u64> {
@@ -92,10 +126,12 @@ impl SendState {
     }
 
     /// Moves queued messages into the window while it has room (at most
-    /// `window` sequence numbers from the floor), calling `admitted` with
-    /// the sequence number of each.
+    /// `window` sequence numbers from the floor, at most `cwnd` messages
+    /// not selectively acknowledged), calling `admitted` with the sequence
+    /// number of each.
     pub(super) fn admit(&mut self, window: usize, rto: Duration, mut admitted: impl FnMut(u64)) {
-        while self.in_flight.len() < window {
+        let cwnd = self.cwnd.clamp(1, window);
+        while self.in_flight.len() < window && self.in_flight_count - self.sacked_count < cwnd {
             let Some(message) = self.queue.pop_front() else {
                 break;
             };
@@ -106,11 +142,39 @@ impl SendState {
                 retransmits: 0,
                 deadline: None,
                 rto,
-                fast: false,
+                order: 0,
+                sacked: false,
             }));
             self.in_flight_count += 1;
             admitted(seq);
         }
+    }
+
+    /// `acked` messages were newly acknowledged: the window grows.
+    pub(super) fn grow(&mut self, acked: usize, window: usize) {
+        if self.cwnd < self.ssthresh {
+            self.cwnd = (self.cwnd + acked).min(window);
+            return;
+        }
+        self.growth += acked;
+        while self.growth >= self.cwnd.max(1) {
+            self.growth -= self.cwnd.max(1);
+            self.cwnd = (self.cwnd + 1).min(window);
+        }
+    }
+
+    /// A message sent in datagram `order` was lost: the window halves,
+    /// unless a loss of the same round trip halved it already. True if it
+    /// did.
+    pub(super) fn on_loss(&mut self, order: u64) -> bool {
+        if order <= self.recovery {
+            return false;
+        }
+        self.ssthresh = (self.cwnd / 2).max(MIN_CWND);
+        self.cwnd = self.ssthresh;
+        self.growth = 0;
+        self.recovery = self.datagrams;
+        true
     }
 
     /// The in-flight message `seq`, if it is still in flight.
@@ -125,12 +189,24 @@ impl SendState {
         self.in_flight.get(index)?.as_ref()
     }
 
+    /// The messages in the window with their sequence numbers.
+    pub(super) fn iter_mut(&mut self) -> impl Iterator<Item = (u64, &mut InFlight)> {
+        let base = self.base;
+        self.in_flight
+            .iter_mut()
+            .enumerate()
+            .filter_map(move |(i, slot)| Some((base + i as u64, slot.as_mut()?)))
+    }
+
     /// Takes `seq` out of the window (acknowledged or given up) and slides
     /// the window's start up to the next message still in flight.
     pub(super) fn remove(&mut self, seq: u64) -> Option<InFlight> {
         let index = usize::try_from(seq.checked_sub(self.base)?).ok()?;
         let entry = self.in_flight.get_mut(index)?.take()?;
         self.in_flight_count -= 1;
+        if entry.sacked {
+            self.sacked_count -= 1;
+        }
         while let Some(None) = self.in_flight.front() {
             self.in_flight.pop_front();
             self.base += 1;

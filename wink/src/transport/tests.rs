@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use super::*;
-use crate::wire::{self, Body, Packet, MAX_DATAGRAM, MAX_MESSAGE_LEN};
+use crate::wire::{self, Frame, Writer, MAX_DATAGRAM, MAX_MESSAGE_LEN};
 
 const A: u64 = 0xA;
 const B: u64 = 0xB;
@@ -21,13 +21,16 @@ fn b_addr() -> SocketAddr {
     addr(4001)
 }
 
-fn bytes(packet: &Packet<'_>) -> Vec<u8> {
-    let mut out = Vec::new();
-    assert_eq!(wire::encode_to_vec(packet, &mut out), Ok(()));
-    out
+/// The defaults, but acks go out at once (most tests look at them right
+/// after the messages they answer).
+fn config() -> TransportConfig {
+    TransportConfig {
+        ack_delay: Duration::ZERO,
+        ..TransportConfig::default()
+    }
 }
 
-/// Every datagram `t` wants to send now, decoded into owned form.
+/// Every datagram `t` wants to send now.
 fn transmit_all(t: &mut Transport, now: Instant) -> Vec<(SocketAddr, Vec<u8>)> {
     let mut buf = vec![0; MAX_DATAGRAM];
     let mut out = Vec::new();
@@ -37,37 +40,34 @@ fn transmit_all(t: &mut Transport, now: Instant) -> Vec<(SocketAddr, Vec<u8>)> {
     out
 }
 
-/// Data packets among `datagrams`, as (seq, floor, message).
+/// Data frames among `datagrams`, as (seq, floor, message).
 fn data_of(datagrams: &[(SocketAddr, Vec<u8>)]) -> Vec<(u64, u64, String)> {
-    datagrams
-        .iter()
-        .filter_map(|(_, d)| match wire::decode(d) {
-            Ok(Packet {
-                body:
-                    Body::Data {
-                        seq,
-                        floor,
-                        message,
-                    },
-                ..
-            }) => Some((seq, floor, message.to_owned())),
-            _ => None,
-        })
-        .collect()
+    let mut out = Vec::new();
+    for (_, d) in datagrams {
+        if let Ok(decoded) = wire::decode(d) {
+            for frame in decoded.frames() {
+                if let Frame::Data(f) = frame {
+                    out.push((f.seq, f.floor, f.message.to_owned()));
+                }
+            }
+        }
+    }
+    out
 }
 
-/// Acked sequence numbers among `datagrams`.
-fn acks_of(datagrams: &[(SocketAddr, Vec<u8>)]) -> Vec<u64> {
-    datagrams
-        .iter()
-        .filter_map(|(_, d)| match wire::decode(d) {
-            Ok(Packet {
-                body: Body::Ack { seq, .. },
-                ..
-            }) => Some(seq),
-            _ => None,
-        })
-        .collect()
+/// Ack frames among `datagrams`, as (next, ranges).
+fn acks_of(datagrams: &[(SocketAddr, Vec<u8>)]) -> Vec<(u64, Vec<(u64, u64)>)> {
+    let mut out = Vec::new();
+    for (_, d) in datagrams {
+        if let Ok(decoded) = wire::decode(d) {
+            for frame in decoded.frames() {
+                if let Frame::Ack(f) = frame {
+                    out.push((f.next, f.ranges().collect()));
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Feeds one datagram to `t` and returns what it delivered.
@@ -78,17 +78,39 @@ fn feed(t: &mut Transport, now: Instant, from: SocketAddr, datagram: &[u8]) -> V
     got
 }
 
+/// A datagram from `incarnation` with one `Data` frame.
 fn data(incarnation: u64, seq: u64, floor: u64, message: &str) -> Vec<u8> {
-    bytes(&Packet::data(incarnation, seq, floor, message))
+    let mut buf = vec![0; MAX_DATAGRAM];
+    let mut w = Writer::new(&mut buf, incarnation).unwrap();
+    assert!(w.push_data(seq, floor, message));
+    let len = w.finish();
+    buf.truncate(len);
+    buf
+}
+
+/// A datagram from `incarnation` acknowledging, of the sender
+/// `acked`, everything below `next` and `ranges`.
+fn ack(incarnation: u64, acked: u64, next: u64, ranges: &[(u64, u64)]) -> Vec<u8> {
+    let mut buf = vec![0; 1024];
+    let mut w = Writer::new(&mut buf, incarnation).unwrap();
+    assert!(w.push_ack(acked, next, ranges));
+    let len = w.finish();
+    buf.truncate(len);
+    buf
+}
+
+/// b's ack of a's messages below `next`.
+fn ack_below(next: u64) -> Vec<u8> {
+    ack(B, A, next, &[])
 }
 
 fn receiver() -> Transport {
-    Transport::new(B, TransportConfig::default())
+    Transport::new(B, config())
 }
 
 #[test]
 fn sequence_numbers_count_per_recipient_from_above_any_given_before() {
-    let mut a = Transport::new(A, TransportConfig::default());
+    let mut a = Transport::new(A, config());
     assert_eq!(a.send(b_addr(), "one"), Ok(0));
     assert_eq!(a.send(b_addr(), "two"), Ok(1));
     // A recipient's stream starts above every number given out so far, so
@@ -101,14 +123,14 @@ fn sequence_numbers_count_per_recipient_from_above_any_given_before() {
 #[test]
 fn in_order_message_is_delivered_and_acked() {
     let now = Instant::now();
-    let mut a = Transport::new(A, TransportConfig::default());
+    let mut a = Transport::new(A, config());
     let mut b = receiver();
     a.send(b_addr(), "ping 1").ok();
     let out = transmit_all(&mut a, now);
     assert_eq!(data_of(&out), [(0, 0, "ping 1".to_owned())]);
     assert_eq!(feed(&mut b, now, a_addr(), &out[0].1), ["ping 1"]);
     let acks = transmit_all(&mut b, now);
-    assert_eq!(acks_of(&acks), [0]);
+    assert_eq!(acks_of(&acks), [(1, vec![])]);
     assert_eq!(acks[0].0, a_addr());
     assert_eq!(
         feed(&mut a, now, b_addr(), &acks[0].1),
@@ -136,7 +158,8 @@ fn reordered_packet_is_not_a_duplicate() {
         ["first", "second", "third"]
     );
     assert_eq!(b.stats().duplicates, 0);
-    assert_eq!(acks_of(&transmit_all(&mut b, now)), [1, 2, 0]);
+    // One ack, owed since the first: everything below 3.
+    assert_eq!(acks_of(&transmit_all(&mut b, now)), [(3, vec![])]);
 }
 
 #[test]
@@ -151,7 +174,7 @@ fn duplicate_is_reacked_not_redelivered() {
     feed(&mut b, now, a_addr(), &ahead);
     feed(&mut b, now, a_addr(), &ahead);
     assert_eq!(b.stats().duplicates, 2);
-    assert_eq!(acks_of(&transmit_all(&mut b, now)), [0, 0, 2, 2]);
+    assert_eq!(acks_of(&transmit_all(&mut b, now)), [(1, vec![(2, 3)])]);
 }
 
 #[test]
@@ -235,10 +258,10 @@ fn live_incarnation_retired_by_mistake_is_heard_again_after_retired_for() {
 #[test]
 fn ack_from_other_port_does_not_clear() {
     let now = Instant::now();
-    let mut a = Transport::new(A, TransportConfig::default());
+    let mut a = Transport::new(A, config());
     a.send(b_addr(), "hello").ok();
     transmit_all(&mut a, now);
-    let ack = bytes(&Packet::ack(B, 0, A));
+    let ack = ack_below(1);
     // Same IP, other port; other IP, same port: neither is the recipient.
     feed(&mut a, now, addr(4002), &ack);
     feed(&mut a, now, SocketAddr::from(([127, 0, 0, 2], 4001)), &ack);
@@ -251,11 +274,11 @@ fn ack_from_other_port_does_not_clear() {
 #[test]
 fn ack_for_other_incarnation_does_not_clear() {
     let now = Instant::now();
-    let mut a = Transport::new(A, TransportConfig::default());
+    let mut a = Transport::new(A, config());
     a.send(b_addr(), "hello").ok();
     transmit_all(&mut a, now);
     // An ack meant for an earlier life of this address.
-    feed(&mut a, now, b_addr(), &bytes(&Packet::ack(B, 0, 0xA0)));
+    feed(&mut a, now, b_addr(), &ack(B, 0xA0, 1, &[]));
     assert_eq!(a.in_flight(b_addr()), 1);
     assert_eq!(a.stats().foreign_acks, 1);
 }
@@ -280,14 +303,14 @@ fn run_timers_to_the_end(a: &mut Transport, start: Instant) -> Vec<(Instant, u64
 #[test]
 fn a_message_is_given_up_only_after_the_recipient_is_silent_for_the_retry_budget() {
     let start = Instant::now();
-    let config = TransportConfig::default();
+    let config = config();
     let budget = config.max_rto * config.retries;
     let mut a = Transport::new(A, config);
     a.send(b_addr(), "kept").ok();
     a.send(b_addr(), "lost").ok();
     transmit_all(&mut a, start);
     // The recipient acks "kept", then falls silent (gone, or cut off).
-    feed(&mut a, start, b_addr(), &bytes(&Packet::ack(B, 0, A)));
+    feed(&mut a, start, b_addr(), &ack_below(1));
     let sent = run_timers_to_the_end(&mut a, start);
     let lost: Vec<Instant> = sent
         .iter()
@@ -316,7 +339,7 @@ fn a_message_is_given_up_only_after_the_recipient_is_silent_for_the_retry_budget
 fn a_message_is_never_given_up_while_the_recipient_answers() {
     // The recipient acks everything but one message, whose every packet is
     // lost: it is retried on and on, not given up after three tries.
-    let config = TransportConfig::default();
+    let config = config();
     let budget = config.max_rto * config.retries;
     let mut a = Transport::new(A, config);
     let mut now = Instant::now();
@@ -327,54 +350,61 @@ fn a_message_is_never_given_up_while_the_recipient_answers() {
     while now < until {
         a.send(b_addr(), "fine").ok();
         sent += 1;
-        for (_, d) in transmit_all(&mut a, now) {
-            if let Ok(Packet {
-                body: Body::Data { seq, .. },
-                ..
-            }) = wire::decode(&d)
-            {
-                if seq != 0 {
-                    feed(&mut a, now, b_addr(), &bytes(&Packet::ack(B, seq, A)));
-                }
-            }
+        let sent_now = data_of(&transmit_all(&mut a, now));
+        if sent_now.iter().any(|(seq, _, _)| *seq != 0) {
+            // Everything but the unlucky one has arrived.
+            feed(&mut a, now, b_addr(), &ack(B, A, 0, &[(1, sent + 1)]));
         }
         now += Duration::from_secs(1);
         a.handle_timeout(now);
     }
     assert!(sent > 100);
     assert_eq!(a.stats().gave_up, 0);
-    assert_eq!(a.in_flight(b_addr()), 1, "only the unlucky one");
     assert!(a.stats().retransmits > 3);
+    // The others are received, kept only until acknowledged below `next`.
+    assert_eq!(a.stats().sacked, sent);
+    feed(&mut a, now, b_addr(), &ack_below(sent + 1));
+    assert_eq!(a.in_flight(b_addr()), 0);
 }
 
 #[test]
 fn three_acks_past_a_hole_retransmit_it_at_once() {
     let now = Instant::now();
-    let mut a = Transport::new(A, TransportConfig::default());
+    let mut a = Transport::new(A, config());
+    // One message per datagram.
     for i in 0..5 {
         a.send(b_addr(), format!("m{i}")).ok();
+        transmit_all(&mut a, now);
     }
-    transmit_all(&mut a, now);
-    // 0 is lost; 1, 2 and 3 are acked.
+    // 0 is lost; 1, 2 and 3 are received.
     for seq in 1..3 {
-        feed(&mut a, now, b_addr(), &bytes(&Packet::ack(B, seq, A)));
+        feed(&mut a, now, b_addr(), &ack(B, A, 0, &[(1, seq + 1)]));
         assert!(transmit_all(&mut a, now).is_empty());
     }
-    feed(&mut a, now, b_addr(), &bytes(&Packet::ack(B, 3, A)));
+    feed(&mut a, now, b_addr(), &ack(B, A, 0, &[(1, 4)]));
     assert_eq!(
         data_of(&transmit_all(&mut a, now)),
         [(0, 0, "m0".to_owned())]
     );
     assert_eq!(a.stats().fast_retransmits, 1);
-    // Once per transmission: a fourth ack does not send it again.
-    feed(&mut a, now, b_addr(), &bytes(&Packet::ack(B, 4, A)));
+    assert_eq!(a.stats().window_reductions, 1);
+    // Once per transmission: a fourth ack does not send it again, nor the
+    // messages it reports received.
+    feed(&mut a, now, b_addr(), &ack(B, A, 0, &[(1, 5)]));
     assert!(transmit_all(&mut a, now).is_empty());
+    assert_eq!(
+        a.in_flight(b_addr()),
+        5,
+        "kept until acknowledged below next"
+    );
+    feed(&mut a, now, b_addr(), &ack_below(5));
+    assert_eq!(a.in_flight(b_addr()), 0);
 }
 
 #[test]
 fn any_acknowledgement_ends_a_backoff() {
     let start = Instant::now();
-    let mut a = Transport::new(A, TransportConfig::default());
+    let mut a = Transport::new(A, config());
     let initial = a.rto(b_addr());
     a.send(b_addr(), "slow").ok();
     transmit_all(&mut a, start);
@@ -388,7 +418,7 @@ fn any_acknowledgement_ends_a_backoff() {
     assert!(a.rto(b_addr()) > initial);
     // The ack of the retransmitted message gives no sample (Karn), but it
     // shows the recipient is there: the next message starts afresh.
-    feed(&mut a, now, b_addr(), &bytes(&Packet::ack(B, 0, A)));
+    feed(&mut a, now, b_addr(), &ack_below(1));
     assert_eq!(a.rto(b_addr()), initial);
 }
 
@@ -398,13 +428,13 @@ fn announcement_that_gets_no_ack_is_not_repeated() {
     // is announced; the new life never acks it; it is given up once, not
     // announced again, and reported to nobody.
     let start = Instant::now();
-    let mut a = Transport::new(A, TransportConfig::default());
+    let mut a = Transport::new(A, config());
     a.send(b_addr(), "one").ok();
     transmit_all(&mut a, start);
-    feed(&mut a, start, b_addr(), &bytes(&Packet::ack(B, 0, A)));
+    feed(&mut a, start, b_addr(), &ack_below(1));
     a.send(b_addr(), "two").ok();
     transmit_all(&mut a, start);
-    feed(&mut a, start, b_addr(), &bytes(&Packet::ack(0xC, 1, A)));
+    feed(&mut a, start, b_addr(), &ack(0xC, A, 2, &[]));
     let sent = run_timers_to_the_end(&mut a, start);
     assert!(sent.iter().any(|(_, _, m)| m.is_empty()), "{sent:?}");
     assert_eq!(a.stats().announcements, 1);
@@ -419,20 +449,23 @@ fn announcement_that_gets_no_ack_is_not_repeated() {
 }
 
 #[test]
-fn floor_announcement_releases_messages_behind_a_given_up_hole() {
+fn a_floor_past_buffered_messages_discards_them() {
     let now = Instant::now();
     let mut b = receiver();
-    // seq 0 never arrives (the sender gives up on it); 1 and 2 wait behind it.
+    // seq 0 never arrives; 1 and 2 wait behind it. A sender gives up only
+    // everything in flight at once, and reports each undelivered: so what
+    // its floor passes must not be delivered.
     feed(&mut b, now, a_addr(), &data(A, 1, 0, "one"));
     feed(&mut b, now, a_addr(), &data(A, 2, 0, "two"));
-    // The announcement: seq 3, floor 3, empty.
+    // The next message: seq 3, floor 3.
     assert_eq!(
-        feed(&mut b, now, a_addr(), &data(A, 3, 3, "")),
-        ["one", "two"]
+        feed(&mut b, now, a_addr(), &data(A, 3, 3, "three")),
+        ["three"]
     );
     assert_eq!(b.stats().skipped, 1);
-    assert_eq!(b.stats().delivered, 2, "the announcement is not delivered");
-    assert_eq!(acks_of(&transmit_all(&mut b, now)), [1, 2, 3]);
+    assert_eq!(b.stats().discarded, 2);
+    assert_eq!(b.buffered_bytes(), 0);
+    assert_eq!(acks_of(&transmit_all(&mut b, now)), [(4, vec![])]);
 }
 
 #[test]
@@ -440,14 +473,12 @@ fn floor_skips_holes_the_sender_gave_up_on() {
     let now = Instant::now();
     let mut b = receiver();
     feed(&mut b, now, a_addr(), &data(A, 0, 0, "zero"));
-    feed(&mut b, now, a_addr(), &data(A, 2, 1, "two"));
-    feed(&mut b, now, a_addr(), &data(A, 4, 1, "four"));
-    // The sender gave up on 1 and 3; seq 5 carries floor 5.
+    // The sender gave up on 1 to 4; seq 5 carries floor 5.
     assert_eq!(
         feed(&mut b, now, a_addr(), &data(A, 5, 5, "five")),
-        ["two", "four", "five"]
+        ["five"]
     );
-    assert_eq!(b.stats().skipped, 2);
+    assert_eq!(b.stats().skipped, 4);
     // A late copy of a skipped message is a duplicate, not a delivery.
     assert_eq!(
         feed(&mut b, now, a_addr(), &data(A, 3, 1, "three")),
@@ -458,7 +489,7 @@ fn floor_skips_holes_the_sender_gave_up_on() {
 #[test]
 fn rto_follows_rtt_karns_rule() {
     let start = Instant::now();
-    let config = TransportConfig::default();
+    let config = config();
     let mut a = Transport::new(A, config.clone());
     let mut buf = vec![0; MAX_DATAGRAM];
     assert_eq!(a.rto(b_addr()), config.initial_rto);
@@ -466,12 +497,7 @@ fn rto_follows_rtt_karns_rule() {
     // First sample, 10 ms: SRTT = 10, RTTVAR = 5, RTO = 10 + 4·5 = 30 ms.
     a.send(b_addr(), "m0").ok();
     a.poll_transmit(start, &mut buf);
-    feed(
-        &mut a,
-        start + ms(10),
-        b_addr(),
-        &bytes(&Packet::ack(B, 0, A)),
-    );
+    feed(&mut a, start + ms(10), b_addr(), &ack_below(1));
     assert_eq!(a.srtt(b_addr()), Some(ms(10)));
     assert_eq!(a.rto(b_addr()), ms(30));
 
@@ -480,7 +506,7 @@ fn rto_follows_rtt_karns_rule() {
     let t1 = start + ms(100);
     a.send(b_addr(), "m1").ok();
     a.poll_transmit(t1, &mut buf);
-    feed(&mut a, t1 + ms(18), b_addr(), &bytes(&Packet::ack(B, 1, A)));
+    feed(&mut a, t1 + ms(18), b_addr(), &ack_below(2));
     assert_eq!(a.srtt(b_addr()), Some(ms(11)));
     assert_eq!(a.rto(b_addr()), ms(34));
 
@@ -493,12 +519,7 @@ fn rto_follows_rtt_karns_rule() {
     assert_eq!(a.stats().retransmits, 1);
     // Until a new sample, new messages start from the backed-off timeout.
     assert_eq!(a.rto(b_addr()), ms(68));
-    feed(
-        &mut a,
-        t2 + ms(500),
-        b_addr(),
-        &bytes(&Packet::ack(B, 2, A)),
-    );
+    feed(&mut a, t2 + ms(500), b_addr(), &ack_below(3));
     assert_eq!(a.srtt(b_addr()), Some(ms(11)));
     assert_eq!(a.in_flight(b_addr()), 0);
 
@@ -506,7 +527,7 @@ fn rto_follows_rtt_karns_rule() {
     let t3 = start + ms(1000);
     a.send(b_addr(), "m3").ok();
     a.poll_transmit(t3, &mut buf);
-    feed(&mut a, t3 + ms(11), b_addr(), &bytes(&Packet::ack(B, 3, A)));
+    feed(&mut a, t3 + ms(11), b_addr(), &ack_below(4));
     assert_eq!(a.srtt(b_addr()), Some(ms(11)));
     assert!(a.rto(b_addr()) < ms(68));
 }
@@ -516,13 +537,13 @@ fn ms(n: u64) -> Duration {
 }
 
 #[test]
-fn rto_is_clamped_to_min_and_max() {
+fn rto_is_clamped_to_min_and_to_a_fraction_of_the_budget() {
     let start = Instant::now();
     let config = TransportConfig {
         min_rto: ms(2),
         max_rto: ms(300),
         retries: 10,
-        ..TransportConfig::default()
+        ..config()
     };
     let mut a = Transport::new(A, config);
     let mut buf = vec![0; MAX_DATAGRAM];
@@ -530,7 +551,7 @@ fn rto_is_clamped_to_min_and_max() {
     a.send(b_addr(), "fast").ok();
     a.poll_transmit(start, &mut buf);
     let fast = start + Duration::from_micros(20);
-    feed(&mut a, fast, b_addr(), &bytes(&Packet::ack(B, 0, A)));
+    feed(&mut a, fast, b_addr(), &ack_below(1));
     assert_eq!(a.rto(b_addr()), ms(2));
     // Backoff doubles per retry but stops at max_rto.
     a.send(b_addr(), "lost").ok();
@@ -540,14 +561,12 @@ fn rto_is_clamped_to_min_and_max() {
         .map(|(at, _, _)| at)
         .collect();
     let gaps: Vec<Duration> = times.windows(2).map(|w| w[1] - w[0]).collect();
-    // Past its ten retries it is tried on at 300 ms until the recipient
-    // has been silent for the budget, 10 × 300 ms.
-    let expected: Vec<Duration> = [2, 4, 8, 16, 32, 64, 128, 256]
-        .into_iter()
-        .chain([300; 8])
-        .map(ms)
-        .collect();
-    assert_eq!(gaps, expected);
+    // Doubling, but never past a 64th of the budget (10 × 300 ms), so
+    // a silent recipient is probed at least 64 times before it is given up.
+    let probe = ms(300) * 10 / PROBES;
+    assert_eq!(&gaps[..5], [2, 4, 8, 16, 32].map(ms));
+    assert!(gaps[5..].iter().all(|gap| *gap == probe), "{gaps:?}");
+    assert!(gaps.len() >= PROBES as usize, "{gaps:?}");
     assert_eq!(a.stats().gave_up, 1);
 }
 
@@ -556,7 +575,8 @@ fn window_limits_in_flight_and_the_queue_drains_in_order() {
     let now = Instant::now();
     let config = TransportConfig {
         window: 4,
-        ..TransportConfig::default()
+        datagram_size: 1,
+        ..config()
     };
     let mut a = Transport::new(A, config);
     let mut b = receiver();
@@ -590,7 +610,8 @@ fn window_counts_from_the_floor_not_the_number_in_flight() {
     let now = Instant::now();
     let config = TransportConfig {
         window: 4,
-        ..TransportConfig::default()
+        datagram_size: 1,
+        ..config()
     };
     let mut a = Transport::new(A, config);
     for i in 0..8 {
@@ -600,14 +621,12 @@ fn window_counts_from_the_floor_not_the_number_in_flight() {
     // Acks for 1..3 while 0 is outstanding do not open the window: the
     // recipient could not buffer seq 4 + floor 0 in a window of 4.
     // (They do retransmit 0 at once: three acks past it.)
-    for seq in 1..4 {
-        feed(&mut a, now, b_addr(), &bytes(&Packet::ack(B, seq, A)));
-    }
+    feed(&mut a, now, b_addr(), &ack(B, A, 0, &[(1, 4)]));
     assert_eq!(
         data_of(&transmit_all(&mut a, now)),
         [(0, 0, "m0".to_owned())]
     );
-    feed(&mut a, now, b_addr(), &bytes(&Packet::ack(B, 0, A)));
+    feed(&mut a, now, b_addr(), &ack_below(4));
     assert_eq!(
         data_of(&transmit_all(&mut a, now))
             .iter()
@@ -622,14 +641,14 @@ fn data_beyond_the_receive_window_is_dropped_unacked() {
     let now = Instant::now();
     let config = TransportConfig {
         receive_window: 8,
-        ..TransportConfig::default()
+        ..config()
     };
     let mut b = Transport::new(B, config);
     feed(&mut b, now, a_addr(), &data(A, 8, 0, "too far"));
     assert_eq!(b.stats().out_of_window, 1);
     assert!(transmit_all(&mut b, now).is_empty());
     feed(&mut b, now, a_addr(), &data(A, 7, 0, "just in"));
-    assert_eq!(acks_of(&transmit_all(&mut b, now)), [7]);
+    assert_eq!(acks_of(&transmit_all(&mut b, now)), [(0, vec![(7, 8)])]);
 }
 
 #[test]
@@ -649,7 +668,9 @@ fn sequence_number_two_to_the_64_minus_1_does_not_wedge() {
         feed(&mut b, now, a_addr(), &data(A, 0, 0, "old")),
         Vec::<String>::new()
     );
-    assert_eq!(acks_of(&transmit_all(&mut b, now)), [max, max, 0]);
+    // Below 2^64 − 1 everything is received; 2^64 − 1 itself cannot be
+    // said (it would take 2^64), so its sender keeps it until it gives up.
+    assert_eq!(acks_of(&transmit_all(&mut b, now)), [(max, vec![])]);
     // The peer can still restart and be heard.
     assert_eq!(
         feed(&mut b, now, a_addr(), &data(0xA2, 0, 0, "new")),
@@ -679,7 +700,7 @@ fn undecodable_datagram_is_counted_and_dropped() {
     let now = Instant::now();
     let mut b = receiver();
     let mut delivered = 0;
-    for junk in [&[][..], &[9, 9, 9], &[1, 0, 0]] {
+    for junk in [&[][..], &[2, 9, 9], &[2, 0, 0]] {
         assert!(b
             .receive(now, a_addr(), junk, |_, _| delivered += 1)
             .is_err());
@@ -692,7 +713,7 @@ fn undecodable_datagram_is_counted_and_dropped() {
 
 #[test]
 fn oversized_or_empty_message_is_refused_at_send() {
-    let mut a = Transport::new(A, TransportConfig::default());
+    let mut a = Transport::new(A, config());
     let big = "x".repeat(MAX_MESSAGE_LEN + 1);
     assert_eq!(
         a.send(b_addr(), big),
@@ -710,7 +731,7 @@ fn oversized_or_empty_message_is_refused_at_send() {
 #[test]
 fn small_transmit_buffer_loses_the_packet_not_the_message() {
     let now = Instant::now();
-    let mut a = Transport::new(A, TransportConfig::default());
+    let mut a = Transport::new(A, config());
     a.send(b_addr(), "does not fit ten bytes").ok();
     let mut small = [0u8; 10];
     assert_eq!(a.poll_transmit(now, &mut small), None);
@@ -724,21 +745,28 @@ fn small_transmit_buffer_loses_the_packet_not_the_message() {
 #[test]
 fn recipient_restart_announces_the_floor() {
     let now = Instant::now();
-    let mut a = Transport::new(A, TransportConfig::default());
+    let mut a = Transport::new(A, config());
     a.send(b_addr(), "m0").ok();
     a.send(b_addr(), "m1").ok();
     transmit_all(&mut a, now);
     // The old life of b acks 1, then b restarts and its new life acks 0:
     // the new life may hold messages waiting for 1, which will never come.
-    feed(&mut a, now, b_addr(), &bytes(&Packet::ack(B, 1, A)));
-    feed(&mut a, now, b_addr(), &bytes(&Packet::ack(0xB2, 0, A)));
+    feed(&mut a, now, b_addr(), &ack(B, A, 0, &[(1, 2)]));
+    feed(&mut a, now, b_addr(), &ack(0xB2, A, 1, &[]));
+    // The new life does not hold 1 (its ack does not list it): sent again,
+    // and once everything is acknowledged, the floor is announced.
+    assert_eq!(
+        data_of(&transmit_all(&mut a, now)),
+        [(1, 1, "m1".to_owned())]
+    );
+    feed(&mut a, now, b_addr(), &ack(0xB2, A, 2, &[]));
     assert_eq!(data_of(&transmit_all(&mut a, now)), [(2, 2, String::new())]);
 }
 
 #[test]
 fn forget_drops_everything_about_a_peer() {
     let now = Instant::now();
-    let mut a = Transport::new(A, TransportConfig::default());
+    let mut a = Transport::new(A, config());
     a.send(b_addr(), "m0").ok();
     a.send(b_addr(), "m1").ok();
     transmit_all(&mut a, now);
@@ -757,12 +785,12 @@ fn forget_drops_everything_about_a_peer() {
 #[test]
 fn acked_timers_do_not_pile_up() {
     let mut now = Instant::now();
-    let mut a = Transport::new(A, TransportConfig::default());
+    let mut a = Transport::new(A, config());
     for i in 0..10_000u64 {
         a.send(b_addr(), "m").ok();
         transmit_all(&mut a, now);
         now += Duration::from_micros(1);
-        feed(&mut a, now, b_addr(), &bytes(&Packet::ack(B, i, A)));
+        feed(&mut a, now, b_addr(), &ack_below(i + 1));
     }
     assert!(a.timers.len() <= 64, "{} timers kept", a.timers.len());
     assert_eq!(a.poll_timeout(), None);
@@ -770,11 +798,11 @@ fn acked_timers_do_not_pile_up() {
 
 #[test]
 fn an_ack_from_a_new_incarnation_reports_the_peer_restarted() {
-    let mut a = Transport::new(A, TransportConfig::default());
+    let mut a = Transport::new(A, config());
     let now = Instant::now();
     a.send(b_addr(), "one").unwrap();
     transmit_all(&mut a, now);
-    feed(&mut a, now, b_addr(), &bytes(&Packet::ack(B, 0, A)));
+    feed(&mut a, now, b_addr(), &ack_below(1));
     assert_eq!(a.peer_incarnation(b_addr()), Some(B));
     assert_eq!(a.last_heard(b_addr()), Some(now));
     assert_eq!(a.poll_event(), None);
@@ -782,7 +810,7 @@ fn an_ack_from_a_new_incarnation_reports_the_peer_restarted() {
     a.send(b_addr(), "two").unwrap();
     transmit_all(&mut a, now);
     let later = now + Duration::from_millis(5);
-    feed(&mut a, later, b_addr(), &bytes(&Packet::ack(0xC, 1, A)));
+    feed(&mut a, later, b_addr(), &ack(0xC, A, 2, &[]));
     assert_eq!(
         a.poll_event(),
         Some(TransportEvent::PeerRestarted {
@@ -796,28 +824,23 @@ fn an_ack_from_a_new_incarnation_reports_the_peer_restarted() {
 
 #[test]
 fn an_ack_for_another_incarnation_of_ours_is_not_hearing_from_the_peer() {
-    let mut a = Transport::new(A, TransportConfig::default());
+    let mut a = Transport::new(A, config());
     let now = Instant::now();
     a.send(b_addr(), "one").unwrap();
     transmit_all(&mut a, now);
-    feed(&mut a, now, b_addr(), &bytes(&Packet::ack(B, 0, 0xDEAD)));
+    feed(&mut a, now, b_addr(), &ack(B, 0xDEAD, 1, &[]));
     assert_eq!(a.last_heard(b_addr()), None);
 }
 
 #[test]
 fn idle_peers_are_forgotten_after_peer_idle() {
-    let config = TransportConfig::default();
+    let config = config();
     let idle = config.peer_idle;
     let mut b = Transport::new(B, config);
     let now = Instant::now();
     // Three senders, each delivering one message.
     for port in 5000..5003 {
-        feed(
-            &mut b,
-            now,
-            addr(port),
-            &bytes(&Packet::data(A, 0, 0, "hi")),
-        );
+        feed(&mut b, now, addr(port), &data(A, 0, 0, "hi"));
     }
     transmit_all(&mut b, now);
     assert_eq!(b.peers(), 3);
@@ -827,12 +850,7 @@ fn idle_peers_are_forgotten_after_peer_idle() {
     assert_eq!(b.peers(), 3);
     // One sender goes on talking; the others are forgotten.
     let later = now + idle;
-    feed(
-        &mut b,
-        later,
-        addr(5000),
-        &bytes(&Packet::data(A, 1, 1, "still here")),
-    );
+    feed(&mut b, later, addr(5000), &data(A, 1, 1, "still here"));
     transmit_all(&mut b, later);
     b.handle_timeout(later);
     b.handle_timeout(now + idle * 3 / 2);
@@ -844,7 +862,7 @@ fn idle_peers_are_forgotten_after_peer_idle() {
 fn a_peer_with_messages_in_flight_is_never_forgotten() {
     let config = TransportConfig {
         retries: 1000,
-        ..TransportConfig::default()
+        ..config()
     };
     let idle = config.peer_idle;
     let mut a = Transport::new(A, config);
@@ -864,7 +882,7 @@ fn a_sender_that_forgot_an_idle_recipient_is_not_taken_for_duplicates() {
     // The sender forgets its idle recipient; the recipient still remembers
     // the sender's stream. The next message must be delivered, not acked
     // as a duplicate and dropped.
-    let config = TransportConfig::default();
+    let config = config();
     let idle = config.peer_idle;
     let mut a = Transport::new(A, config.clone());
     let mut b = Transport::new(
@@ -902,7 +920,7 @@ fn a_sender_that_forgot_an_idle_recipient_is_not_taken_for_duplicates() {
 fn at_most_max_peers_are_remembered_and_a_forgotten_ones_retransmission_is_a_duplicate() {
     let config = TransportConfig {
         max_peers: 8,
-        ..TransportConfig::default()
+        ..config()
     };
     let mut b = Transport::new(B, config);
     let now = Instant::now();
@@ -910,7 +928,7 @@ fn at_most_max_peers_are_remembered_and_a_forgotten_ones_retransmission_is_a_dup
     for port in 5000..5020 {
         // Half a second apart: peers quiet for EVICT_AFTER may go.
         let t = now + Duration::from_millis(500 * u64::from(port - 5000));
-        let data = bytes(&Packet::data(A, 0, 0, "hi"));
+        let data = data(A, 0, 0, "hi");
         assert_eq!(feed(&mut b, t, addr(port), &data), ["hi"]);
         transmit_all(&mut b, t);
         assert!(b.peers() <= 8, "{} peers", b.peers());
@@ -919,14 +937,14 @@ fn at_most_max_peers_are_remembered_and_a_forgotten_ones_retransmission_is_a_dup
     // The first sender, long forgotten, retransmits its message (its ack
     // was lost): a duplicate, acked, not delivered again.
     let later = now + Duration::from_secs(30);
-    let again = bytes(&Packet::data(A, 0, 0, "hi"));
+    let again = data(A, 0, 0, "hi");
     assert_eq!(
         feed(&mut b, later, addr(5000), &again),
         Vec::<String>::new()
     );
-    assert_eq!(acks_of(&transmit_all(&mut b, later)), [0]);
+    assert_eq!(acks_of(&transmit_all(&mut b, later)), [(1, vec![])]);
     // And its next message is delivered.
-    let next = bytes(&Packet::data(A, 1, 1, "more"));
+    let next = data(A, 1, 1, "more");
     assert_eq!(feed(&mut b, later, addr(5000), &next), ["more"]);
 }
 
@@ -935,17 +953,12 @@ fn a_sender_gone_behind_a_hole_is_forgotten_once_silent() {
     // Messages 1 and 2 arrive, 0 never will (its sender died): they are
     // buffered behind the hole. Once the sender has been silent for
     // peer_idle, the peer can be forgotten like an idle one.
-    let config = TransportConfig::default();
+    let config = config();
     let idle = config.peer_idle;
     let mut b = Transport::new(B, config);
     let now = Instant::now();
     for seq in [1, 2] {
-        feed(
-            &mut b,
-            now,
-            a_addr(),
-            &bytes(&Packet::data(A, seq, 0, "later")),
-        );
+        feed(&mut b, now, a_addr(), &data(A, seq, 0, "later"));
     }
     transmit_all(&mut b, now);
     assert_eq!(b.buffered(a_addr()), 2);
@@ -962,7 +975,7 @@ fn a_recipient_silent_for_the_whole_retry_budget_gets_no_announcement() {
     // It never answered (gone, or cut off): announcing the floor to it
     // would only keep retrying; the next message carries the floor.
     let start = Instant::now();
-    let mut a = Transport::new(A, TransportConfig::default());
+    let mut a = Transport::new(A, config());
     a.send(b_addr(), "lost").ok();
     let sent = run_timers_to_the_end(&mut a, start);
     assert!(sent.len() > 4, "tried for the whole budget: {sent:?}");
@@ -979,8 +992,8 @@ fn a_recipient_silent_for_the_whole_retry_budget_gets_no_announcement() {
 #[test]
 fn a_forgotten_senders_late_duplicate_is_known_even_after_we_sent_to_it() {
     let now = Instant::now();
-    let mut b = Transport::new(B, TransportConfig::default());
-    let data = bytes(&Packet::data(A, 0, 0, "once"));
+    let mut b = Transport::new(B, config());
+    let data = data(A, 0, 0, "once");
     assert_eq!(feed(&mut b, now, a_addr(), &data), ["once"]);
     transmit_all(&mut b, now);
     b.forget(a_addr());
@@ -990,4 +1003,250 @@ fn a_forgotten_senders_late_duplicate_is_known_even_after_we_sent_to_it() {
     // A late copy of its message arrives: a duplicate.
     assert_eq!(feed(&mut b, now, a_addr(), &data), Vec::<String>::new());
     assert_eq!(b.stats().duplicates, 1);
+}
+
+#[test]
+fn several_messages_share_a_datagram_up_to_datagram_size() {
+    let now = Instant::now();
+    let mut a = Transport::new(A, config());
+    for i in 0..200 {
+        a.send(b_addr(), format!("message {i:04}")).ok();
+    }
+    let out = transmit_all(&mut a, now);
+    assert_eq!(data_of(&out).len(), 200);
+    let size = config().datagram_size;
+    assert!(out.iter().all(|(_, d)| d.len() <= size));
+    // 17 bytes a frame: about 86 per datagram.
+    assert_eq!(
+        out.len(),
+        3,
+        "{:?}",
+        out.iter().map(|(_, d)| d.len()).collect::<Vec<_>>()
+    );
+    // A message larger than a batch goes alone, whole.
+    let big = "x".repeat(5000);
+    a.send(b_addr(), big.clone()).ok();
+    let out = transmit_all(&mut a, now);
+    assert_eq!(out.len(), 1);
+    assert_eq!(data_of(&out)[0].2, big);
+}
+
+#[test]
+fn one_datagram_is_acked_after_ack_delay_and_two_at_once() {
+    let now = Instant::now();
+    let delayed = TransportConfig::default();
+    let delay = delayed.ack_delay;
+    let mut b = Transport::new(B, delayed);
+    feed(&mut b, now, a_addr(), &data(A, 0, 0, "one"));
+    assert!(
+        transmit_all(&mut b, now).is_empty(),
+        "waits for a reply to carry it"
+    );
+    assert_eq!(b.poll_timeout(), Some(now + delay));
+    b.handle_timeout(now + delay);
+    let out = transmit_all(&mut b, now + delay);
+    assert_eq!(acks_of(&out), [(1, vec![])]);
+    assert_eq!(b.stats().lone_acks, 1);
+    // Two datagrams unacknowledged: acked at once.
+    feed(&mut b, now, a_addr(), &data(A, 1, 1, "two"));
+    feed(&mut b, now, a_addr(), &data(A, 2, 1, "three"));
+    assert_eq!(acks_of(&transmit_all(&mut b, now)), [(3, vec![])]);
+    // Out of order: at once, with the range.
+    feed(&mut b, now, a_addr(), &data(A, 5, 3, "six"));
+    assert_eq!(acks_of(&transmit_all(&mut b, now)), [(3, vec![(5, 6)])]);
+}
+
+#[test]
+fn a_reply_carries_the_ack_of_the_request() {
+    let now = Instant::now();
+    let mut b = Transport::new(B, TransportConfig::default());
+    feed(&mut b, now, a_addr(), &data(A, 0, 0, "ping"));
+    b.send(a_addr(), "pong").ok();
+    let out = transmit_all(&mut b, now);
+    assert_eq!(out.len(), 1);
+    assert_eq!(acks_of(&out), [(1, vec![])]);
+    assert_eq!(data_of(&out), [(0, 0, "pong".to_owned())]);
+    assert_eq!(b.stats().lone_acks, 0);
+    // No ack is left to send alone when the delay has passed.
+    let later = now + TransportConfig::default().ack_delay;
+    b.handle_timeout(later);
+    assert!(transmit_all(&mut b, later).is_empty());
+}
+
+#[test]
+fn a_message_reported_received_is_not_retransmitted_at_its_timeout() {
+    let now = Instant::now();
+    let mut a = Transport::new(A, config());
+    a.send(b_addr(), "lost").ok();
+    a.send(b_addr(), "arrived").ok();
+    transmit_all(&mut a, now);
+    feed(&mut a, now, b_addr(), &ack(B, A, 0, &[(1, 2)]));
+    let later = a.poll_timeout().unwrap();
+    a.handle_timeout(later);
+    assert_eq!(
+        data_of(&transmit_all(&mut a, later)),
+        [(0, 0, "lost".to_owned())]
+    );
+    assert_eq!(a.in_flight(b_addr()), 2);
+    feed(&mut a, later, b_addr(), &ack_below(2));
+    assert_eq!(a.in_flight(b_addr()), 0);
+}
+
+#[test]
+fn a_message_the_recipient_no_longer_reports_is_sent_again() {
+    let now = Instant::now();
+    let mut a = Transport::new(A, config());
+    for text in ["zero", "one", "two"] {
+        a.send(b_addr(), text).ok();
+    }
+    transmit_all(&mut a, now);
+    feed(&mut a, now, b_addr(), &ack(B, A, 0, &[(1, 3)]));
+    assert!(transmit_all(&mut a, now).is_empty());
+    // It forgot us meanwhile (what it held ahead of the hole is gone): it
+    // acknowledges the retransmission of 0 alone.
+    feed(&mut a, now, b_addr(), &ack_below(1));
+    assert_eq!(
+        data_of(&transmit_all(&mut a, now)),
+        [(1, 1, "one".to_owned()), (2, 1, "two".to_owned())]
+    );
+}
+
+#[test]
+fn the_congestion_window_halves_at_a_loss_and_grows_back() {
+    let mut now = Instant::now();
+    let mut a = Transport::new(A, config());
+    let window = config().window;
+    assert_eq!(a.congestion_window(b_addr()), window);
+    for i in 0..window as u64 {
+        a.send(b_addr(), format!("m{i}")).ok();
+        transmit_all(&mut a, now);
+    }
+    // 0 is lost, the rest arrives.
+    feed(&mut a, now, b_addr(), &ack(B, A, 0, &[(1, window as u64)]));
+    assert_eq!(a.congestion_window(b_addr()), window / 2);
+    assert_eq!(a.stats().window_reductions, 1);
+    // Another loss of the same round trip does not halve it again.
+    let later = now + Duration::from_secs(1);
+    a.handle_timeout(later);
+    assert_eq!(a.congestion_window(b_addr()), window / 2);
+    feed(&mut a, later, b_addr(), &ack_below(window as u64));
+    // A clean stream grows it back, one for each window's worth.
+    let mut next = window as u64;
+    while a.congestion_window(b_addr()) < window && next < 100_000 {
+        now += Duration::from_millis(1);
+        a.send(b_addr(), "more").ok();
+        transmit_all(&mut a, now);
+        next += 1;
+        feed(&mut a, now, b_addr(), &ack_below(next));
+    }
+    assert_eq!(a.congestion_window(b_addr()), window);
+    let grown = next - window as u64;
+    assert!(
+        grown > 10_000 && grown < 30_000,
+        "{grown} messages to grow back"
+    );
+}
+
+#[test]
+fn buffering_ahead_of_a_hole_is_capped_per_peer_and_in_total() {
+    let now = Instant::now();
+    let mut b = Transport::new(
+        B,
+        TransportConfig {
+            max_buffered_per_peer: 10_000,
+            max_buffered: 15_000,
+            ..config()
+        },
+    );
+    let text = "x".repeat(1_000);
+    for seq in 1..100 {
+        feed(&mut b, now, a_addr(), &data(A, seq, 0, &text));
+    }
+    assert!(b.buffered_bytes() <= 10_000, "{}", b.buffered_bytes());
+    let one = b.buffered(a_addr());
+    assert!(one > 5 && one < 10, "{one}");
+    for seq in 1..100 {
+        feed(&mut b, now, addr(5000), &data(A, seq, 0, &text));
+    }
+    assert!(b.buffered_bytes() <= 15_000, "{}", b.buffered_bytes());
+    assert!(b.stats().over_capacity > 150);
+    // The next message in order always gets through, and lets the rest go.
+    let got = feed(&mut b, now, a_addr(), &data(A, 0, 0, "first"));
+    assert_eq!(got.len(), one + 1);
+    assert!(b.buffered_bytes() < 10_000);
+}
+
+#[test]
+fn past_the_hard_limit_a_new_peer_takes_an_idle_ones_place_or_is_refused() {
+    let now = Instant::now();
+    let max = 4;
+    let hard = max * HARD_PEER_FACTOR;
+    let mut b = Transport::new(
+        B,
+        TransportConfig {
+            max_peers: max,
+            ..config()
+        },
+    );
+    // Busy peers: each holds a message behind a hole.
+    for port in 0..hard as u16 {
+        feed(&mut b, now, addr(6000 + port), &data(A, 1, 0, "held"));
+    }
+    assert_eq!(b.peers(), hard);
+    feed(&mut b, now, addr(7000), &data(A, 0, 0, "new"));
+    assert_eq!(b.peers(), hard);
+    assert_eq!(b.stats().peers_refused, 1);
+    // One drains (its hole fills): it is idle, and makes room.
+    feed(&mut b, now, addr(6000), &data(A, 0, 0, "filled"));
+    transmit_all(&mut b, now);
+    let later = now + Duration::from_millis(5);
+    assert_eq!(
+        feed(&mut b, later, addr(7000), &data(A, 0, 0, "new")),
+        ["new"]
+    );
+    assert_eq!(b.peers(), hard);
+}
+
+#[test]
+fn another_version_is_counted_and_reported_once_per_peer() {
+    let now = Instant::now();
+    let mut b = receiver();
+    let v1 = [1u8, 5, 0, 0, 0, 2, b'h', b'i'];
+    for _ in 0..3 {
+        assert_eq!(
+            b.receive(now, a_addr(), &v1, |_, _| {}),
+            Err(WireError::UnknownVersion(1))
+        );
+    }
+    assert_eq!(b.stats().wrong_version, 3);
+    assert_eq!(b.stats().undecodable, 0);
+    assert_eq!(
+        b.poll_event(),
+        Some(TransportEvent::WrongVersion {
+            peer: a_addr(),
+            version: 1
+        })
+    );
+    assert_eq!(b.poll_event(), None);
+}
+
+#[test]
+fn a_silent_recipient_has_everything_in_flight_given_up_at_once() {
+    let start = Instant::now();
+    let mut a = Transport::new(A, config());
+    for text in ["zero", "one", "two"] {
+        a.send(b_addr(), text).ok();
+    }
+    transmit_all(&mut a, start);
+    // It holds 1 and 2 ahead of the hole, then falls silent.
+    feed(&mut a, start, b_addr(), &ack(B, A, 0, &[(1, 3)]));
+    run_timers_to_the_end(&mut a, start);
+    let mut given_up = Vec::new();
+    while let Some(event) = a.poll_event() {
+        if let TransportEvent::GaveUp { seq, .. } = event {
+            given_up.push(seq);
+        }
+    }
+    assert_eq!(given_up, [0, 1, 2]);
+    assert_eq!(a.in_flight(b_addr()), 0);
 }
