@@ -398,7 +398,7 @@ pub struct Transport {
     next_sweep: Option<Instant>,
     /// What forgotten peers' windows expected, by a hash of the address
     /// (allocated at the first forgetting).
-    tombstones: Vec<Option<Tombstone>>,
+    tombstones: Vec<Tombstone>,
     /// The latest time the transport was given, once it was given one.
     now: Option<Instant>,
     /// Sequence numbers given out so far, to all peers: a peer record made
@@ -628,7 +628,11 @@ impl Transport {
     /// calling [`handle_timeout`](Transport::handle_timeout) then does
     /// nothing but discard it.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.peek().map(|Reverse(timer)| timer.deadline)
+        let timer = self.timers.peek().map(|Reverse(timer)| timer.deadline);
+        match (timer, self.next_sweep) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Sends the delayed acks, and retransmits or gives up on the messages,
@@ -823,12 +827,10 @@ impl Transport {
         }
     }
 
-    /// Every half [`TransportConfig::peer_idle`]: forgets the peers found
-    /// idle by the sweeps for at least `peer_idle`. A pass over the peers
-    /// every tens of seconds, not per packet. It has no deadline of its
-    /// own: it runs when [`Transport::handle_timeout`] is called late
-    /// enough, which a process that talks at all does (a machine at least
-    /// every pulse); one that is silent has nothing new to forget.
+    /// Every half [`TransportConfig::peer_idle`] while there are peers (a
+    /// deadline of [`Transport::poll_timeout`]): forgets the idle peers
+    /// not heard from for `peer_idle`. A pass over the peers every tens of
+    /// seconds, not per packet.
     fn sweep(&mut self, now: Instant) {
         let idle_for = self.config.peer_idle;
         let interval = (idle_for / 2).max(Duration::from_millis(1));
@@ -840,12 +842,11 @@ impl Transport {
                     let Some(peer) = self.peers.get_mut(id) else {
                         continue;
                     };
-                    if !peer.is_idle(now, idle_for) {
-                        peer.idle_since = None;
-                        continue;
-                    }
-                    let since = *peer.idle_since.get_or_insert(now);
-                    if now.duration_since(since) >= idle_for {
+                    let quiet = peer
+                        .heard
+                        .or(peer.since)
+                        .is_none_or(|last| now.saturating_duration_since(last) >= idle_for);
+                    if quiet && peer.is_idle(now, idle_for) {
                         gone.push(id);
                     }
                 }
@@ -1376,41 +1377,47 @@ impl Transport {
     }
 }
 
-/// What is kept of a forgotten peer: where its stream was.
-#[derive(Debug, Clone, Copy)]
+/// What is kept of a forgotten peer: where its stream was. A `key` of 0
+/// is an empty slot.
+#[derive(Debug, Clone, Copy, Default)]
 struct Tombstone {
-    addr: SocketAddr,
+    /// A hash of the address (never 0), so an entry is 32 bytes.
+    key: u64,
     incarnation: u64,
     next: u128,
 }
 
-fn tomb_slot(addr: SocketAddr) -> usize {
+/// The slot of `addr` in the table, and its key there.
+fn tomb_slot(addr: SocketAddr) -> (usize, u64) {
     use std::hash::{Hash, Hasher};
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     addr.hash(&mut hasher);
-    (hasher.finish() % TOMBSTONES as u64) as usize
+    let hash = hasher.finish();
+    ((hash % TOMBSTONES as u64) as usize, hash.max(1))
 }
 
 /// Keeps where `peer`'s receive window was, overwriting whatever shared
 /// its slot.
-fn bury(tombstones: &mut Vec<Option<Tombstone>>, peer: &Peer) {
+fn bury(tombstones: &mut Vec<Tombstone>, peer: &Peer) {
     let Some(recv) = &peer.recv else {
         return;
     };
     if tombstones.is_empty() {
-        tombstones.resize(TOMBSTONES, None);
+        tombstones.resize(TOMBSTONES, Tombstone::default());
     }
-    tombstones[tomb_slot(peer.addr)] = Some(Tombstone {
-        addr: peer.addr,
+    let (slot, key) = tomb_slot(peer.addr);
+    tombstones[slot] = Tombstone {
+        key,
         incarnation: recv.incarnation,
         next: recv.next(),
-    });
+    };
 }
 
 /// Where the stream of `addr`'s `incarnation` was when it was forgotten.
-fn exhume(tombstones: &[Option<Tombstone>], addr: SocketAddr, incarnation: u64) -> Option<u128> {
-    let tomb = tombstones.get(tomb_slot(addr))?.as_ref()?;
-    (tomb.addr == addr && tomb.incarnation == incarnation).then_some(tomb.next)
+fn exhume(tombstones: &[Tombstone], addr: SocketAddr, incarnation: u64) -> Option<u128> {
+    let (slot, key) = tomb_slot(addr);
+    let tomb = tombstones.get(slot)?;
+    (tomb.key == key && tomb.incarnation == incarnation).then_some(tomb.next)
 }
 
 /// `timer` still has work to do: its peer is there and its message (or

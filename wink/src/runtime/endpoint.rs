@@ -81,6 +81,9 @@ pub struct Endpoint<S: Socket = Udp> {
     timer: Timer,
     armed: Option<Instant>,
     send_errors: u64,
+    /// The most bytes buffered and peers held since memory was last given
+    /// back.
+    high_water: (usize, usize),
 }
 
 impl Endpoint<Udp> {
@@ -107,6 +110,7 @@ impl<S: Socket> Endpoint<S> {
             timer: Timer::never(),
             armed: None,
             send_errors: 0,
+            high_water: (0, 0),
         })
     }
 
@@ -123,6 +127,11 @@ impl<S: Socket> Endpoint<S> {
     /// How many peers the transport remembers.
     pub fn peers(&self) -> usize {
         self.transport.peers()
+    }
+
+    /// Bytes the transport buffers ahead of holes.
+    pub fn buffered_bytes(&self) -> usize {
+        self.transport.buffered_bytes()
     }
 
     /// Delivery counters.
@@ -211,7 +220,25 @@ impl<S: Socket> Endpoint<S> {
     /// Retransmits or gives up on what is due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) -> io::Result<()> {
         self.transport.handle_timeout(now);
+        self.give_back_memory();
         self.flush()
+    }
+
+    /// After the transport let go of much of what it buffered (peers
+    /// forgotten after a flood, say), asks the allocator to return the
+    /// freed pages to the system: glibc keeps them otherwise, and a
+    /// process's memory would stay at its high-water mark.
+    fn give_back_memory(&mut self) {
+        let held = self.transport.buffered_bytes();
+        let peers = self.transport.peers();
+        self.high_water = (self.high_water.0.max(held), self.high_water.1.max(peers));
+        let (most_held, most_peers) = self.high_water;
+        let shrunk = (most_held >= TRIM_AFTER && held < most_held / 4)
+            || (most_peers >= 256 && peers < most_peers / 4);
+        if shrunk {
+            self.high_water = (held, peers);
+            trim_heap();
+        }
     }
 
     /// When the next retransmission is due.
@@ -321,6 +348,20 @@ impl<S: Socket> Drop for Endpoint<S> {
     fn drop(&mut self) {
         self.transport.ack_now();
         let _ = self.flush();
+    }
+}
+
+/// Buffered bytes the transport must have held, and let go of three
+/// quarters of, before memory is given back.
+const TRIM_AFTER: usize = 1 << 20;
+
+/// Returns the allocator's free pages to the system.
+fn trim_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim takes no pointers and only releases memory the
+    // allocator holds free.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 

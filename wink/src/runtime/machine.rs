@@ -88,6 +88,20 @@ pub async fn run_machine<M: Machine, S: Socket>(
         }
     }
     endpoint.settle(config.linger).await?;
+    let stats = endpoint.stats();
+    slog::info!(
+        log,
+        "{} transport: {} messages sent in {} datagrams, {} retransmitted, {} given up; {} delivered, {} duplicates, {} dropped over the buffer limit, {} peers refused",
+        me,
+        stats.sent,
+        stats.datagrams_transmitted,
+        stats.retransmits,
+        stats.gave_up,
+        stats.delivered,
+        stats.duplicates,
+        stats.over_capacity,
+        stats.peers_refused
+    );
     // A finished node always has an ending.
     Ok(node.ending().cloned().unwrap_or(Ending {
         reason: crate::control::ExitReason::Stopped,

@@ -46,8 +46,6 @@ pub(super) struct Peer {
     pub(super) incarnation: Option<u64>,
     /// When a message was first transmitted to it.
     pub(super) since: Option<Instant>,
-    /// Since when the sweeps have found it idle.
-    pub(super) idle_since: Option<Instant>,
 }
 
 impl Peer {
@@ -62,7 +60,6 @@ impl Peer {
             heard: None,
             incarnation: None,
             since: None,
-            idle_since: None,
         }
     }
 
@@ -71,7 +68,6 @@ impl Peer {
     /// (it restarted).
     pub(super) fn heard(&mut self, now: Instant, incarnation: u64) -> Option<u64> {
         self.heard = Some(now);
-        self.idle_since = None;
         match self.incarnation.replace(incarnation) {
             Some(previous) if previous != incarnation => Some(previous),
             _ => None,

@@ -1250,3 +1250,28 @@ fn a_silent_recipient_has_everything_in_flight_given_up_at_once() {
     assert_eq!(given_up, [0, 1, 2]);
     assert_eq!(a.in_flight(b_addr()), 0);
 }
+
+#[test]
+fn senders_gone_behind_holes_give_back_everything_they_held() {
+    let now = Instant::now();
+    let config = TransportConfig {
+        peer_idle: Duration::from_secs(2),
+        ..config()
+    };
+    let mut b = Transport::new(B, config);
+    let text = "x".repeat(1000);
+    for port in 0..300 {
+        for seq in 1..100 {
+            feed(&mut b, now, addr(10_000 + port), &data(A, seq, 0, &text));
+        }
+        transmit_all(&mut b, now);
+    }
+    assert!(b.buffered_bytes() > 20 << 20, "{}", b.buffered_bytes());
+    let mut t = now;
+    while t < now + Duration::from_secs(6) {
+        t += Duration::from_millis(100);
+        b.handle_timeout(t);
+    }
+    assert_eq!(b.peers(), 0);
+    assert_eq!(b.buffered_bytes(), 0);
+}
