@@ -856,6 +856,14 @@ impl Transport {
                     }
                 }
                 self.peers.compact();
+                if self.peers.len() < 64 {
+                    // After a flood, the queues may have grown far beyond
+                    // what is left to do.
+                    self.acks_due.shrink_to(64);
+                    self.sendable.shrink_to(64);
+                    self.timers.shrink_to(4 * (self.in_flight + 64));
+                    self.wrong_version_seen.shrink_to(64);
+                }
                 self.next_sweep = (!self.peers.is_empty()).then_some(now + interval);
             }
             _ => {}

@@ -74,14 +74,20 @@ fn options() -> Result<Options> {
 
 /// Resident memory of `pid`, in MB.
 fn rss_mb(pid: u32) -> Result<f64> {
+    status_mb(pid, "VmRSS:")
+}
+
+/// A memory figure (`VmRSS:`, `RssAnon:`, `RssFile:`…) of
+/// `/proc/<pid>/status`, in MB.
+fn status_mb(pid: u32, field: &str) -> Result<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
         .with_context(|| format!("cannot read /proc/{pid}/status"))?;
     let kb: f64 = status
         .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .find_map(|line| line.strip_prefix(field))
         .and_then(|rest| rest.split_whitespace().next())
         .and_then(|kb| kb.parse().ok())
-        .with_context(|| format!("no VmRSS in /proc/{pid}/status"))?;
+        .with_context(|| format!("no {field} in /proc/{pid}/status"))?;
     Ok(kb / 1024.0)
 }
 
@@ -195,6 +201,7 @@ fn run() -> Result<bool> {
         .join()
         .map_err(|_| wink_tests::Error::new("the warm-up panicked"))??;
     let baseline = rss_mb(pid)?;
+    let baseline_anon = status_mb(pid, "RssAnon:")?;
 
     // The flood, with the legitimate peer and a memory sampler alongside.
     let stop = Arc::new(AtomicBool::new(false));
@@ -238,6 +245,7 @@ fn run() -> Result<bool> {
     stop.store(true, Ordering::Relaxed);
     let _ = poke.join();
     let after = rss_mb(pid)?;
+    let after_anon = status_mb(pid, "RssAnon:")?;
     let _ = signal(pid, Signal::TERM);
     let _ = echo.expect_line("transport", Duration::from_secs(5));
     for line in echo.lines() {
@@ -275,6 +283,10 @@ fn run() -> Result<bool> {
         rtts.last().copied().unwrap_or_default(),
         rtts.len(),
         missed
+    );
+    println!(
+        "of which anonymous (heap, stacks): baseline {baseline_anon:.2} MB, after {after_anon:.2} MB ({:+.1}%); the rest is the binary's pages, some first run during the flood",
+        (after_anon / baseline_anon - 1.0) * 100.0
     );
     let ok = peak < options.cap_mb && after <= baseline * 1.1 && missed == 0 && !rtts.is_empty();
     println!("{}", if ok { "ok" } else { "FAILED" });

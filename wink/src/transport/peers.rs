@@ -102,10 +102,13 @@ impl Peer {
     }
 }
 
+/// A place in the slab. The peer is boxed, so a free place costs 16
+/// bytes, not a peer's few hundred: after a flood of senders, the slab
+/// keeps little even where a live peer holds a place at its end.
 #[derive(Debug)]
 struct Slot {
     generation: u32,
-    peer: Option<Peer>,
+    peer: Option<Box<Peer>>,
 }
 
 /// The slab of peers and the index by address.
@@ -140,7 +143,7 @@ impl Peers {
     pub(super) fn get(&self, id: PeerId) -> Option<&Peer> {
         let slot = self.slots.get(id.index as usize)?;
         (slot.generation == id.generation)
-            .then_some(slot.peer.as_ref())
+            .then_some(slot.peer.as_deref())
             .flatten()
     }
 
@@ -150,7 +153,7 @@ impl Peers {
         if slot.generation != id.generation {
             return None;
         }
-        slot.peer.as_mut()
+        slot.peer.as_deref_mut()
     }
 
     /// The peer at `addr`.
@@ -167,14 +170,14 @@ impl Peers {
             Some(index) => {
                 self.slots[index as usize] = Slot {
                     generation,
-                    peer: Some(peer),
+                    peer: Some(Box::new(peer)),
                 };
                 index
             }
             None => {
                 self.slots.push(Slot {
                     generation,
-                    peer: Some(peer),
+                    peer: Some(Box::new(peer)),
                 });
                 u32::try_from(self.slots.len() - 1).unwrap_or(u32::MAX)
             }
@@ -194,13 +197,13 @@ impl Peers {
         let peer = slot.peer.take()?;
         self.free.push(id.index);
         self.by_addr.remove(&peer.addr);
-        Some(peer)
+        Some(*peer)
     }
 
     /// Every peer with its id.
     pub(super) fn iter(&self) -> impl Iterator<Item = (PeerId, &Peer)> {
         self.slots.iter().enumerate().filter_map(|(index, slot)| {
-            let peer = slot.peer.as_ref()?;
+            let peer = slot.peer.as_deref()?;
             Some((
                 PeerId {
                     index: index as u32,
