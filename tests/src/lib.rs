@@ -10,10 +10,15 @@
 //! - [`run`] / [`Server::wink`]: run a command to completion with a timeout.
 //! - [`Client`]: a [`wink::runtime::Endpoint`] for requests the `wink` command
 //!   cannot send (`register`, a bare `stop`, an unknown request).
+//! - [`netns`]: two hosts on one machine (network namespaces and a veth
+//!   link), which can be cut or made lossy.
+//! - [`loss`]: a load client and `pinger/Pinger` across a lossy link (the
+//!   `wink-loss` binary).
 //!
 //! Every function here returns a [`Result`] whose error says what was being
 //! done and shows the output seen so far; tests `expect` them.
 
+pub mod loss;
 pub mod netns;
 
 use std::collections::HashSet;
