@@ -343,6 +343,9 @@ pub struct Stats {
     /// Retransmissions sent early, because a message sent after them was
     /// acknowledged (counted in `retransmits` too).
     pub fast_retransmits: u64,
+    /// Probes: a message sent again because nothing was acknowledged for
+    /// a probe timeout (counted in `retransmits` too).
+    pub probes: u64,
     /// Times a congestion window was halved.
     pub window_reductions: u64,
     /// Acks that acknowledged nothing new.
@@ -364,6 +367,8 @@ enum TimerKind {
     Ack,
     /// The retransmission timeout of message `seq`.
     Retransmit,
+    /// A peer's probe timeout.
+    Probe,
 }
 
 /// A timer. Stale when its peer is gone, or its message or ack has
@@ -649,6 +654,7 @@ impl Transport {
             match timer.kind {
                 TimerKind::Ack => self.on_ack_timer(timer),
                 TimerKind::Retransmit => self.on_retransmit_timer(now, timer),
+                TimerKind::Probe => self.on_probe_timer(now, timer),
             }
         }
         self.sweep(now);
@@ -998,6 +1004,7 @@ impl Transport {
         if frames > 0 {
             peer.send.datagrams = order;
         }
+        let probe_due = frames > 0;
         if !peer.ready.is_empty() && !peer.sendable {
             peer.sendable = true;
             sendable.push_back(id);
@@ -1011,6 +1018,9 @@ impl Transport {
         stats.datagrams_transmitted += 1;
         let to = peer.addr;
         let len = writer.finish();
+        if probe_due {
+            self.arm_probe(id, now);
+        }
         self.bound_timers();
         Some((to, len))
     }
@@ -1104,6 +1114,8 @@ impl Transport {
             .heard
             .or(peer.since)
             .is_none_or(|last| now.saturating_duration_since(last) >= budget);
+        let base = peer.send.rtt.rto(&self.config);
+        let progress = peer.send.progress;
         let Some(entry) = peer.send.get_mut(timer.seq) else {
             return;
         };
@@ -1123,8 +1135,22 @@ impl Transport {
             // a link losing half of everything each way answers one probe
             // in four, so 64 probes leave it a chance of 1e-8 to be taken
             // for unreachable.
-            entry.rto = rtt::clamp_rto(entry.rto.saturating_mul(2), &self.config)
-                .min((budget / PROBES).max(self.config.min_rto));
+            //
+            // The doubling is RFC 6298's backoff, and like its estimate
+            // (see `forgive`) it ends when the recipient acknowledges
+            // anything new: a message whose retransmission was lost on a
+            // link that still delivers others is retried at the measured
+            // timeout again, not at a timeout that has doubled with every
+            // unlucky try.
+            let answered = progress
+                .zip(entry.transmitted_at)
+                .is_some_and(|(progress, sent)| progress > sent);
+            entry.rto = if answered {
+                base
+            } else {
+                rtt::clamp_rto(entry.rto.saturating_mul(2), &self.config)
+                    .min((budget / PROBES).max(self.config.min_rto))
+            };
             let (backed_off, order) = (entry.rto, entry.order);
             peer.send.rtt.back_off(backed_off);
             if peer.send.on_loss(order) {
@@ -1333,6 +1359,7 @@ impl Transport {
             send.rtt.sample(now.saturating_duration_since(sent));
         }
         if newly > 0 || removed > 0 {
+            send.progress = Some(now);
             send.rtt.forgive();
             send.grow(newly, window);
         }
@@ -1361,11 +1388,29 @@ impl Transport {
         // Loss: a message sent `FAST_RETRANSMIT_AFTER` datagrams before one
         // now acknowledged, and not acknowledged itself, is sent again now
         // rather than after its timeout.
+        // So is one sent before it, in an earlier datagram, long enough
+        // ago that its ack would be here (9/8 of a round trip, at least a
+        // millisecond): QUIC's time threshold.
         send.largest_acked = send.largest_acked.max(largest_order);
+        let largest = send.largest_acked;
+        let threshold = largest.saturating_sub(FAST_RETRANSMIT_AFTER);
+        let reorder = send
+            .rtt
+            .srtt()
+            .map_or(self.config.initial_rto, |srtt| srtt * 9 / 8)
+            .max(Duration::from_millis(1));
         let mut lost_order = None;
-        if let Some(threshold) = send.largest_acked.checked_sub(FAST_RETRANSMIT_AFTER) {
+        if largest > 0 {
             for (seq, entry) in send.iter_mut() {
-                if !entry.sacked && entry.deadline.is_some() && entry.order <= threshold {
+                let late = entry.order < largest
+                    && entry
+                        .transmitted_at
+                        .is_some_and(|sent| now.saturating_duration_since(sent) >= reorder);
+                if !entry.sacked
+                    && entry.deadline.is_some()
+                    && entry.order > 0
+                    && (entry.order <= threshold || late)
+                {
                     entry.deadline = None;
                     entry.retransmits = entry.retransmits.saturating_add(1);
                     lost_order = lost_order.max(Some(entry.order));
@@ -1379,9 +1424,74 @@ impl Transport {
                 self.stats.window_reductions += 1;
             }
         }
+        if newly > 0 || removed > 0 {
+            send.probes = 0;
+        }
         peer.ready.extend(again);
         self.admit(id);
+        self.arm_probe(id, now);
         self.prune_timers();
+    }
+
+    /// Sets `id`'s probe timer, if messages to it are in flight and not
+    /// reported received: a probe timeout (QUIC's PTO) after the last
+    /// transmission or acknowledgement, `SRTT + max(4·RTTVAR, 1 ms) +
+    /// ack_delay`, doubled for each probe since the last progress, and no
+    /// longer than the message's own timeout.
+    fn arm_probe(&mut self, id: PeerId, now: Instant) {
+        let (initial, ack_delay) = (self.config.initial_rto, self.config.ack_delay);
+        let Some(peer) = self.peers.get_mut(id) else {
+            return;
+        };
+        let send = &mut peer.send;
+        if send.in_flight() <= send.sacked_count {
+            send.probe = None;
+            return;
+        }
+        let pto = send
+            .rtt
+            .pto(initial, ack_delay)
+            .saturating_mul(1 << send.probes.min(16));
+        let deadline = now + pto;
+        send.probe = Some(deadline);
+        self.timers.push(Reverse(Timer {
+            deadline,
+            kind: TimerKind::Probe,
+            peer: id,
+            seq: 0,
+        }));
+    }
+
+    /// Nothing was acknowledged for a probe timeout: the last datagrams
+    /// may all be lost, with nothing after them to tell. The lowest
+    /// message not reported received is sent again, so its ack reports
+    /// what did arrive and the rest is recovered without waiting for the
+    /// retransmission timeout.
+    fn on_probe_timer(&mut self, now: Instant, timer: Timer) {
+        let Some(peer) = self.peers.get_mut(timer.peer) else {
+            return;
+        };
+        if peer.send.probe != Some(timer.deadline) {
+            return;
+        }
+        peer.send.probe = None;
+        let mut probe = None;
+        for (seq, entry) in peer.send.iter_mut() {
+            if !entry.sacked && entry.deadline.is_some() {
+                entry.deadline = None;
+                entry.retransmits = entry.retransmits.saturating_add(1);
+                probe = Some(seq);
+                break;
+            }
+        }
+        let Some(seq) = probe else {
+            return;
+        };
+        peer.send.probes = peer.send.probes.saturating_add(1);
+        peer.ready.push_front(seq);
+        self.stats.probes += 1;
+        self.mark_sendable(timer.peer);
+        let _ = now;
     }
 }
 
@@ -1436,6 +1546,7 @@ fn is_live(peers: &Peers, timer: &Timer) -> bool {
     };
     match timer.kind {
         TimerKind::Ack => peer.ack.deadline == Some(timer.deadline),
+        TimerKind::Probe => peer.send.probe == Some(timer.deadline),
         TimerKind::Retransmit => peer
             .send
             .get(timer.seq)

@@ -69,6 +69,19 @@ impl RttEstimator {
     }
 }
 
+impl RttEstimator {
+    /// The probe timeout: `SRTT + max(4·RTTVAR, 1 ms) + ack_delay`, or
+    /// `initial` before any sample.
+    pub(super) fn pto(&self, initial: Duration, ack_delay: Duration) -> Duration {
+        match self.srtt {
+            None => initial,
+            Some(srtt) => srtt
+                .saturating_add(self.rttvar.saturating_mul(4).max(Duration::from_millis(1)))
+                .saturating_add(ack_delay),
+        }
+    }
+}
+
 /// `rto` within `[min_rto, max_rto]`; `max_rto` wins if the two cross (no
 /// panic on a bad configuration).
 pub(super) fn clamp_rto(rto: Duration, config: &TransportConfig) -> Duration {

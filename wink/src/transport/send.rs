@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use super::rtt::RttEstimator;
 
 /// The congestion window never shrinks below this many messages.
-pub const MIN_CWND: usize = 16;
+pub const MIN_CWND: usize = 64;
 
 /// One message in flight: sent or about to be, not yet acknowledged
 /// cumulatively.
@@ -76,6 +76,12 @@ pub(super) struct SendState {
     pub(super) recovery: u64,
     /// The latest datagram order acknowledged so far.
     pub(super) largest_acked: u64,
+    /// When an ack last reported something new.
+    pub(super) progress: Option<Instant>,
+    /// The deadline of the live probe timer.
+    pub(super) probe: Option<Instant>,
+    /// Probes sent since the last progress.
+    pub(super) probes: u32,
 }
 
 impl SendState {

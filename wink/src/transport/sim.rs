@@ -428,3 +428,43 @@ fn recipient_restarted_mid_stream_gets_the_rest_and_nothing_is_stuck() {
     assert_eq!(net.nodes[1].transport.buffered(sender), 0, "nothing stuck");
     assert_eq!(net.nodes[0].transport.stats().gave_up, 0);
 }
+
+/// Request/reply with 128 in flight at 30% loss each way: every reply
+/// comes back once, in order, nothing is given up. (The simulated time it
+/// takes is printed with `--nocapture`; `scripts/loss.sh` measures real
+/// processes.)
+#[test]
+fn request_reply_at_thirty_percent_loss_gets_every_reply_once_in_order() {
+    let faults = Faults {
+        loss: 300,
+        duplication: 10,
+        latency: Duration::from_micros(50),
+        jitter: Duration::from_micros(20),
+        cut: None,
+    };
+    let mut net = Net::new(31, faults, TransportConfig::default());
+    let start = net.now;
+    let total = 10_000u64;
+    net.send(0, 128);
+    while net.nodes[0].delivered.len() < total as usize && net.step() {
+        // Node 1 echoes what it got; node 0 sends one more per reply.
+        let got = net.nodes[1].delivered.len() as u64;
+        if got > net.nodes[1].sent {
+            let echoed = got - net.nodes[1].sent;
+            net.send(1, echoed);
+        }
+        let back = net.nodes[0].delivered.len() as u64;
+        let due = (back + 128).min(total).saturating_sub(net.nodes[0].sent);
+        net.send(0, due);
+    }
+    let elapsed = net.now - start;
+    println!(
+        "{total} request/replies in {elapsed:?} of simulated time: {:.0}/s; {:?}",
+        total as f64 / elapsed.as_secs_f64(),
+        net.nodes[0].transport.stats()
+    );
+    let all: Vec<u64> = (0..total).collect();
+    assert_eq!(net.nodes[0].delivered, all);
+    assert_eq!(net.nodes[0].transport.stats().gave_up, 0);
+    assert_eq!(net.nodes[1].transport.stats().gave_up, 0);
+}
