@@ -566,7 +566,7 @@ fn wink_round_trip(n: usize, warmup: usize, at: Placement) -> io::Result<(Latenc
 }
 
 /// Wink request/reply between two endpoints on two threads of this
-/// process, sharing one reactor.
+/// process, each blocking in its own `ppoll`.
 fn threads_round_trip(n: usize, warmup: usize, at: Placement) -> io::Result<Latency> {
     let echo = Endpoint::bind(loopback(), TransportConfig::default())?;
     let echo_at = echo.local_addr();
