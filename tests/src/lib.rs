@@ -1045,7 +1045,9 @@ impl Client {
         let mut replies = Vec::new();
         loop {
             let left = give_up.saturating_duration_since(Instant::now());
-            let received = async_io::block_on(self.endpoint.recv_timeout(left))
+            let received = self
+                .endpoint
+                .recv_timeout(left)
                 .with_context(|| format!("receiving from {to}"))?;
             match received {
                 Some((from, reply)) if from == to => {
@@ -1068,7 +1070,7 @@ impl Client {
 
     /// Waits up to `timeout` for everything sent to be acknowledged.
     pub fn settle(&mut self, timeout: Duration) -> Result<bool> {
-        async_io::block_on(self.endpoint.settle(timeout)).context("settling the client")
+        self.endpoint.settle(timeout).context("settling the client")
     }
 }
 

@@ -227,7 +227,7 @@ fn ping_index(text: &str, sent: usize, scratch: &mut String) -> Option<usize> {
 /// comes) for a moment, so that the echo is not left retransmitting.
 ///
 /// It waits on the socket and the transport's deadlines only, never sleeps.
-pub async fn load(endpoint: &mut Endpoint, echo: Address, load: &Load) -> Result<Counts> {
+pub fn load(endpoint: &mut Endpoint, echo: Address, load: &Load) -> Result<Counts> {
     let n = usize::try_from(load.messages).context("too many messages for this machine")?;
     let window = load.in_flight.max(1);
     let mut replied = vec![false; n];
@@ -261,9 +261,7 @@ pub async fn load(endpoint: &mut Endpoint, echo: Address, load: &Load) -> Result
         if now >= end || now >= stalled {
             break;
         }
-        endpoint
-            .handle_timeout(now)
-            .context("retransmitting from the load client")?;
+        endpoint.handle_timeout(now);
         while let Some(event) = endpoint.poll_event() {
             if let TransportEvent::GaveUp { to, message, .. } = event {
                 counts.gave_up_events += 1;
@@ -283,7 +281,6 @@ pub async fn load(endpoint: &mut Endpoint, echo: Address, load: &Load) -> Result
         let deadline = endpoint.next_deadline().map_or(wake, |d| d.min(wake));
         endpoint
             .wait(Some(deadline))
-            .await
             .context("waiting on the load client's socket")?;
         let now = Instant::now();
         inbox.clear();
@@ -324,9 +321,8 @@ pub async fn load(endpoint: &mut Endpoint, echo: Address, load: &Load) -> Result
     // is acknowledged and the echo has been quiet a moment.
     endpoint
         .settle(Duration::from_secs(5))
-        .await
         .context("settling the load client")?;
-    linger(endpoint, Duration::from_millis(300), Duration::from_secs(3)).await?;
+    linger(endpoint, Duration::from_millis(300), Duration::from_secs(3))?;
     while let Some(event) = endpoint.poll_event() {
         if matches!(event, TransportEvent::GaveUp { .. }) {
             counts.gave_up_events += 1;
@@ -339,7 +335,7 @@ pub async fn load(endpoint: &mut Endpoint, echo: Address, load: &Load) -> Result
 
 /// Runs `endpoint` (acknowledging what comes) until no datagram has come
 /// for `quiet`, or for `most` at most.
-async fn linger(endpoint: &mut Endpoint, quiet: Duration, most: Duration) -> Result<()> {
+fn linger(endpoint: &mut Endpoint, quiet: Duration, most: Duration) -> Result<()> {
     let now = Instant::now();
     let end = now.checked_add(most).unwrap_or(now);
     let mut inbox = Inbox::default();
@@ -351,9 +347,9 @@ async fn linger(endpoint: &mut Endpoint, quiet: Duration, most: Duration) -> Res
         if now >= wake {
             return Ok(());
         }
-        endpoint.handle_timeout(now).context("lingering")?;
+        endpoint.handle_timeout(now);
         let deadline = endpoint.next_deadline().map_or(wake, |d| d.min(wake));
-        endpoint.wait(Some(deadline)).await.context("lingering")?;
+        endpoint.wait(Some(deadline)).context("lingering")?;
         inbox.clear();
         endpoint
             .receive_ready(Instant::now(), &mut inbox)

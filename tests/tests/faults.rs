@@ -286,13 +286,14 @@ fn fault_8_a_burst_of_starts_is_refused_beyond_the_limits() {
             parent: Parent::Requester,
             args: Vec::new(),
         };
-        endpoint.send(server, &request.to_string()).expect("send");
+        endpoint.send(server, request.to_string()).expect("send");
     }
     let (mut starting, mut limited, mut other) = (0, 0, Vec::new());
     let give_up = Instant::now() + Duration::from_secs(60);
     while starting + limited + (other.len() as u64) < BURST && Instant::now() < give_up {
-        let Some((from, text)) =
-            async_io::block_on(endpoint.recv_timeout(Duration::from_secs(5))).expect("receive")
+        let Some((from, text)) = endpoint
+            .recv_timeout(Duration::from_secs(5))
+            .expect("receive")
         else {
             break;
         };
@@ -316,7 +317,8 @@ fn fault_8_a_burst_of_starts_is_refused_beyond_the_limits() {
     let long = format!("start 1 {}/Echo :0 requester", "x".repeat(60_000));
     endpoint.send(server, &long).expect("send");
     let reply = loop {
-        let (from, text) = async_io::block_on(endpoint.recv_timeout(PATIENCE))
+        let (from, text) = endpoint
+            .recv_timeout(PATIENCE)
             .expect("receive")
             .expect("an answer to the long request");
         if from == server && text.starts_with("error 1 ") {

@@ -17,7 +17,6 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use async_io::block_on;
 use wink::runtime::Endpoint;
 use wink::transport::TransportConfig;
 use wink::Address;
@@ -272,7 +271,7 @@ impl Parent {
         let give_up = Instant::now() + PATIENCE;
         loop {
             let left = give_up.saturating_duration_since(Instant::now());
-            match block_on(self.endpoint.recv_timeout(left))? {
+            match self.endpoint.recv_timeout(left)? {
                 Some((from, text)) if wanted(from, &text) => return Ok((from, text)),
                 Some(other) => self.held.push(other),
                 None => {
@@ -310,7 +309,7 @@ impl Parent {
                 self.address()
             )
         );
-        self.endpoint.send(machine, &format!("registered {id}"))?;
+        self.endpoint.send(machine, format!("registered {id}"))?;
         Ok(machine)
     }
 
@@ -331,7 +330,7 @@ impl Parent {
     /// Pings `echo` `n` times at once, then checks every reply, in order.
     fn ping(&mut self, echo: Address, label: &str, n: usize) -> Result<()> {
         for i in 0..n {
-            self.endpoint.send(echo, &format!("ping {label} {i}"))?;
+            self.endpoint.send(echo, format!("ping {label} {i}"))?;
         }
         for i in 0..n {
             assert_eq!(self.next_from(echo)?, format!("ping {label} {i}"));
@@ -341,7 +340,7 @@ impl Parent {
 
     /// Runs the endpoint until everything it sent is acknowledged.
     fn settle(&mut self) -> Result<()> {
-        if !block_on(self.endpoint.settle(PATIENCE))? {
+        if !self.endpoint.settle(PATIENCE)? {
             return Err(format!("not settled: {:?}", self.endpoint.stats()).into());
         }
         Ok(())
@@ -430,7 +429,7 @@ fn idle_machine_uses_no_cpu() -> Result<()> {
     parent.settle()?;
 
     let before = echo.cpu_ticks()?;
-    let heard = block_on(parent.endpoint.recv_timeout(Duration::from_secs(1)))?;
+    let heard = parent.endpoint.recv_timeout(Duration::from_secs(1))?;
     let used = echo.cpu_ticks()? - before;
 
     assert_eq!(heard, None, "an idle echo says nothing");

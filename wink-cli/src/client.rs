@@ -230,17 +230,15 @@ impl Client {
     /// Sends the conversation's request to its server, then hands it the
     /// replies, printing what it says to print, until it is done or no
     /// reply comes in time.
-    pub async fn ask(&mut self, mut conversation: impl Conversation) -> Result<(), Failure> {
+    pub fn ask(&mut self, mut conversation: impl Conversation) -> Result<(), Failure> {
         let server = conversation.server();
         let id = self.ids.next_id();
-        self.send(server, &conversation.request(id).to_string())?;
+        self.send(server, conversation.request(id).to_string())?;
         let mut patience = Patience::Timeout;
         let mut lines = Vec::new();
         loop {
             let limit = patience.limit(self.timeout);
-            let reply = self
-                .receive(limit, |from, text| answer(server, id, from, text))
-                .await?;
+            let reply = self.receive(limit, |from, text| answer(server, id, from, text))?;
             let Some(reply) = reply else {
                 return Err(conversation.silence(limit.unwrap_or(self.timeout)));
             };
@@ -254,7 +252,7 @@ impl Client {
     }
 
     /// Queues `message` for `to`.
-    pub fn send(&mut self, to: Address, message: &str) -> Result<(), Failure> {
+    pub fn send(&mut self, to: Address, message: impl Into<String>) -> Result<(), Failure> {
         self.endpoint
             .send(to, message)
             .map_err(|e| Failure::new(format!("cannot send to {to}: {e}")))
@@ -262,7 +260,7 @@ impl Client {
 
     /// The first message `wanted` takes, waiting at most `limit` (`None`:
     /// no limit); `None` if none came in time.
-    pub async fn receive<T>(
+    pub fn receive<T>(
         &mut self,
         limit: Option<Duration>,
         mut wanted: impl FnMut(Address, &str) -> Option<T>,
@@ -273,7 +271,7 @@ impl Client {
                 Some(at) => at.saturating_duration_since(Instant::now()),
                 None => NO_LIMIT_STEP,
             };
-            match self.endpoint.recv_timeout(left).await.map_err(socket)? {
+            match self.endpoint.recv_timeout(left).map_err(socket)? {
                 Some((from, text)) => {
                     if let Some(taken) = wanted(from, &text) {
                         return Ok(Some(taken));
@@ -287,8 +285,8 @@ impl Client {
 
     /// Runs the endpoint until everything sent is acknowledged or given
     /// up on, at most `--timeout`: true if all of it was acknowledged.
-    pub async fn settle(&mut self) -> Result<bool, Failure> {
-        let settled = self.endpoint.settle(self.timeout).await.map_err(socket)?;
+    pub fn settle(&mut self) -> Result<bool, Failure> {
+        let settled = self.endpoint.settle(self.timeout).map_err(socket)?;
         Ok(settled && self.endpoint.stats().gave_up == 0)
     }
 }

@@ -20,8 +20,8 @@ pub struct Args {
 }
 
 /// Lists the machines of `host`, or of `server` (the `--server`).
-pub async fn run(client: &mut Client, server: Address, args: Args) -> Result<(), Failure> {
-    client.ask(List::new(args.host.unwrap_or(server))).await
+pub fn run(client: &mut Client, server: Address, args: Args) -> Result<(), Failure> {
+    client.ask(List::new(args.host.unwrap_or(server)))
 }
 
 /// `10.0.0.2` or `localhost` (port 42000), or a full address.

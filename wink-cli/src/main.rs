@@ -57,19 +57,19 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => return usage(&e),
     };
-    match smol::block_on(run(cli)) {
+    match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => fail(&failure.to_string()),
     }
 }
 
-async fn run(cli: Cli) -> Result<(), Failure> {
+fn run(cli: Cli) -> Result<(), Failure> {
     let mut client = Client::bind(cli.address, cli.timeout)?;
     match cli.command {
-        Command::Start(args) => start::run(&mut client, cli.server, args).await,
-        Command::Stop(args) => stop::run(&mut client, cli.server, args).await,
-        Command::Send(args) => send::run(&mut client, args).await,
-        Command::List(args) => list::run(&mut client, cli.server, args).await,
+        Command::Start(args) => start::run(&mut client, cli.server, args),
+        Command::Stop(args) => stop::run(&mut client, cli.server, args),
+        Command::Send(args) => send::run(&mut client, args),
+        Command::List(args) => list::run(&mut client, cli.server, args),
     }
 }
 

@@ -20,20 +20,18 @@ pub struct Args {
 
 /// Sends the message, prints `args.replies` replies from the machine, then
 /// waits until the machine acknowledged everything.
-pub async fn run(client: &mut Client, args: Args) -> Result<(), Failure> {
+pub fn run(client: &mut Client, args: Args) -> Result<(), Failure> {
     let machine = args.machine;
-    client.send(machine, &message(&args.message))?;
+    client.send(machine, message(&args.message))?;
     let timeout = client.timeout();
     for _ in 0..args.replies {
-        let reply = client
-            .receive(Some(timeout), |from, text| reply_from(machine, from, text))
-            .await?;
+        let reply = client.receive(Some(timeout), |from, text| reply_from(machine, from, text))?;
         match reply {
             Some(text) => print([text])?,
             None => return Err(no_answer(machine, timeout)),
         }
     }
-    if !client.settle().await? {
+    if !client.settle()? {
         return Err(Failure::new(format!(
             "{machine} did not acknowledge the message"
         )));

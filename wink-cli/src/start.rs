@@ -38,8 +38,8 @@ pub struct Args {
 }
 
 /// Starts the machine through `server`.
-pub async fn run(client: &mut Client, server: Address, args: Args) -> Result<(), Failure> {
-    client.ask(Start::new(server, args)).await
+pub fn run(client: &mut Client, server: Address, args: Args) -> Result<(), Failure> {
+    client.ask(Start::new(server, args))
 }
 
 /// A machine argument: one word, not empty.

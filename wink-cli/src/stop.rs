@@ -22,10 +22,8 @@ pub struct Args {
 }
 
 /// Stops the machine through its server (`server` for this host's).
-pub async fn run(client: &mut Client, server: Address, args: Args) -> Result<(), Failure> {
-    client
-        .ask(Stop::new(server_of(args.machine, server), args.machine))
-        .await
+pub fn run(client: &mut Client, server: Address, args: Args) -> Result<(), Failure> {
+    client.ask(Stop::new(server_of(args.machine, server), args.machine))
 }
 
 /// The server of the host `machine` is on: `server` (the `--server`) if

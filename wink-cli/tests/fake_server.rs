@@ -30,25 +30,22 @@ fn wink(server: Address, args: &[&str]) -> Result<Child> {
 }
 
 /// The next message `at` gets, and who sent it.
-async fn message(at: &mut Endpoint) -> Result<(Address, String)> {
-    Ok(at
-        .recv_timeout(PATIENCE)
-        .await?
-        .ok_or("no message in time")?)
+fn message(at: &mut Endpoint) -> Result<(Address, String)> {
+    Ok(at.recv_timeout(PATIENCE)?.ok_or("no message in time")?)
 }
 
 /// The request the fake server gets, and who sent it.
-async fn request(server: &mut Endpoint) -> Result<(Address, Request)> {
-    let (from, text) = message(server).await?;
+fn request(server: &mut Endpoint) -> Result<(Address, Request)> {
+    let (from, text) = message(server)?;
     Ok((from, text.parse()?))
 }
 
 /// Sends each message and waits until `wink` acknowledged them.
-async fn answer(server: &mut Endpoint, to: Address, messages: &[&str]) -> Result {
+fn answer(server: &mut Endpoint, to: Address, messages: &[&str]) -> Result {
     for message in messages {
-        server.send(to, message)?;
+        server.send(to, *message)?;
     }
-    if !server.settle(PATIENCE).await? {
+    if !server.settle(PATIENCE)? {
         return Err("wink did not acknowledge".into());
     }
     Ok(())
@@ -70,156 +67,140 @@ fn output(child: Child) -> Result<(String, String, Option<i32>)> {
 
 #[test]
 fn start_prints_started_and_ignores_what_is_not_its_answer() -> Result {
-    smol::block_on(async {
-        let mut server = endpoint()?;
-        let mut stranger = endpoint()?;
-        let child = wink(
-            server.local_addr(),
-            &["start", "echo/Echo", ":42101", "a", "-b"],
-        )?;
-        let (wink, request) = request(&mut server).await?;
-        assert_eq!(request.to_string(), "start 1 echo/Echo :42101 server a -b");
-        answer(
-            &mut stranger,
-            wink,
-            &["relayed 1 127.0.0.1:9 started echo/Echo 1"],
-        )
-        .await?;
-        answer(
-            &mut server,
-            wink,
-            &[
-                "relayed 2 127.0.0.1:8 started echo/Echo 2",
-                "starting 1 4242",
-                "relayed 1 127.0.0.1:42101 started echo/Echo 1",
-            ],
-        )
-        .await?;
-        let (stdout, stderr, status) = output(child)?;
-        assert_eq!(stdout, "127.0.0.1:42101 started echo/Echo\n", "{stderr}");
-        assert_eq!(status, Some(0), "{stderr}");
-        Ok(())
-    })
+    let mut server = endpoint()?;
+    let mut stranger = endpoint()?;
+    let child = wink(
+        server.local_addr(),
+        &["start", "echo/Echo", ":42101", "a", "-b"],
+    )?;
+    let (wink, request) = request(&mut server)?;
+    assert_eq!(request.to_string(), "start 1 echo/Echo :42101 server a -b");
+    answer(
+        &mut stranger,
+        wink,
+        &["relayed 1 127.0.0.1:9 started echo/Echo 1"],
+    )?;
+    answer(
+        &mut server,
+        wink,
+        &[
+            "relayed 2 127.0.0.1:8 started echo/Echo 2",
+            "starting 1 4242",
+            "relayed 1 127.0.0.1:42101 started echo/Echo 1",
+        ],
+    )?;
+    let (stdout, stderr, status) = output(child)?;
+    assert_eq!(stdout, "127.0.0.1:42101 started echo/Echo\n", "{stderr}");
+    assert_eq!(status, Some(0), "{stderr}");
+    Ok(())
 }
 
 #[test]
 fn start_follow_fails_when_the_machine_errored() -> Result {
-    smol::block_on(async {
-        let mut server = endpoint()?;
-        let child = wink(server.local_addr(), &["start", "-f", "family/Child"])?;
-        let (wink, request) = request(&mut server).await?;
-        assert_eq!(request.to_string(), "start 1 family/Child :0 server");
-        answer(
-            &mut server,
-            wink,
-            &[
-                "starting 1 4242",
-                "relayed 1 127.0.0.1:42101 started family/Child 1",
-                "relayed 1 127.0.0.1:42101 errored family/Child AHHHHH",
-                "relayed 1 127.0.0.1:42101 exited family/Child error",
-            ],
-        )
-        .await?;
-        let (stdout, stderr, status) = output(child)?;
-        assert_eq!(
-            stdout,
-            "127.0.0.1:42101 started family/Child\n\
-             127.0.0.1:42101 errored family/Child AHHHHH\n\
-             127.0.0.1:42101 exited family/Child error\n"
-        );
-        assert_eq!(stderr, "wink: family/Child errored: AHHHHH\n");
-        assert_eq!(status, Some(1));
-        Ok(())
-    })
+    let mut server = endpoint()?;
+    let child = wink(server.local_addr(), &["start", "-f", "family/Child"])?;
+    let (wink, request) = request(&mut server)?;
+    assert_eq!(request.to_string(), "start 1 family/Child :0 server");
+    answer(
+        &mut server,
+        wink,
+        &[
+            "starting 1 4242",
+            "relayed 1 127.0.0.1:42101 started family/Child 1",
+            "relayed 1 127.0.0.1:42101 errored family/Child AHHHHH",
+            "relayed 1 127.0.0.1:42101 exited family/Child error",
+        ],
+    )?;
+    let (stdout, stderr, status) = output(child)?;
+    assert_eq!(
+        stdout,
+        "127.0.0.1:42101 started family/Child\n\
+         127.0.0.1:42101 errored family/Child AHHHHH\n\
+         127.0.0.1:42101 exited family/Child error\n"
+    );
+    assert_eq!(stderr, "wink: family/Child errored: AHHHHH\n");
+    assert_eq!(status, Some(1));
+    Ok(())
 }
 
 #[test]
 fn stop_waits_the_grace_period_beyond_its_timeout() -> Result {
-    smol::block_on(async {
-        let mut server = endpoint()?;
-        let child = wink(server.local_addr(), &["-t", "0.3", "stop", ":42101"])?;
-        let (wink, request) = request(&mut server).await?;
-        assert_eq!(
-            request,
-            Request::Stop {
-                id: RequestId(1),
-                port: 42101
-            }
-        );
-        answer(&mut server, wink, &["stopping 1 42101 400"]).await?;
-        // Past the timeout, within the timeout plus the grace period.
-        assert_eq!(server.recv_timeout(Duration::from_millis(450)).await?, None);
-        answer(&mut server, wink, &["stopped 1 42101"]).await?;
-        let (stdout, stderr, status) = output(child)?;
-        assert_eq!(stdout, "stopped 127.0.0.1:42101\n", "{stderr}");
-        assert_eq!(status, Some(0), "{stderr}");
-        Ok(())
-    })
+    let mut server = endpoint()?;
+    let child = wink(server.local_addr(), &["-t", "0.3", "stop", ":42101"])?;
+    let (wink, request) = request(&mut server)?;
+    assert_eq!(
+        request,
+        Request::Stop {
+            id: RequestId(1),
+            port: 42101
+        }
+    );
+    answer(&mut server, wink, &["stopping 1 42101 400"])?;
+    // Past the timeout, within the timeout plus the grace period.
+    assert_eq!(server.recv_timeout(Duration::from_millis(450))?, None);
+    answer(&mut server, wink, &["stopped 1 42101"])?;
+    let (stdout, stderr, status) = output(child)?;
+    assert_eq!(stdout, "stopped 127.0.0.1:42101\n", "{stderr}");
+    assert_eq!(status, Some(0), "{stderr}");
+    Ok(())
 }
 
 #[test]
 fn list_shows_the_server_as_a_parent() -> Result {
-    smol::block_on(async {
-        let mut server = endpoint()?;
-        let me = server.local_addr();
-        let child = wink(me, &["list"])?;
-        let (wink, request) = request(&mut server).await?;
-        assert_eq!(request, Request::List { id: RequestId(1) });
-        let row = format!("machine 1 127.0.0.1:42101 700 echo/Echo {me} 3");
-        answer(&mut server, wink, &[&row, "listed 1 1"]).await?;
-        let (stdout, stderr, status) = output(child)?;
-        assert_eq!(
-            stdout,
-            "ADDRESS          PID  NAME       PARENT  UPTIME\n\
-             127.0.0.1:42101  700  echo/Echo  server  3s\n",
-            "{stderr}"
-        );
-        assert_eq!(status, Some(0), "{stderr}");
-        Ok(())
-    })
+    let mut server = endpoint()?;
+    let me = server.local_addr();
+    let child = wink(me, &["list"])?;
+    let (wink, request) = request(&mut server)?;
+    assert_eq!(request, Request::List { id: RequestId(1) });
+    let row = format!("machine 1 127.0.0.1:42101 700 echo/Echo {me} 3");
+    answer(&mut server, wink, &[&row, "listed 1 1"])?;
+    let (stdout, stderr, status) = output(child)?;
+    assert_eq!(
+        stdout,
+        "ADDRESS          PID  NAME       PARENT  UPTIME\n\
+         127.0.0.1:42101  700  echo/Echo  server  3s\n",
+        "{stderr}"
+    );
+    assert_eq!(status, Some(0), "{stderr}");
+    Ok(())
 }
 
 #[test]
 fn a_refusal_is_one_line_naming_the_server() -> Result {
-    smol::block_on(async {
-        let mut server = endpoint()?;
-        let me = server.local_addr();
-        let child = wink(me, &["start", "nothere/Nope"])?;
-        let (wink, _) = request(&mut server).await?;
-        answer(
-            &mut server,
-            wink,
-            &["error 1 start no executable at /x/nothere/Nope"],
-        )
-        .await?;
-        let (stdout, stderr, status) = output(child)?;
-        assert_eq!(stdout, "");
-        assert_eq!(
-            stderr,
-            format!("wink: {me}: no executable at /x/nothere/Nope\n")
-        );
-        assert_eq!(status, Some(1));
-        Ok(())
-    })
+    let mut server = endpoint()?;
+    let me = server.local_addr();
+    let child = wink(me, &["start", "nothere/Nope"])?;
+    let (wink, _) = request(&mut server)?;
+    answer(
+        &mut server,
+        wink,
+        &["error 1 start no executable at /x/nothere/Nope"],
+    )?;
+    let (stdout, stderr, status) = output(child)?;
+    assert_eq!(stdout, "");
+    assert_eq!(
+        stderr,
+        format!("wink: {me}: no executable at /x/nothere/Nope\n")
+    );
+    assert_eq!(status, Some(1));
+    Ok(())
 }
 
 #[test]
 fn send_prints_the_machines_replies() -> Result {
-    smol::block_on(async {
-        let mut machine = endpoint()?;
-        let at = machine.local_addr().to_string();
-        let child = wink(
-            machine.local_addr(),
-            &["send", "-r", "1", &at, "hello", "world"],
-        )?;
-        let (wink, text) = message(&mut machine).await?;
-        assert_eq!(text, "hello world");
-        answer(&mut machine, wink, &[&text]).await?;
-        let (stdout, stderr, status) = output(child)?;
-        assert_eq!(stdout, "hello world\n", "{stderr}");
-        assert_eq!(status, Some(0), "{stderr}");
-        Ok(())
-    })
+    let mut machine = endpoint()?;
+    let at = machine.local_addr().to_string();
+    let child = wink(
+        machine.local_addr(),
+        &["send", "-r", "1", &at, "hello", "world"],
+    )?;
+    let (wink, text) = message(&mut machine)?;
+    assert_eq!(text, "hello world");
+    answer(&mut machine, wink, &[&text])?;
+    let (stdout, stderr, status) = output(child)?;
+    assert_eq!(stdout, "hello world\n", "{stderr}");
+    assert_eq!(status, Some(0), "{stderr}");
+    Ok(())
 }
 
 #[test]

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use wink::runtime::{Config, Endpoint, ServeSettings};
+use wink::runtime::{Config, Endpoint, ServeSettings, Signals};
 use wink::server::ServerConfig;
 use wink::Address;
 
@@ -73,6 +73,12 @@ fn main() -> ExitCode {
         Ok(config) => config,
         Err(e) => return fail(&e.to_string()),
     };
+    // Before the socket and the worker threads: every thread has SIGTERM
+    // and SIGINT blocked, and the loop reads them from a descriptor.
+    let signals = match Signals::new() {
+        Ok(signals) => signals,
+        Err(e) => return fail(&format!("cannot watch signals: {e}")),
+    };
     let endpoint = match Endpoint::bind(address, config.transport) {
         Ok(endpoint) => endpoint,
         Err(e) => return fail(&format!("cannot listen on {address}: {e}")),
@@ -84,13 +90,10 @@ fn main() -> ExitCode {
             grace: Duration::from_millis(grace_ms),
             max_machines: usize::try_from(max_machines).unwrap_or(usize::MAX),
             starts_per_second: max_starts_per_second,
+            log_messages: config.log_messages,
         },
     };
-    match smol::block_on(wink::runtime::serve(
-        endpoint,
-        settings,
-        wink::log::stdout(),
-    )) {
+    match wink::runtime::serve(endpoint, settings, wink::log::stdout(), &signals) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e.to_string()),
     }

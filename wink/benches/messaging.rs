@@ -10,9 +10,8 @@
 //!
 //! As with machines, each side is its own process: the benchmark starts a
 //! copy of itself (`--serve <role> <cpu>`) for the echoing or receiving
-//! side. Two Wink endpoints in one process would share async-io's one
-//! reactor, and every wakeup of one side would pass through the other's
-//! thread; one row shows that arrangement for comparison.
+//! side. One row runs both endpoints on two threads of one process for
+//! comparison (each thread blocks in its own `ppoll`; nothing is shared).
 //!
 //! Each side is pinned to a CPU, in two placements: on two cores (as two
 //! machine processes on this host usually run) and both on one core.
@@ -35,7 +34,6 @@ use std::process::{Child, ChildStdout, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use futures_lite::future;
 use wink::runtime::socket::BUFFER_BYTES;
 use wink::runtime::{run_machine, Config, Endpoint, Identity, Inbox};
 use wink::transport::TransportConfig;
@@ -171,20 +169,23 @@ fn udp() -> io::Result<UdpSocket> {
     Ok(socket)
 }
 
-fn send(endpoint: &mut Endpoint, to: Address, message: &str) -> io::Result<()> {
+fn send(endpoint: &mut Endpoint, to: Address, message: impl Into<String>) -> io::Result<()> {
     endpoint.send(to, message).map_err(other)
 }
 
-/// Waits until `endpoint` delivers something into `inbox`.
-async fn receive_some(endpoint: &mut Endpoint, inbox: &mut Inbox) -> io::Result<()> {
+/// Waits until `endpoint` delivers something into `inbox` (writing what
+/// is queued first). The acknowledgements of what arrived go out with the
+/// next flush, with the next request.
+fn receive_some(endpoint: &mut Endpoint, inbox: &mut Inbox) -> io::Result<()> {
     inbox.clear();
     loop {
-        endpoint.receive_ready(Instant::now(), inbox)?;
-        if !inbox.is_empty() {
-            return Ok(());
+        if endpoint.wait(endpoint.next_deadline())? {
+            endpoint.receive_ready(Instant::now(), inbox)?;
+            if !inbox.is_empty() {
+                return Ok(());
+            }
         }
-        endpoint.handle_timeout(Instant::now())?;
-        endpoint.wait(endpoint.next_deadline()).await?;
+        endpoint.handle_timeout(Instant::now());
     }
 }
 
@@ -199,7 +200,7 @@ struct Mail {
 impl Mail {
     /// Waits until `endpoint` delivers a message starting with `wanted`
     /// (acknowledging everything before it), skipping the ones before it.
-    async fn until(&mut self, endpoint: &mut Endpoint, wanted: &str) -> io::Result<()> {
+    fn until(&mut self, endpoint: &mut Endpoint, wanted: &str) -> io::Result<()> {
         let mut inbox = Inbox::default();
         loop {
             if let Some(i) = self.received[self.read..]
@@ -209,7 +210,7 @@ impl Mail {
                 self.read += i + 1;
                 return Ok(());
             }
-            receive_some(endpoint, &mut inbox).await?;
+            receive_some(endpoint, &mut inbox)?;
             self.received
                 .extend((0..inbox.len()).filter_map(|i| inbox.get(i).map(|(_, m)| m.to_owned())));
         }
@@ -223,38 +224,38 @@ impl Mail {
 /// Returns a report: messages received (besides `quit`), whether they came
 /// in the order `prefix 0`, `prefix 1`, …, and its acks and duplicates.
 fn serve(mut endpoint: Endpoint, echo: bool, prefix: &str) -> io::Result<String> {
-    async_io::block_on(async {
-        let mut inbox = Inbox::default();
-        let mut count = 0;
-        let mut in_order = true;
-        let mut expected = String::new();
-        loop {
-            endpoint.handle_timeout(Instant::now())?;
-            endpoint.wait(endpoint.next_deadline()).await?;
-            inbox.clear();
-            endpoint.receive_ready(Instant::now(), &mut inbox)?;
-            for i in 0..inbox.len() {
-                let Some((from, message)) = inbox.get(i) else {
-                    break;
-                };
-                if message == "quit" {
-                    endpoint.settle(Duration::from_secs(5)).await?;
-                    let stats = endpoint.stats();
-                    return Ok(format!(
-                        "{count} {in_order} {} {}",
-                        stats.acks_transmitted, stats.duplicates
-                    ));
-                }
-                expected.clear();
-                let _ = write!(expected, "{prefix} {count:0WIDTH$}");
-                in_order &= message == expected;
-                count += 1;
-                if echo {
-                    send(&mut endpoint, from, message)?;
-                }
+    let mut inbox = Inbox::default();
+    let mut count = 0;
+    let mut in_order = true;
+    let mut expected = String::new();
+    loop {
+        endpoint.handle_timeout(Instant::now());
+        if !endpoint.wait(endpoint.next_deadline())? {
+            continue;
+        }
+        inbox.clear();
+        endpoint.receive_ready(Instant::now(), &mut inbox)?;
+        for i in 0..inbox.len() {
+            let Some((from, message)) = inbox.get(i) else {
+                break;
+            };
+            if message == "quit" {
+                endpoint.settle(Duration::from_secs(5))?;
+                let stats = endpoint.stats();
+                return Ok(format!(
+                    "{count} {in_order} {} {}",
+                    stats.acks_transmitted, stats.duplicates
+                ));
+            }
+            expected.clear();
+            let _ = write!(expected, "{prefix} {count:0WIDTH$}");
+            in_order &= message == expected;
+            count += 1;
+            if echo {
+                send(&mut endpoint, from, message)?;
             }
         }
-    })
+    }
 }
 
 /// A machine that answers every message with its text, and exits on
@@ -333,14 +334,14 @@ fn run_as_machine<M: wink::Machine>(
         ..Config::default()
     };
     let hsm = wink::hsm::Hsm::new(machine);
-    let ending = async_io::block_on(run_machine(
+    let ending = run_machine(
         hsm,
         &mut endpoint,
         identity,
         config,
         wink::log::discard(),
-        future::pending(),
-    ))?;
+        None,
+    )?;
     Ok(format!("{ending:?}"))
 }
 
@@ -503,7 +504,7 @@ fn raw_round_trip(n: usize, warmup: usize, at: Placement) -> io::Result<Latency>
 }
 
 /// Sequential request/reply from `client` to `echo_at`, then `quit`.
-async fn round_trips(
+fn round_trips(
     client: &mut Endpoint,
     echo_at: Address,
     n: usize,
@@ -514,8 +515,8 @@ async fn round_trips(
     for i in 0..n + warmup {
         let message = text("ping", i);
         let start = Instant::now();
-        send(client, echo_at, &message)?;
-        receive_some(client, &mut inbox).await?;
+        send(client, echo_at, message.as_str())?;
+        receive_some(client, &mut inbox)?;
         let took = start.elapsed();
         let reply = inbox.get(0).ok_or_else(|| other("no reply"))?;
         assert_eq!((reply, inbox.len()), ((echo_at, message.as_str()), 1));
@@ -552,11 +553,9 @@ fn wink_round_trip(n: usize, warmup: usize, at: Placement) -> io::Result<(Latenc
     let echo_at = server.address;
     let result = join(on_cpu(at.client, move || {
         let mut client = Endpoint::bind(loopback(), TransportConfig::default())?;
-        async_io::block_on(async {
-            let latency = round_trips(&mut client, echo_at, n, warmup).await?;
-            client.settle(Duration::from_secs(5)).await?;
-            Ok((latency, Traffic::of(&client)))
-        })
+        let latency = round_trips(&mut client, echo_at, n, warmup)?;
+        client.settle(Duration::from_secs(5))?;
+        Ok((latency, Traffic::of(&client)))
     }))?;
     let report = server.finish()?;
     assert!(
@@ -567,18 +566,16 @@ fn wink_round_trip(n: usize, warmup: usize, at: Placement) -> io::Result<(Latenc
 }
 
 /// Wink request/reply between two endpoints on two threads of this
-/// process, sharing one reactor.
+/// process, each blocking in its own `ppoll`.
 fn threads_round_trip(n: usize, warmup: usize, at: Placement) -> io::Result<Latency> {
     let echo = Endpoint::bind(loopback(), TransportConfig::default())?;
     let echo_at = echo.local_addr();
     let server = on_cpu(at.server, move || serve(echo, true, "ping"));
     let latency = join(on_cpu(at.client, move || {
         let mut client = Endpoint::bind(loopback(), TransportConfig::default())?;
-        async_io::block_on(async {
-            let latency = round_trips(&mut client, echo_at, n, warmup).await?;
-            client.settle(Duration::from_secs(5)).await?;
-            Ok(latency)
-        })
+        let latency = round_trips(&mut client, echo_at, n, warmup)?;
+        client.settle(Duration::from_secs(5))?;
+        Ok(latency)
     }))?;
     join(server)?;
     Ok(latency)
@@ -591,15 +588,13 @@ fn machine_round_trip(n: usize, warmup: usize, at: Placement) -> io::Result<Late
     let server = Server::start("machine-echo", at.server, &[parent])?;
     let echo_at = server.address;
     let latency = join(on_cpu(at.client, move || {
-        async_io::block_on(async {
-            let mut mail = Mail::default();
-            mail.until(&mut client, "register ").await?;
-            let latency = round_trips(&mut client, echo_at, n, warmup).await?;
-            // Its last words, acknowledged, so that it need not linger.
-            mail.until(&mut client, "unregister").await?;
-            client.settle(Duration::from_secs(5)).await?;
-            Ok(latency)
-        })
+        let mut mail = Mail::default();
+        mail.until(&mut client, "register ")?;
+        let latency = round_trips(&mut client, echo_at, n, warmup)?;
+        // Its last words, acknowledged, so that it need not linger.
+        mail.until(&mut client, "unregister")?;
+        client.settle(Duration::from_secs(5))?;
+        Ok(latency)
     }))?;
     let report = server.finish()?;
     assert_eq!(report, "Ending { reason: Normal, error: None }");
@@ -641,19 +636,17 @@ fn wink_one_way(n: usize, at: Placement) -> io::Result<(Throughput, Traffic, Str
     let to = server.address;
     let (span, traffic) = join(on_cpu(at.client, move || {
         let mut sender = Endpoint::bind(loopback(), TransportConfig::default())?;
-        async_io::block_on(async {
-            let start = Instant::now();
-            for i in 0..n {
-                send(&mut sender, to, &text("m", i))?;
-            }
-            let settled = sender.settle(Duration::from_secs(60)).await?;
-            let span = start.elapsed();
-            assert!(settled, "not settled: {:?}", sender.stats());
-            assert_eq!(sender.stats().gave_up, 0);
-            send(&mut sender, to, "quit")?;
-            sender.settle(Duration::from_secs(5)).await?;
-            Ok((span, Traffic::of(&sender)))
-        })
+        let start = Instant::now();
+        for i in 0..n {
+            send(&mut sender, to, text("m", i))?;
+        }
+        let settled = sender.settle(Duration::from_secs(60))?;
+        let span = start.elapsed();
+        assert!(settled, "not settled: {:?}", sender.stats());
+        assert_eq!(sender.stats().gave_up, 0);
+        send(&mut sender, to, "quit")?;
+        sender.settle(Duration::from_secs(5))?;
+        Ok((span, Traffic::of(&sender)))
     }))?;
     let report = server.finish()?;
     let mut words = report.split(' ');
@@ -675,19 +668,17 @@ fn machine_one_way(n: usize, at: Placement) -> io::Result<Throughput> {
     let server = Server::start("machine-sink", at.server, &args)?;
     let to = server.address;
     let span = join(on_cpu(at.client, move || {
-        async_io::block_on(async {
-            let mut mail = Mail::default();
-            mail.until(&mut sender, "register ").await?;
-            let start = Instant::now();
-            for i in 0..n {
-                send(&mut sender, to, &text("m", i))?;
-            }
-            mail.until(&mut sender, &format!("received {n}")).await?;
-            let span = start.elapsed();
-            mail.until(&mut sender, "unregister").await?;
-            sender.settle(Duration::from_secs(5)).await?;
-            Ok(span)
-        })
+        let mut mail = Mail::default();
+        mail.until(&mut sender, "register ")?;
+        let start = Instant::now();
+        for i in 0..n {
+            send(&mut sender, to, text("m", i))?;
+        }
+        mail.until(&mut sender, &format!("received {n}"))?;
+        let span = start.elapsed();
+        mail.until(&mut sender, "unregister")?;
+        sender.settle(Duration::from_secs(5))?;
+        Ok(span)
     }))?;
     let report = server.finish()?;
     assert_eq!(report, "Ending { reason: Normal, error: None }");

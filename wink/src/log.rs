@@ -23,13 +23,27 @@
 //! escaped (`\n`), so one record is always one line. Key-values are written
 //! as given.
 //!
-//! Each record is formatted into a buffer, then written with one
-//! `write_all` under a mutex and flushed before the logging call returns:
-//! nothing waits in a user-space buffer or a background thread, so a
-//! process that crashes or is killed has lost nothing it already logged.
-//! (Records are not `fsync`ed: they survive the process, not a power cut.)
-//! Errors writing a log (a closed stdout, a full disk) are ignored: logging
-//! never stops a machine.
+//! Each record is formatted into a buffer, then written with one `write`
+//! under a mutex before the logging call returns: nothing waits in a
+//! background thread, so a process that crashes or is killed has lost
+//! nothing it already logged. (Records are not `fsync`ed: they survive the
+//! process, not a power cut.) Errors writing a log (a closed stdout, a full
+//! disk) are ignored: logging never stops a machine.
+//!
+//! Logging never blocks either. A log file takes every line at once, but
+//! standard output may be a pipe that the server and every machine it
+//! started share, read by something slower than they write: with blocking
+//! writes one stalled reader would stall them all. So [`stdout()`] writes
+//! through a descriptor of its own, opened anew on the same pipe (or
+//! terminal) with `O_NONBLOCK` (`/proc/self/fd/1`; a socket is sent to
+//! with `MSG_DONTWAIT`), leaving the shared one as it was. A line the pipe
+//! cannot take now is held, up to [`HOLD_BYTES`], and written before any
+//! later one; past that, lines are dropped and counted, and once the reader
+//! has caught up a line says how many (`<n> log lines dropped: standard
+//! output was not read fast enough [WARN]`). A line of at most 4096 bytes
+//! (`PIPE_BUF`) goes into a pipe whole, never interleaved with another
+//! process's. A driver loop calls [`retry_stdout()`] while lines are held,
+//! and [`finish_stdout()`] before the process exits.
 //!
 //! ```
 //! use slog::info;
@@ -39,18 +53,246 @@
 //! ```
 
 use std::fmt::Write as _;
-use std::fs::{self, OpenOptions};
+use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use slog::{o, Drain, Level, Logger, Record};
 use slog_term::{FullFormat, PlainSyncDecorator, RecordDecorator, ThreadSafeTimestampFn};
 
 use crate::name::MachineName;
 
-/// A logger writing lines to standard output, each flushed as it is logged.
+/// A logger writing lines to standard output without ever blocking: each
+/// written as it is logged, or held (bounded) while the reader is behind,
+/// or dropped and counted (see the module docs).
 pub fn stdout() -> Logger {
-    to_writer(io::stdout())
+    to_writer(Stdout)
+}
+
+/// Bytes of log lines held for standard output while its reader is
+/// behind; lines beyond are dropped and counted.
+pub const HOLD_BYTES: usize = 64 << 10;
+
+/// The most a pipe takes in one piece, never interleaved with other
+/// writers' (Linux's `PIPE_BUF`).
+const PIPE_BUF: usize = 4096;
+
+/// Standard output as the loggers of [`stdout()`] write it: opened on first
+/// use, one per process.
+static STDOUT: Mutex<Option<Lines>> = Mutex::new(None);
+
+/// Whether [`STDOUT`] holds lines back, readable without the lock.
+static HELD: AtomicBool = AtomicBool::new(false);
+
+/// A handle on [`STDOUT`] for slog.
+struct Stdout;
+
+impl Write for Stdout {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        with_stdout(|lines| lines.record(buf));
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+fn with_stdout<T>(f: impl FnOnce(&mut Lines) -> T) -> T {
+    let mut stdout = STDOUT.lock().unwrap_or_else(PoisonError::into_inner);
+    let lines = stdout.get_or_insert_with(Lines::stdout);
+    let result = f(lines);
+    HELD.store(!lines.held.is_empty(), Ordering::Relaxed);
+    result
+}
+
+/// Tries again to write the log lines standard output could not take;
+/// true while some are still held. Cheap when none are.
+pub fn retry_stdout() -> bool {
+    HELD.load(Ordering::Relaxed) && with_stdout(|lines| lines.drain())
+}
+
+/// Waits up to `timeout` for standard output to take the log lines still
+/// held, for a process about to exit; what it does not take is lost.
+pub fn finish_stdout(timeout: Duration) {
+    let give_up = Instant::now() + timeout;
+    while retry_stdout() {
+        let left = give_up.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        let writable = with_stdout(|lines| lines.wait_writable(left));
+        if !writable {
+            return;
+        }
+    }
+}
+
+/// Where standard output's lines go.
+enum Out {
+    /// A regular file (or a descriptor that could not be reopened):
+    /// ordinary writes, which wait for no reader.
+    Plain(File),
+    /// A pipe or terminal, reopened non-blocking.
+    Nonblocking(File),
+    /// A socket, written with `MSG_DONTWAIT`.
+    Socket(OwnedFd),
+    /// Nothing to write to (stdout closed, or its reader gone).
+    Closed,
+}
+
+/// Standard output's lines: written at once when it takes them, else held
+/// in order (at most about [`HOLD_BYTES`]), else dropped and counted.
+struct Lines {
+    out: Out,
+    held: Vec<u8>,
+    dropped: u64,
+}
+
+impl Lines {
+    fn stdout() -> Lines {
+        match io::stdout().as_fd().try_clone_to_owned() {
+            Ok(fd) => Lines::on(fd),
+            Err(_) => Lines::with(Out::Closed),
+        }
+    }
+
+    /// Lines written to `fd` (a duplicate of standard output): a regular
+    /// file as it is, a socket with `MSG_DONTWAIT`, anything else (a pipe,
+    /// a terminal) through a non-blocking descriptor of its own.
+    fn on(fd: OwnedFd) -> Lines {
+        let file = File::from(fd);
+        let out = match file.metadata().map(|m| m.file_type()) {
+            Ok(kind) if kind.is_file() || kind.is_block_device() => Out::Plain(file),
+            Ok(kind) if kind.is_socket() => Out::Socket(OwnedFd::from(file)),
+            _ => OpenOptions::new()
+                .write(true)
+                .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+                .open(format!("/proc/self/fd/{}", file.as_raw_fd()))
+                .map_or(Out::Plain(file), Out::Nonblocking),
+        };
+        Lines::with(out)
+    }
+
+    fn with(out: Out) -> Lines {
+        Lines {
+            out,
+            held: Vec::new(),
+            dropped: 0,
+        }
+    }
+
+    fn write_some(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match &mut self.out {
+            Out::Plain(file) | Out::Nonblocking(file) => file.write(buf),
+            Out::Socket(fd) => rustix::net::send(
+                &*fd,
+                buf,
+                rustix::net::SendFlags::DONTWAIT | rustix::net::SendFlags::NOSIGNAL,
+            )
+            .map_err(io::Error::from),
+            Out::Closed => Ok(buf.len()),
+        }
+    }
+
+    /// Writes as much of `buf` as the descriptor takes now; returns how
+    /// much, or that the rest cannot be written at all.
+    fn write_now(&mut self, buf: &[u8]) -> Result<usize, ()> {
+        let mut done = 0;
+        while done < buf.len() {
+            match self.write_some(&buf[done..]) {
+                Ok(0) => return Err(()),
+                Ok(n) => done += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    if e.kind() == io::ErrorKind::BrokenPipe {
+                        self.out = Out::Closed;
+                    }
+                    return Err(());
+                }
+            }
+        }
+        Ok(done)
+    }
+
+    /// One record (a whole line).
+    fn record(&mut self, line: &[u8]) {
+        if self.drain() {
+            if self.held.len() < HOLD_BYTES {
+                self.held.extend_from_slice(line);
+            } else {
+                self.dropped += 1;
+            }
+            return;
+        }
+        match self.write_now(line) {
+            Ok(n) if n == line.len() => {}
+            Ok(n) => self.held.extend_from_slice(&line[n..]),
+            Err(()) => self.dropped += 1,
+        }
+    }
+
+    /// Writes held lines while the descriptor takes them, each whole line
+    /// up to `PIPE_BUF` bytes in one piece; true if some are still held.
+    fn drain(&mut self) -> bool {
+        while !self.held.is_empty() {
+            let window = &self.held[..self.held.len().min(PIPE_BUF)];
+            let end = match window.iter().rposition(|&b| b == b'\n') {
+                Some(i) => i + 1,
+                None => self
+                    .held
+                    .iter()
+                    .position(|&b| b == b'\n')
+                    .map_or(self.held.len(), |i| i + 1),
+            };
+            let chunk = std::mem::take(&mut self.held);
+            let written = self.write_now(&chunk[..end]);
+            self.held = chunk;
+            match written {
+                Ok(0) => return true,
+                Ok(n) => {
+                    self.held.drain(..n);
+                }
+                Err(()) => {
+                    let lines = self.held.iter().filter(|&&b| b == b'\n').count();
+                    self.dropped += lines.max(1) as u64;
+                    self.held.clear();
+                }
+            }
+        }
+        if self.dropped > 0 {
+            let note = format!(
+                "{} log lines dropped: standard output was not read fast enough [WARN]\n",
+                std::mem::take(&mut self.dropped)
+            );
+            self.record(note.as_bytes());
+            return !self.held.is_empty();
+        }
+        false
+    }
+
+    /// Waits up to `timeout` for the descriptor to take more; false if it
+    /// cannot be waited on.
+    fn wait_writable(&self, timeout: Duration) -> bool {
+        use rustix::event::{poll, PollFd, PollFlags, Timespec};
+        let fd = match &self.out {
+            Out::Nonblocking(file) => file.as_fd(),
+            Out::Socket(fd) => fd.as_fd(),
+            Out::Plain(_) | Out::Closed => return false,
+        };
+        let timeout = Timespec {
+            tv_sec: i64::try_from(timeout.as_secs()).unwrap_or(i64::MAX),
+            tv_nsec: i64::from(timeout.subsec_nanos()),
+        };
+        let mut fds = [PollFd::new(&fd, PollFlags::OUT)];
+        matches!(poll(&mut fds, Some(&timeout)), Ok(n) if n > 0)
+    }
 }
 
 /// A logger appending lines to `<dir>/<name.log_file_name()>`
@@ -315,6 +557,106 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// Standard output as a pipe nobody reads yet.
+    fn unread_pipe() -> (io::PipeReader, Lines) {
+        let (reader, writer) = io::pipe().unwrap();
+        let lines = Lines::on(OwnedFd::from(writer));
+        assert!(
+            matches!(lines.out, Out::Nonblocking(_)),
+            "reopened non-blocking"
+        );
+        (reader, lines)
+    }
+
+    fn line(i: usize) -> Vec<u8> {
+        format!("line {i:06} {}\n", "x".repeat(100)).into_bytes()
+    }
+
+    /// Reads everything the pipe holds now.
+    fn read_now(reader: &mut io::PipeReader) -> String {
+        use std::io::Read as _;
+        let mut text = Vec::new();
+        let mut buf = [0u8; 1 << 16];
+        loop {
+            let mut fds = [rustix::event::PollFd::new(
+                &*reader,
+                rustix::event::PollFlags::IN,
+            )];
+            let zero = rustix::event::Timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            if rustix::event::poll(&mut fds, Some(&zero)).unwrap() == 0 {
+                break;
+            }
+            let n = reader.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            text.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8(text).unwrap()
+    }
+
+    #[test]
+    fn a_full_pipe_holds_lines_then_drops_and_counts_them_without_blocking() {
+        let (mut reader, mut lines) = unread_pipe();
+        // Far more than the pipe (64 KiB) and the hold together.
+        let n = 2_000;
+        for i in 0..n {
+            lines.record(&line(i));
+        }
+        assert!(!lines.held.is_empty());
+        assert!(lines.held.len() <= HOLD_BYTES + line(0).len());
+        assert!(lines.dropped > 0);
+        let dropped = lines.dropped;
+        // The reader catches up: held lines first, then the count.
+        let mut text = read_now(&mut reader);
+        while lines.drain() {
+            text.push_str(&read_now(&mut reader));
+        }
+        text.push_str(&read_now(&mut reader));
+        let got: Vec<&str> = text.lines().collect();
+        let (last, kept) = got.split_last().unwrap();
+        assert_eq!(
+            *last,
+            format!("{dropped} log lines dropped: standard output was not read fast enough [WARN]")
+        );
+        // Whole lines, in order, the first ones: none cut, none reordered.
+        assert_eq!(kept.len() as u64 + dropped, n as u64);
+        for (i, l) in kept.iter().enumerate() {
+            assert_eq!(format!("{l}\n").into_bytes(), line(i));
+        }
+        // Caught up: lines go straight through again.
+        lines.record(&line(7));
+        assert!(lines.held.is_empty());
+        assert_eq!(read_now(&mut reader).into_bytes(), line(7));
+    }
+
+    #[test]
+    fn a_pipe_whose_reader_is_gone_takes_lines_without_complaint() {
+        let (reader, mut lines) = unread_pipe();
+        drop(reader);
+        lines.record(b"nobody hears this\n");
+        assert!(matches!(lines.out, Out::Closed));
+        lines.record(b"nor this\n");
+        assert!(lines.held.is_empty());
+    }
+
+    #[test]
+    fn a_regular_file_is_written_as_it_is() {
+        let file = tempfile::tempfile().unwrap();
+        let mut lines = Lines::on(OwnedFd::from(file.try_clone().unwrap()));
+        assert!(matches!(lines.out, Out::Plain(_)));
+        lines.record(b"on disk\n");
+        use std::io::{Read as _, Seek as _};
+        let mut file = file;
+        file.rewind().unwrap();
+        let mut text = String::new();
+        file.read_to_string(&mut text).unwrap();
+        assert_eq!(text, "on disk\n");
     }
 
     #[test]

@@ -12,7 +12,8 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use futures_lite::future;
+use std::os::fd::AsFd;
+
 use wink::runtime::socket::{Faults, Faulty, Socket};
 use wink::runtime::{Endpoint, Inbox};
 use wink::transport::{TransportConfig, TransportEvent};
@@ -29,7 +30,7 @@ fn any_port() -> Address {
 /// One turn for two endpoints: retransmit what is due, wait until either
 /// socket has something (or the next retransmission, at most `until`), then
 /// read what both have into their inboxes.
-async fn turn<S: Socket, T: Socket>(
+fn turn<S: Socket, T: Socket>(
     a: &mut Endpoint<S>,
     a_inbox: &mut Inbox,
     b: &mut Endpoint<T>,
@@ -37,16 +38,20 @@ async fn turn<S: Socket, T: Socket>(
     until: Instant,
 ) -> io::Result<()> {
     let now = Instant::now();
-    a.handle_timeout(now)?;
-    b.handle_timeout(now)?;
-    let deadline = [a.next_deadline(), b.next_deadline(), Some(until)]
-        .into_iter()
-        .flatten()
-        .min();
-    future::or(a.wait(deadline), b.wait(deadline)).await?;
+    a.handle_timeout(now);
+    b.handle_timeout(now);
+    // `a`'s wait flushes it and adds its own deadline; `b` is flushed here.
+    b.flush()?;
+    let deadline = [b.next_deadline(), Some(until)].into_iter().flatten().min();
+    let ready = a.wait_with(deadline, Some(b.as_fd()))?;
     let now = Instant::now();
-    a.receive_ready(now, a_inbox)?;
-    b.receive_ready(now, b_inbox)
+    if ready.readable {
+        a.receive_ready(now, a_inbox)?;
+    }
+    if ready.other {
+        b.receive_ready(now, b_inbox)?;
+    }
+    Ok(())
 }
 
 /// Checks that `inbox` holds, from `from`, exactly the next messages of
@@ -84,24 +89,21 @@ fn deliver_all<S: Socket, T: Socket>(
     let to = b.local_addr();
     let from = a.local_addr();
     for i in 0..count {
-        a.send(to, &format!("m{i}"))?;
+        a.send(to, format!("m{i}"))?;
     }
     let (mut a_inbox, mut b_inbox) = (Inbox::default(), Inbox::default());
     let mut next = 0;
-    async_io::block_on(async {
-        while next < count || !a.is_settled() || !b.is_settled() {
-            assert!(
-                Instant::now() < give_up,
-                "after {limit:?}: {next} of {count} delivered; sender {:?}; receiver {:?}",
-                a.stats(),
-                b.stats()
-            );
-            turn(a, &mut a_inbox, b, &mut b_inbox, give_up).await?;
-            assert!(a_inbox.is_empty(), "nothing is sent back but acks");
-            expect_in_order(&mut b_inbox, from, "m", &mut next);
-        }
-        io::Result::Ok(())
-    })?;
+    while next < count || !a.is_settled() || !b.is_settled() {
+        assert!(
+            Instant::now() < give_up,
+            "after {limit:?}: {next} of {count} delivered; sender {:?}; receiver {:?}",
+            a.stats(),
+            b.stats()
+        );
+        turn(a, &mut a_inbox, b, &mut b_inbox, give_up)?;
+        assert!(a_inbox.is_empty(), "nothing is sent back but acks");
+        expect_in_order(&mut b_inbox, from, "m", &mut next);
+    }
     assert_eq!(next, count);
     Ok(start.elapsed())
 }
@@ -174,29 +176,26 @@ fn exchange<S: Socket, T: Socket>(
     texts: &[String],
 ) -> Result<Vec<(Address, String)>> {
     for text in texts {
-        a.send(b.local_addr(), text)?;
+        a.send(b.local_addr(), text.as_str())?;
     }
     let give_up = Instant::now() + Duration::from_secs(10);
     let (mut a_inbox, mut b_inbox) = (Inbox::default(), Inbox::default());
     let mut got = Vec::new();
-    async_io::block_on(async {
-        while got.len() < texts.len() || !a.is_settled() {
-            assert!(
-                Instant::now() < give_up,
-                "got {got:?} of {texts:?}; sender {:?}; receiver {:?}",
-                a.stats(),
-                b.stats()
-            );
-            turn(a, &mut a_inbox, b, &mut b_inbox, give_up).await?;
-            for i in 0..b_inbox.len() {
-                if let Some((from, text)) = b_inbox.get(i) {
-                    got.push((from, text.to_owned()));
-                }
+    while got.len() < texts.len() || !a.is_settled() {
+        assert!(
+            Instant::now() < give_up,
+            "got {got:?} of {texts:?}; sender {:?}; receiver {:?}",
+            a.stats(),
+            b.stats()
+        );
+        turn(a, &mut a_inbox, b, &mut b_inbox, give_up)?;
+        for i in 0..b_inbox.len() {
+            if let Some((from, text)) = b_inbox.get(i) {
+                got.push((from, text.to_owned()));
             }
-            b_inbox.clear();
         }
-        io::Result::Ok(())
-    })?;
+        b_inbox.clear();
+    }
     Ok(got)
 }
 

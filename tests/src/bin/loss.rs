@@ -107,7 +107,7 @@ fn client(cli: &Cli, echo: Address) -> Result<()> {
     let config = Config::from_env().context("bad WINK_* environment")?;
     let mut endpoint = Endpoint::bind(cli.bind, config.transport)
         .with_context(|| format!("cannot bind the load client at {}", cli.bind))?;
-    let counts = async_io::block_on(loss::load(&mut endpoint, echo, &cli.load()))?;
+    let counts = loss::load(&mut endpoint, echo, &cli.load())?;
     println!("{counts}");
     Ok(())
 }

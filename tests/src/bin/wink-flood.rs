@@ -136,7 +136,8 @@ fn legitimate(to: Address, stop: Arc<AtomicBool>) -> Result<(Vec<Duration>, u64)
         let text = format!("ping {i}");
         endpoint.send(to, &text).context("send")?;
         loop {
-            match async_io::block_on(endpoint.recv_timeout(Duration::from_secs(1)))
+            match endpoint
+                .recv_timeout(Duration::from_secs(1))
                 .context("receive")?
             {
                 Some((_, reply)) if reply == text => {
@@ -176,7 +177,7 @@ fn run() -> Result<bool> {
     let parent_done = done.clone();
     let parent_thread = thread::spawn(move || {
         while !parent_done.load(Ordering::Relaxed) {
-            let _ = async_io::block_on(parent.recv_timeout(Duration::from_millis(100)));
+            let _ = parent.recv_timeout(Duration::from_millis(100));
         }
     });
     let port = free_port()?;

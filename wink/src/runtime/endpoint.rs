@@ -1,22 +1,23 @@
 //! A socket plus the reliable-delivery bookkeeping: the piece every Wink
 //! process (machine, server, CLI) talks through.
+//!
+//! Nothing here starts a thread or keeps a reactor: [`Endpoint::send`],
+//! [`Endpoint::receive_ready`] and [`Endpoint::handle_timeout`] only change
+//! the transport's books, [`Endpoint::flush`] writes everything due with
+//! one `sendmmsg` per batch, and [`Endpoint::wait`] flushes, then blocks in
+//! one `ppoll` until the socket (or one more descriptor) is ready or a
+//! deadline passes.
 
 use std::io;
-use std::net::SocketAddr;
 use std::ops::Range;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
-use async_io::Timer;
-use futures_lite::future;
+use rustix::event::{PollFd, PollFlags, Timespec};
 
-use super::socket::{Socket, Udp};
+use super::socket::{Batch, Socket, Udp, MAX_BATCH};
 use crate::address::Address;
 use crate::transport::{SendError, Stats, Transport, TransportConfig, TransportEvent};
-use crate::wire::MAX_DATAGRAM;
-
-/// How many datagrams one [`Endpoint::receive_ready`] takes before letting
-/// the caller act on them.
-const BATCH: usize = 64;
 
 /// Messages delivered by one call of [`Endpoint::receive_ready`], kept in
 /// one reusable buffer so receiving allocates nothing once warmed up.
@@ -56,30 +57,37 @@ impl Inbox {
     }
 }
 
+/// What an [`Endpoint::wait_with`] found ready.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Ready {
+    /// The socket has datagrams (or an error) to read.
+    pub readable: bool,
+    /// The other descriptor is readable.
+    pub other: bool,
+}
+
 /// A bound UDP socket with reliable, ordered, once-only delivery to and
 /// from any number of peers.
 ///
-/// The endpoint never blocks on its own: [`Endpoint::send`] queues and writes
-/// what the socket takes, [`Endpoint::receive_ready`] reads what is there,
-/// [`Endpoint::wait`] sleeps until the socket or the next retransmission
-/// needs attention. [`Endpoint::recv_timeout`] and [`Endpoint::settle`] wrap them for
-/// simple clients such as the `wink` command.
+/// The endpoint never blocks but in [`Endpoint::wait`] (and the helpers
+/// built on it, [`Endpoint::recv_timeout`] and [`Endpoint::settle`], for
+/// simple clients such as the `wink` command). A driver loop goes:
+/// `wait` (which writes what is queued first), [`Endpoint::receive_ready`]
+/// if the socket is readable, hand the messages on, queue replies with
+/// [`Endpoint::send`], [`Endpoint::handle_timeout`], and round again.
 #[derive(Debug)]
 pub struct Endpoint<S: Socket = Udp> {
     socket: S,
     transport: Transport,
     local: Address,
-    buf: Box<[u8]>,
-    out: Box<[u8]>,
-    blocked: Option<(SocketAddr, usize)>,
+    /// Datagrams received by the last `receive_ready`.
+    rx: Batch,
+    /// Datagrams to send; those before `sent` are out. What the socket
+    /// would not take waits here until it is writable again.
+    tx: Batch,
+    sent: usize,
     inbox: Inbox,
     next: usize,
-    /// One timer for every wait, re-armed only when a wait needs to wake
-    /// earlier than it is set for: arming a timer costs the reactor a
-    /// wake-up of its own, and most waits keep the deadline or push it
-    /// later (a later one just costs one early wake-up).
-    timer: Timer,
-    armed: Option<Instant>,
     send_errors: u64,
     /// The most bytes buffered and peers held since memory was last given
     /// back.
@@ -93,6 +101,14 @@ impl Endpoint<Udp> {
     }
 }
 
+impl<S: Socket> AsFd for Endpoint<S> {
+    /// The socket's descriptor, for a caller that waits on several things
+    /// at once (see [`Endpoint::wants_write`]).
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.socket.as_fd()
+    }
+}
+
 impl<S: Socket> Endpoint<S> {
     /// An endpoint on an already bound socket, with a random incarnation.
     pub fn with_socket(socket: S, config: TransportConfig) -> io::Result<Self> {
@@ -102,13 +118,11 @@ impl<S: Socket> Endpoint<S> {
             socket,
             transport: Transport::new(incarnation, config),
             local,
-            buf: vec![0; MAX_DATAGRAM + 1].into_boxed_slice(),
-            out: vec![0; MAX_DATAGRAM + 1].into_boxed_slice(),
-            blocked: None,
+            rx: Batch::new(MAX_BATCH),
+            tx: Batch::new(MAX_BATCH),
+            sent: 0,
             inbox: Inbox::default(),
             next: 0,
-            timer: Timer::never(),
-            armed: None,
             send_errors: 0,
             high_water: (0, 0),
         })
@@ -139,41 +153,58 @@ impl<S: Socket> Endpoint<S> {
         self.transport.stats()
     }
 
-    /// Queues `message` for `to` and writes what the socket takes now.
-    pub fn send(&mut self, to: Address, message: &str) -> Result<(), SendError> {
+    /// Queues `message` for `to` (moved, not copied); it goes out with the
+    /// next [`Endpoint::flush`] (every wait flushes first).
+    pub fn send(&mut self, to: Address, message: impl Into<String>) -> Result<(), SendError> {
         self.transport.send(to.socket_addr(), message)?;
-        // A full socket buffer is not an error: the rest goes out when the
-        // socket is writable again (see `wait`).
-        let _ = self.flush();
         Ok(())
     }
 
-    /// Writes queued packets until none is left or the socket is full.
+    /// Writes every packet due, a batch per `sendmmsg`, until none is left
+    /// or the socket is full (the rest goes when it is writable again:
+    /// see [`Endpoint::wants_write`]).
     pub fn flush(&mut self) -> io::Result<()> {
         let now = Instant::now();
         loop {
-            let (to, len) = match self.blocked.take() {
-                Some(blocked) => blocked,
-                None => match self.transport.poll_transmit(now, &mut self.out) {
-                    Some(packet) => packet,
-                    None => return Ok(()),
-                },
-            };
-            match self.socket.try_send_to(&self.out[..len], to) {
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.blocked = Some((to, len));
+            if self.sent == self.tx.len() {
+                self.tx.clear();
+                self.sent = 0;
+                while let Some(buf) = self.tx.spare() {
+                    match self.transport.poll_transmit(now, buf) {
+                        Some((to, len)) => self.tx.push(to, len),
+                        None => break,
+                    }
+                }
+                if self.tx.is_empty() {
                     return Ok(());
                 }
+            }
+            match self.socket.try_send_batch(&self.tx, self.sent) {
+                Ok(n) => self.sent += n.max(1).min(self.tx.len() - self.sent),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                 // Only a broken socket stops the endpoint. Anything else is
                 // about this one datagram or its destination (an ICMP error
                 // from an earlier send, a destination the kernel refuses:
                 // port 0, broadcast, a firewall, another address family):
                 // it counts as lost, and the transport retries or gives up.
                 Err(e) if is_fatal(&e) => return Err(e),
-                Err(_) => self.send_errors += 1,
+                Err(_) => {
+                    self.send_errors += 1;
+                    self.sent += 1;
+                }
+            }
+            if self.sent == self.tx.len() && !self.tx.is_full() {
+                // The transport had nothing more to give.
+                self.tx.clear();
+                self.sent = 0;
+                return Ok(());
             }
         }
+    }
+
+    /// Whether packets wait for the socket to be writable.
+    pub fn wants_write(&self) -> bool {
+        self.sent < self.tx.len()
     }
 
     /// Datagrams the socket refused to send (counted as lost).
@@ -181,31 +212,30 @@ impl<S: Socket> Endpoint<S> {
         self.send_errors
     }
 
-    /// Reads the datagrams waiting on the socket (up to a batch) and adds
-    /// the messages they delivered to `inbox`, in order per sender.
+    /// Reads the datagrams waiting on the socket, up to a batch, with one
+    /// `recvmmsg`, and adds the messages they delivered to `inbox`, in order
+    /// per sender. Acknowledgements are queued, not written: they go with
+    /// the next flush, together with any reply. Call it when the socket is
+    /// readable ([`Ready::readable`]); a batch shorter than
+    /// [`MAX_BATCH`] means nothing more was waiting.
     pub fn receive_ready(&mut self, now: Instant, inbox: &mut Inbox) -> io::Result<()> {
-        for _ in 0..BATCH {
-            match self.socket.try_recv_from(&mut self.buf) {
-                Ok((len, from)) => {
-                    // A datagram that does not decode is counted by the
-                    // transport and dropped: it never stops the endpoint.
-                    let _ = self
-                        .transport
-                        .receive(now, from, &self.buf[..len], |from, text| {
-                            inbox.push(Address::from(from), text)
-                        });
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                // An ICMP error for an earlier send, say: not the socket's.
-                Err(e) if !is_fatal(&e) => {}
-                Err(e) => return Err(e),
-            }
+        let received = self.socket.try_recv_batch(&mut self.rx);
+        for (from, datagram) in self.rx.iter() {
+            // A datagram that does not decode is counted by the transport
+            // and dropped: it never stops the endpoint.
+            let _ = self.transport.receive(now, from, datagram, |from, text| {
+                inbox.push(Address::from(from), text)
+            });
         }
-        self.flush()
+        match received {
+            // An ICMP error for an earlier send, say: not the socket's.
+            Err(e) if is_fatal(&e) => Err(e),
+            _ => Ok(()),
+        }
     }
 
-    /// [`Endpoint::receive_ready`] into the endpoint's own inbox, for
-    /// [`Endpoint::recv_timeout`].
+    /// [`Endpoint::receive_ready`] into the endpoint's own inbox, then
+    /// the acknowledgements, for [`Endpoint::recv_timeout`].
     fn refill(&mut self, now: Instant) -> io::Result<()> {
         let mut inbox = std::mem::take(&mut self.inbox);
         if self.next >= inbox.len() {
@@ -214,14 +244,15 @@ impl<S: Socket> Endpoint<S> {
         }
         let result = self.receive_ready(now, &mut inbox);
         self.inbox = inbox;
-        result
+        result?;
+        self.flush()
     }
 
-    /// Retransmits or gives up on what is due at `now`.
-    pub fn handle_timeout(&mut self, now: Instant) -> io::Result<()> {
+    /// Queues the retransmissions due at `now` and gives up on what has
+    /// run out of retries (see [`Endpoint::poll_event`]).
+    pub fn handle_timeout(&mut self, now: Instant) {
         self.transport.handle_timeout(now);
         self.give_back_memory();
-        self.flush()
     }
 
     /// After the transport let go of much of what it buffered (peers
@@ -259,50 +290,78 @@ impl<S: Socket> Endpoint<S> {
 
     /// Whether every message sent has been acknowledged or given up on.
     pub fn is_settled(&self) -> bool {
-        self.blocked.is_none() && self.transport.is_idle()
+        !self.wants_write() && self.transport.is_idle()
     }
 
-    /// Sleeps until a datagram arrives, the socket takes queued packets
-    /// again, or `deadline` passes (whichever is first). May return early:
-    /// callers check what is due and wait again.
-    pub async fn wait(&mut self, deadline: Option<Instant>) -> io::Result<()> {
-        if let Some(deadline) = deadline {
-            if self.armed.is_none_or(|armed| deadline < armed) {
-                self.timer.set_at(deadline);
-                self.armed = Some(deadline);
+    /// Flushes, then sleeps until a datagram arrives, `deadline` passes or
+    /// the next retransmission is due (whichever is first); if packets wait
+    /// for room in the socket, also until it is writable, and writes them.
+    /// May return early: callers check what is due and wait again. True if
+    /// the socket is readable.
+    pub fn wait(&mut self, deadline: Option<Instant>) -> io::Result<bool> {
+        Ok(self.wait_with(deadline, None)?.readable)
+    }
+
+    /// [`Endpoint::wait`], also waking when `other` is readable (a
+    /// [`Signals`](super::Signals) descriptor, say): one `ppoll` on both,
+    /// with a timeout to the nanosecond.
+    pub fn wait_with(
+        &mut self,
+        deadline: Option<Instant>,
+        other: Option<BorrowedFd<'_>>,
+    ) -> io::Result<Ready> {
+        self.flush()?;
+        // Only now: a retransmission is timed from when it goes out.
+        let deadline = match (deadline, self.next_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let timeout = deadline.map(|deadline| {
+            let left = deadline.saturating_duration_since(Instant::now());
+            Timespec {
+                tv_sec: i64::try_from(left.as_secs()).unwrap_or(i64::MAX),
+                tv_nsec: i64::from(left.subsec_nanos()),
+            }
+        });
+        let mut socket_flags = PollFlags::IN;
+        if self.wants_write() {
+            socket_flags |= PollFlags::OUT;
+        }
+        let mut ready = Ready::default();
+        let writable;
+        {
+            let socket = PollFd::new(&self.socket, socket_flags);
+            let polled = match other {
+                Some(other) => {
+                    let mut fds = [socket, PollFd::new(&other, PollFlags::IN)];
+                    let polled = rustix::event::poll(&mut fds, timeout.as_ref());
+                    ready.other = !fds[1].revents().is_empty();
+                    (polled, fds[0].revents())
+                }
+                None => {
+                    let mut fds = [socket];
+                    let polled = rustix::event::poll(&mut fds, timeout.as_ref());
+                    (polled, fds[0].revents())
+                }
+            };
+            match polled {
+                (Ok(_), revents) => {
+                    ready.readable = revents.intersects(PollFlags::IN | PollFlags::ERR);
+                    writable = revents.contains(PollFlags::OUT);
+                }
+                // A signal with a handler (or a debugger) woke us: early.
+                (Err(rustix::io::Errno::INTR), _) => return Ok(Ready::default()),
+                (Err(e), _) => return Err(e.into()),
             }
         }
-        let Endpoint {
-            socket,
-            blocked,
-            timer,
-            armed,
-            ..
-        } = self;
-        let io = async {
-            if blocked.is_some() {
-                future::or(socket.readable(), socket.writable()).await
-            } else {
-                socket.readable().await
-            }
-        };
-        let alarm = async {
-            if armed.is_some() {
-                timer.await;
-                *armed = None;
-                Ok(())
-            } else {
-                future::pending().await
-            }
-        };
-        future::or(io, alarm).await
+        if writable {
+            self.flush()?;
+        }
+        Ok(ready)
     }
 
     /// Runs the endpoint until a message arrives or `timeout` passes.
-    pub async fn recv_timeout(
-        &mut self,
-        timeout: Duration,
-    ) -> io::Result<Option<(Address, String)>> {
+    pub fn recv_timeout(&mut self, timeout: Duration) -> io::Result<Option<(Address, String)>> {
         let give_up = deadline_after(timeout);
         loop {
             if let Some((from, text)) = self.inbox.get(self.next) {
@@ -313,21 +372,23 @@ impl<S: Socket> Endpoint<S> {
             if now >= give_up {
                 return Ok(None);
             }
-            self.handle_timeout(now)?;
+            self.handle_timeout(now);
             let deadline = self.next_deadline().map_or(give_up, |d| d.min(give_up));
-            self.wait(Some(deadline)).await?;
-            self.refill(Instant::now())?;
+            if self.wait(Some(deadline))? {
+                self.refill(Instant::now())?;
+            }
         }
     }
 
     /// Runs the endpoint until every message sent is acknowledged or given
     /// up on, or `timeout` passes; incoming messages are acknowledged and
     /// kept for [`Endpoint::recv_timeout`]. True if everything settled.
-    pub async fn settle(&mut self, timeout: Duration) -> io::Result<bool> {
+    pub fn settle(&mut self, timeout: Duration) -> io::Result<bool> {
         let give_up = deadline_after(timeout);
         loop {
             let now = Instant::now();
-            self.handle_timeout(now)?;
+            self.handle_timeout(now);
+            self.flush()?;
             if self.is_settled() {
                 return Ok(true);
             }
@@ -335,8 +396,9 @@ impl<S: Socket> Endpoint<S> {
                 return Ok(false);
             }
             let deadline = self.next_deadline().map_or(give_up, |d| d.min(give_up));
-            self.wait(Some(deadline)).await?;
-            self.refill(Instant::now())?;
+            if self.wait(Some(deadline))? {
+                self.refill(Instant::now())?;
+            }
         }
     }
 }
@@ -389,7 +451,7 @@ mod tests {
     fn a_destination_the_kernel_refuses_is_a_loss_not_an_error() {
         let mut endpoint =
             Endpoint::bind("127.0.0.1:0".parse().unwrap(), TransportConfig::default()).unwrap();
-        // Port 0 is no destination: sendto fails with EINVAL.
+        // Port 0 is no destination: sendmmsg fails with EINVAL.
         endpoint
             .send("127.0.0.1:0".parse().unwrap(), "hello")
             .unwrap();
@@ -397,7 +459,42 @@ mod tests {
         assert_eq!(endpoint.send_errors(), 1);
         // Retransmissions fail the same way, and the endpoint goes on.
         let later = Instant::now() + Duration::from_secs(1);
-        assert!(endpoint.handle_timeout(later).is_ok());
+        endpoint.handle_timeout(later);
+        assert!(endpoint.flush().is_ok());
         assert_eq!(endpoint.send_errors(), 2);
+    }
+
+    #[test]
+    fn a_refused_datagram_does_not_hold_back_the_rest_of_its_batch() {
+        let mut a =
+            Endpoint::bind("127.0.0.1:0".parse().unwrap(), TransportConfig::default()).unwrap();
+        let mut b =
+            Endpoint::bind("127.0.0.1:0".parse().unwrap(), TransportConfig::default()).unwrap();
+        a.send("127.0.0.1:0".parse().unwrap(), "nowhere").unwrap();
+        a.send(b.local_addr(), "somewhere").unwrap();
+        a.flush().unwrap();
+        assert_eq!(a.send_errors(), 1);
+        let got = b.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert_eq!(got, Some((a.local_addr(), "somewhere".to_owned())));
+    }
+
+    #[test]
+    fn many_messages_go_out_in_batches_and_all_arrive() {
+        let mut a =
+            Endpoint::bind("127.0.0.1:0".parse().unwrap(), TransportConfig::default()).unwrap();
+        let mut b =
+            Endpoint::bind("127.0.0.1:0".parse().unwrap(), TransportConfig::default()).unwrap();
+        let n = 3 * MAX_BATCH + 5;
+        for i in 0..n {
+            a.send(b.local_addr(), format!("m{i}")).unwrap();
+        }
+        a.flush().unwrap();
+        for i in 0..n {
+            let got = b.recv_timeout(Duration::from_secs(10)).unwrap();
+            assert_eq!(got, Some((a.local_addr(), format!("m{i}"))));
+            // The sender reads the acks and sends what its window holds back.
+            a.settle(Duration::ZERO).unwrap();
+        }
+        assert!(a.settle(Duration::from_secs(10)).unwrap());
     }
 }

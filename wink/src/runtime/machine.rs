@@ -2,12 +2,16 @@
 //! between the endpoint and the machine's supervision core
 //! ([`crate::node::Node`]). Every decision is the core's; this only moves
 //! bytes and effects.
+//!
+//! One thread, and per turn one `ppoll` (on the socket and the stop
+//! descriptor, to the earliest deadline of the core and the transport),
+//! one `recvmmsg` if the socket is readable, and one `sendmmsg` for
+//! everything the turn queued (acknowledgements and replies together).
 
-use std::future::Future;
 use std::io;
-use std::time::Instant;
+use std::os::fd::BorrowedFd;
+use std::time::{Duration, Instant};
 
-use futures_lite::future;
 use slog::{warn, Logger};
 
 use super::endpoint::{Endpoint, Inbox};
@@ -16,17 +20,22 @@ use super::Config;
 use crate::hsm::{Hsm, Machine};
 use crate::node::{Ending, Identity, Node};
 
+/// How often log lines that standard output could not take yet are tried
+/// again (see [`crate::log`]).
+const LOG_RETRY: Duration = Duration::from_millis(10);
+
 /// Runs `machine` on `endpoint` until it exits, errors, loses its parent,
-/// or `stop` completes (a signal, say), then waits up to
-/// [`Config::linger`] for its last messages (`errored`, `exited`,
-/// `unregister`, stops for its children) to be acknowledged.
-pub async fn run_machine<M: Machine, S: Socket>(
+/// or `stop` becomes readable (a [`Signals`](super::Signals) descriptor,
+/// say), then waits up to [`Config::linger`] for its last messages
+/// (`errored`, `exited`, `unregister`, stops for its children) to be
+/// acknowledged.
+pub fn run_machine<M: Machine, S: Socket>(
     hsm: Hsm<M>,
     endpoint: &mut Endpoint<S>,
     identity: Identity,
     config: Config,
     log: Logger,
-    stop: impl Future<Output = ()>,
+    stop: Option<BorrowedFd<'_>>,
 ) -> io::Result<Ending> {
     let me = endpoint.local_addr();
     let parent = identity.parent;
@@ -40,43 +49,42 @@ pub async fn run_machine<M: Machine, S: Socket>(
     );
     let _ = node.start(Instant::now());
     let mut inbox = Inbox::default();
-    let mut stop = std::pin::pin!(stop);
+    let mut stop = stop;
     loop {
-        flush(&mut node, endpoint, &log);
+        hand_over(&mut node, endpoint, &log);
         if node.is_finished() {
             break;
         }
-        let deadline = match (node.poll_timeout(), endpoint.next_deadline()) {
+        let mut deadline = match (node.poll_timeout(), endpoint.next_deadline()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        // `or` polls its first future first: the stop request goes there,
-        // so a busy socket cannot starve it.
-        let stopped = future::or(
-            async {
-                stop.as_mut().await;
-                Ok(true)
-            },
-            async { endpoint.wait(deadline).await.map(|()| false) },
-        )
-        .await?;
+        if crate::log::retry_stdout() {
+            let retry = Instant::now() + LOG_RETRY;
+            deadline = Some(deadline.map_or(retry, |d| d.min(retry)));
+        }
+        let ready = endpoint.wait_with(deadline, stop)?;
         let now = Instant::now();
-        if stopped {
+        if ready.other {
+            // Asked once; the loop ends soon after.
+            stop = None;
             let _ = node.stop(now);
             continue;
         }
-        inbox.clear();
-        let received = endpoint.receive_ready(now, &mut inbox);
-        for i in 0..inbox.len() {
-            if node.is_finished() {
-                break;
+        if ready.readable {
+            inbox.clear();
+            let received = endpoint.receive_ready(now, &mut inbox);
+            for i in 0..inbox.len() {
+                if node.is_finished() {
+                    break;
+                }
+                if let Some((from, text)) = inbox.get(i) {
+                    let _ = node.handle_message(now, from, text);
+                }
             }
-            if let Some((from, text)) = inbox.get(i) {
-                let _ = node.handle_message(now, from, text);
-            }
+            received?;
         }
-        received?;
-        endpoint.handle_timeout(now)?;
+        endpoint.handle_timeout(now);
         while let Some(event) = endpoint.poll_event() {
             node.handle_event(now, &event);
         }
@@ -87,7 +95,7 @@ pub async fn run_machine<M: Machine, S: Socket>(
             node.handle_timeout(now);
         }
     }
-    endpoint.settle(config.linger).await?;
+    endpoint.settle(config.linger)?;
     let stats = endpoint.stats();
     slog::info!(
         log,
@@ -109,12 +117,13 @@ pub async fn run_machine<M: Machine, S: Socket>(
     }))
 }
 
-/// Hands what the core queued to the endpoint.
-fn flush<M: Machine, S: Socket>(node: &mut Node<M>, endpoint: &mut Endpoint<S>, log: &Logger) {
+/// Hands what the core queued to the endpoint: each message's text is
+/// moved, not copied.
+fn hand_over<M: Machine, S: Socket>(node: &mut Node<M>, endpoint: &mut Endpoint<S>, log: &Logger) {
     while let Some(t) = node.poll_transmit() {
         // The core checked the size; only exhausted sequence numbers (2^64
         // messages to one peer) can be refused here.
-        if let Err(e) = endpoint.send(t.to, &t.text) {
+        if let Err(e) = endpoint.send(t.to, t.text) {
             warn!(log, "cannot send to {}: {}", t.to, e);
         }
     }

@@ -1,10 +1,16 @@
-//! The running machine: an event loop on smol's reactor that moves bytes
-//! between a UDP socket, timers and the state machine, and keeps the
-//! lifecycle (`started`, `pulsed`, `errored`, `exited`).
+//! The only I/O: the loops that move bytes between a UDP socket, the
+//! clock, signals and the sans-IO cores (a machine's
+//! [`Node`](crate::node::Node), the [`ServerCore`](crate::server::ServerCore)).
+//!
+//! A machine process is one thread: its loop blocks in one `ppoll` on the
+//! socket and a `signalfd`, with a timeout to the nanosecond at the
+//! earliest deadline, reads with `recvmmsg` and writes with `sendmmsg`. No
+//! reactor, no timer descriptor, no helper thread.
 //!
 //! - [`socket`]: real UDP, or a fault-injecting socket for tests.
 //! - [`Endpoint`]: a socket plus reliable delivery; the server and the CLI
 //!   use it directly.
+//! - [`Signals`]: SIGTERM and SIGINT as a descriptor to wait on.
 //! - [`run_machine`]: one machine on an endpoint, until it exits.
 //! - [`run`]: the whole process, for a machine binary's `main`.
 //! - [`serve`]: the server's process: a [`ServerCore`](crate::server::ServerCore)
@@ -14,17 +20,19 @@ mod config;
 mod endpoint;
 mod machine;
 mod server;
+mod signals;
 pub mod socket;
 
 pub use crate::node::{Ending, Identity};
 pub use config::{Config, ConfigError, MAX_WINDOW};
-pub use endpoint::{Endpoint, Inbox};
+pub use endpoint::{Endpoint, Inbox, Ready};
 pub use machine::run_machine;
 pub use server::{serve, serve_until, ServeError, ServeSettings};
+pub use signals::{unblock_in_child, Signals};
 
+use std::os::fd::AsFd;
 use std::process::ExitCode;
-
-use futures_lite::StreamExt;
+use std::time::Duration;
 
 use crate::address::Address;
 use crate::hsm::{Hsm, Machine, StateId};
@@ -189,13 +197,13 @@ fn run_with<M: Machine>(machine: M, program: &str, args: &[String]) -> Result<Ex
         None => crate::log::stdout(),
     };
     let failure = |message: String| Failure { message, code: 1 };
+    // Before the socket: from the moment anyone can hear of this machine,
+    // a stop request is an orderly exit.
+    let signals = Signals::new().map_err(|e| failure(format!("cannot watch signals: {e}")))?;
     let mut endpoint = Endpoint::bind(address, config.transport.clone()).map_err(|e| {
         slog::error!(log, "{} cannot bind {}: {}", name, address, e);
         failure(format!("cannot bind {address}: {e}"))
     })?;
-    let mut signals =
-        async_signal::Signals::new([async_signal::Signal::Term, async_signal::Signal::Int])
-            .map_err(|e| failure(format!("cannot watch signals: {e}")))?;
     let start = match std::env::var(START_ID_ENV) {
         Ok(id) => Some(
             id.parse::<crate::control::RequestId>()
@@ -211,18 +219,15 @@ fn run_with<M: Machine>(machine: M, program: &str, args: &[String]) -> Result<Ex
         start,
         pid: std::process::id(),
     };
-    let stop = async move {
-        signals.next().await;
-    };
-    let ending = async_io::block_on(run_machine(
+    let ending = run_machine(
         hsm,
         &mut endpoint,
         identity,
         config,
         log.clone(),
-        stop,
-    ));
-    match ending {
+        Some(signals.as_fd()),
+    );
+    let result = match ending {
         Ok(ending) if ending.reason == crate::control::ExitReason::Error => Ok(ExitCode::FAILURE),
         Ok(_) => Ok(ExitCode::SUCCESS),
         Err(e) => {
@@ -230,8 +235,15 @@ fn run_with<M: Machine>(machine: M, program: &str, args: &[String]) -> Result<Ex
             slog::error!(log, "{}: socket failed: {}", at, e);
             Err(failure(format!("{at}: socket failed: {e}")))
         }
-    }
+    };
+    // Log lines standard output could not take yet get a last chance.
+    crate::log::finish_stdout(LOG_FINISH);
+    result
 }
+
+/// How long an exiting machine waits for a slow reader of its standard
+/// output to take the log lines still held back.
+const LOG_FINISH: Duration = Duration::from_secs(1);
 
 /// The server of the host `address` is on: the same IP (loopback when
 /// `address` is unspecified), port [`DEFAULT_SERVER_PORT`].

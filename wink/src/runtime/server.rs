@@ -1,38 +1,34 @@
 //! The server's I/O: one loop that feeds a [`ServerCore`] and carries out
 //! its effects.
 //!
-//! The loop waits on four things: SIGTERM/SIGINT (polled first, so a flood
-//! of requests cannot starve a shutdown), the endpoint (requests, acks,
-//! retransmissions), the core's timers, and a channel on which process
-//! work comes back. Forks and the checks of a process to adopt (the file
-//! system, `/proc`) run on two worker threads, so they never stall the
-//! loop. Every machine process, forked or adopted, is watched by a pidfd:
-//! readable when it ends, then `waitid` reaps it (a child, so no zombie is
-//! left) or finds it is not ours (adopted: status unknown). Signals go
-//! through the pidfd too, so a pid the kernel gave to another process is
-//! never signalled.
+//! The loop blocks in one `epoll_wait` on the socket, the stop descriptor
+//! (a [`Signals`](super::Signals) for SIGTERM/SIGINT in production), an
+//! eventfd on which the workers say they finished something, and the pidfd
+//! of every machine process, with a timeout at the earliest deadline of the
+//! core and the transport. Forks and the checks of a process to adopt (the
+//! file system, `/proc`) run on two worker threads, so they never stall the
+//! loop. A machine's pidfd becomes readable when it ends; then `waitid`
+//! reaps it (a child, so no zombie is left) or finds it is not ours
+//! (adopted: status unknown). Signals go through the pidfd too, so a pid
+//! the kernel gave to another process is never signalled.
 
 mod process;
 #[cfg(test)]
 mod tests;
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::io;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
-use std::pin::{pin, Pin};
-use std::rc::Rc;
-use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use async_io::Async;
-use futures_lite::{future, StreamExt};
+use rustix::event::{epoll, eventfd, EventfdFlags, Timespec};
 use slog::{info, warn, Logger};
-use smol::channel::{self, Receiver, Sender};
-use smol::{LocalExecutor, Task};
 
 use super::endpoint::{Endpoint, Inbox};
+use super::Signals;
 use crate::address::Address;
 use crate::server::{AdoptToken, ProcessExit, ServerConfig, ServerCore, ServerEffect, SpawnToken};
 use crate::transport::TransportEvent;
@@ -45,6 +41,19 @@ const WORKERS: usize = 2;
 /// acknowledged (half a second).
 const SETTLE: Duration = Duration::from_millis(500);
 
+/// How often log lines that standard output could not take yet are tried
+/// again (see [`crate::log`]).
+const LOG_RETRY: Duration = Duration::from_millis(10);
+
+/// Events taken from epoll per wait.
+const EVENTS: usize = 64;
+
+/// The epoll data of the descriptors that are not pidfds, whose data is
+/// `serial << 32 | pid` (no pid is 2^32 - 1).
+const SOCKET: u64 = u64::MAX;
+const STOP: u64 = u64::MAX - 1;
+const WAKE: u64 = u64::MAX - 2;
+
 /// What [`serve`] serves, and how.
 #[derive(Debug, Clone)]
 pub struct ServeSettings {
@@ -53,7 +62,7 @@ pub struct ServeSettings {
     pub dir: PathBuf,
     /// Where machines write their logs (`WINK_LOG_DIR`), if not to stdout.
     pub log_dir: Option<PathBuf>,
-    /// Limits and the grace period.
+    /// Limits, the grace period and whether messages are logged.
     pub server: ServerConfig,
 }
 
@@ -68,9 +77,9 @@ pub enum ServeError {
         /// What the system said.
         source: io::Error,
     },
-    /// SIGTERM and SIGINT cannot be watched.
-    #[error("cannot watch signals: {0}")]
-    Signals(io::Error),
+    /// The loop cannot wait (epoll or eventfd failed).
+    #[error("cannot wait for events: {0}")]
+    Wait(io::Error),
     /// A worker thread cannot be started.
     #[error("cannot start a worker thread: {0}")]
     Worker(io::Error),
@@ -79,30 +88,28 @@ pub enum ServeError {
     Socket(io::Error),
 }
 
-/// Serves `settings.dir` on `endpoint` until SIGTERM or SIGINT, then stops
-/// every machine (SIGTERM, SIGKILL after the grace period), waits up to
-/// twice the grace period for them to end and half a second for the last
-/// replies to be acknowledged, and returns.
-pub async fn serve(
+/// Serves `settings.dir` on `endpoint` until SIGTERM or SIGINT (`signals`,
+/// made before the endpoint was bound and before any thread was started,
+/// so that every thread has them blocked), then stops every machine
+/// (SIGTERM, SIGKILL after the grace period), waits up to twice the grace
+/// period for them to end and half a second for the last replies to be
+/// acknowledged, and returns.
+pub fn serve(
     endpoint: Endpoint,
     settings: ServeSettings,
     log: Logger,
+    signals: &Signals,
 ) -> Result<(), ServeError> {
-    let mut signals =
-        async_signal::Signals::new([async_signal::Signal::Term, async_signal::Signal::Int])
-            .map_err(ServeError::Signals)?;
-    let stop = async move {
-        signals.next().await;
-    };
-    serve_until(endpoint, settings, log, stop).await
+    serve_until(endpoint, settings, log, signals)
 }
 
-/// [`serve`], shutting down when `stop` completes instead of on a signal.
-pub async fn serve_until(
+/// [`serve`], shutting down when `stop` becomes readable instead of on a
+/// signal.
+pub fn serve_until(
     endpoint: Endpoint,
     settings: ServeSettings,
     log: Logger,
-    stop: impl Future<Output = ()>,
+    stop: impl AsFd,
 ) -> Result<(), ServeError> {
     let dir = settings
         .dir
@@ -119,28 +126,45 @@ pub async fn serve_until(
         log_dir: settings.log_dir,
         me,
     });
-    let (jobs, jobs_rx) = channel::unbounded();
-    let (done_tx, done) = channel::unbounded();
+    let wait = |e: rustix::io::Errno| ServeError::Wait(e.into());
+    let epoll = epoll::create(epoll::CreateFlags::CLOEXEC).map_err(wait)?;
+    let wake = Arc::new(eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK).map_err(wait)?);
+    epoll::add(&epoll, &endpoint, data(SOCKET), epoll::EventFlags::IN).map_err(wait)?;
+    epoll::add(&epoll, &stop, data(STOP), epoll::EventFlags::IN).map_err(wait)?;
+    epoll::add(&epoll, &*wake, data(WAKE), epoll::EventFlags::IN).map_err(wait)?;
+    let (jobs, jobs_rx) = mpsc::channel();
+    let jobs_rx = Arc::new(Mutex::new(jobs_rx));
+    let (done_tx, done) = mpsc::channel();
     for i in 0..WORKERS {
-        let (jobs, done, served) = (jobs_rx.clone(), done_tx.clone(), served.clone());
+        let (jobs, done, served, wake) = (
+            jobs_rx.clone(),
+            done_tx.clone(),
+            served.clone(),
+            wake.clone(),
+        );
         std::thread::Builder::new()
             .name(format!("wink-server-worker-{i}"))
-            .spawn(move || work(&served, &jobs, &done))
+            .spawn(move || work(&served, &jobs, &done, &wake))
             .map_err(ServeError::Worker)?;
     }
     let driver = Driver {
         core: ServerCore::new(me, settings.server, log.clone(), Instant::now()),
         endpoint,
         inbox: Inbox::default(),
-        jobs,
-        done_tx,
+        jobs: Some(jobs),
         done,
+        epoll,
+        wake,
+        writing: false,
         watches: HashMap::new(),
         next_serial: 0,
         log,
     };
-    let executor = LocalExecutor::new();
-    executor.run(driver.run(&executor, stop)).await
+    driver.run(stop.as_fd())
+}
+
+fn data(value: u64) -> epoll::EventData {
+    epoll::EventData::new_u64(value)
 }
 
 /// Work for a worker thread.
@@ -155,13 +179,14 @@ enum Job {
 enum Done {
     Spawned(SpawnToken, Result<Forked, String>),
     Adopted(AdoptToken, u32, Result<OwnedFd, String>),
-    /// The pidfd of watch `serial` on `pid` is readable.
-    Ended(u32, u64),
 }
 
-/// A worker: runs jobs until the loop is gone.
-fn work(served: &Served, jobs: &Receiver<Job>, done: &Sender<Done>) {
-    while let Ok(job) = jobs.recv_blocking() {
+/// A worker: runs jobs until the loop is gone, and says so on `wake` after
+/// each.
+fn work(served: &Served, jobs: &Mutex<Receiver<Job>>, done: &Sender<Done>, wake: &OwnedFd) {
+    loop {
+        let job = jobs.lock().unwrap_or_else(PoisonError::into_inner).recv();
+        let Ok(job) = job else { return };
         let result = match job {
             Job::Spawn(token, spawn) => Done::Spawned(
                 token,
@@ -173,81 +198,97 @@ fn work(served: &Served, jobs: &Receiver<Job>, done: &Sender<Done>) {
                 process::check_adoptee(&served.dir, pid, address).map_err(|e| e.to_string()),
             ),
         };
-        if done.send_blocking(result).is_err() {
+        if done.send(result).is_err() {
             return;
         }
+        let _ = rustix::io::write(wake, &1u64.to_ne_bytes());
     }
 }
 
-/// A machine process being watched.
+/// A machine process being watched: its pidfd is in the epoll set with
+/// `serial << 32 | pid` as data.
 struct Watch {
-    pidfd: Rc<Async<OwnedFd>>,
-    serial: u64,
-    /// Sends [`Done::Ended`] when the pidfd is readable; dropping it stops
-    /// watching (it is never read).
-    waiter: Task<()>,
-}
-
-enum Wake {
-    Stop,
-    Done(Done),
-    Io,
+    pidfd: OwnedFd,
+    serial: u32,
 }
 
 struct Driver {
     core: ServerCore,
     endpoint: Endpoint,
     inbox: Inbox,
-    jobs: Sender<Job>,
-    done_tx: Sender<Done>,
+    /// Closed (dropped) when the loop is done, which ends the workers.
+    jobs: Option<Sender<Job>>,
     done: Receiver<Done>,
+    epoll: OwnedFd,
+    wake: Arc<OwnedFd>,
+    /// Whether the socket is watched for writability too.
+    writing: bool,
     watches: HashMap<u32, Watch>,
-    next_serial: u64,
+    next_serial: u32,
     log: Logger,
 }
 
 impl Driver {
-    async fn run(
-        mut self,
-        executor: &LocalExecutor<'_>,
-        stop: impl Future<Output = ()>,
-    ) -> Result<(), ServeError> {
-        let mut stop = pin!(stop);
+    fn run(mut self, stop: BorrowedFd<'_>) -> Result<(), ServeError> {
+        let mut events = Vec::with_capacity(EVENTS);
+        let mut ended = Vec::new();
         loop {
-            if self.core.is_done(Instant::now()) {
+            let now = Instant::now();
+            if self.core.is_done(now) {
                 break;
             }
-            let deadline = match (self.core.poll_timeout(), self.endpoint.next_deadline()) {
+            self.endpoint.flush().map_err(ServeError::Socket)?;
+            self.watch_writes(self.endpoint.wants_write())?;
+            let mut deadline = match (self.core.poll_timeout(), self.endpoint.next_deadline()) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
-            let stop = (!self.core.is_shutting_down()).then_some(stop.as_mut());
-            let wake = self
-                .wait(stop, deadline)
-                .await
-                .map_err(ServeError::Socket)?;
+            if crate::log::retry_stdout() {
+                let retry = now + LOG_RETRY;
+                deadline = Some(deadline.map_or(retry, |d| d.min(retry)));
+            }
+            let timeout = deadline.map(|d| timespec(d.saturating_duration_since(now)));
+            events.clear();
+            match epoll::wait(
+                &self.epoll,
+                rustix::buffer::spare_capacity(&mut events),
+                timeout.as_ref(),
+            ) {
+                Ok(_) | Err(rustix::io::Errno::INTR) => {}
+                Err(e) => return Err(ServeError::Wait(e.into())),
+            }
             let now = Instant::now();
-            let mut done = Vec::new();
-            match wake {
-                Wake::Stop => {
-                    info!(self.log, "shutting down");
-                    self.core.shutdown(now);
+            let (mut readable, mut stopped) = (false, false);
+            ended.clear();
+            for event in &events {
+                match event.data.u64() {
+                    SOCKET => readable = true,
+                    STOP => stopped = true,
+                    WAKE => {
+                        let mut count = [0u8; 8];
+                        let _ = rustix::io::read(&*self.wake, &mut count);
+                    }
+                    watch => ended.push((watch as u32, (watch >> 32) as u32)),
                 }
-                Wake::Done(d) => done.push(d),
-                Wake::Io => {}
+            }
+            if stopped && !self.core.is_shutting_down() {
+                info!(self.log, "shutting down");
+                self.core.shutdown(now);
+                // Asked once: a second signal changes nothing.
+                let _ = epoll::delete(&self.epoll, stop);
             }
             // Messages before process news: a machine's `unregister` is
             // read before its exit, so an orderly exit is not a death.
-            self.receive(now)?;
+            if readable || !ended.is_empty() {
+                self.receive(now)?;
+            }
             while let Ok(d) = self.done.try_recv() {
-                done.push(d);
+                self.finish(now, d);
             }
-            for d in done {
-                self.finish(now, d, executor);
+            for &(pid, serial) in &ended {
+                self.ended(now, pid, serial);
             }
-            self.endpoint
-                .handle_timeout(now)
-                .map_err(ServeError::Socket)?;
+            self.endpoint.handle_timeout(now);
             while let Some(event) = self.endpoint.poll_event() {
                 if let TransportEvent::GaveUp { to, seq, message } = event {
                     let to = Address::from(to);
@@ -266,47 +307,27 @@ impl Driver {
             self.core.handle_timeout(now);
             self.carry_out();
         }
-        // Every machine is gone (or would not go): drop the workers' queue
-        // and let the last replies arrive.
-        self.jobs.close();
-        self.endpoint
-            .settle(SETTLE)
-            .await
-            .map_err(ServeError::Socket)?;
+        // Every machine is gone (or would not go): close the workers'
+        // queue and let the last replies arrive.
+        self.jobs = None;
+        self.endpoint.settle(SETTLE).map_err(ServeError::Socket)?;
         info!(self.log, "server exited");
+        crate::log::finish_stdout(Duration::from_secs(1));
         Ok(())
     }
 
-    /// Sleeps until `stop` (unless already stopping), process news, the
-    /// socket or `deadline`.
-    async fn wait(
-        &mut self,
-        stop: Option<Pin<&mut impl Future<Output = ()>>>,
-        deadline: Option<Instant>,
-    ) -> io::Result<Wake> {
-        let Driver { endpoint, done, .. } = self;
-        // `or` polls in order: the stop signal first.
-        future::or(
-            async {
-                match stop {
-                    Some(stop) => {
-                        stop.await;
-                        Ok(Wake::Stop)
-                    }
-                    None => future::pending().await,
-                }
-            },
-            future::or(
-                async {
-                    match done.recv().await {
-                        Ok(d) => Ok(Wake::Done(d)),
-                        Err(_) => future::pending().await,
-                    }
-                },
-                async { endpoint.wait(deadline).await.map(|()| Wake::Io) },
-            ),
-        )
-        .await
+    /// Watches the socket for writability too, or no longer.
+    fn watch_writes(&mut self, writes: bool) -> Result<(), ServeError> {
+        if writes != self.writing {
+            let mut flags = epoll::EventFlags::IN;
+            if writes {
+                flags |= epoll::EventFlags::OUT;
+            }
+            epoll::modify(&self.epoll, &self.endpoint, data(SOCKET), flags)
+                .map_err(|e| ServeError::Wait(e.into()))?;
+            self.writing = writes;
+        }
+        Ok(())
     }
 
     /// Hands the messages waiting on the socket (a batch) to the core.
@@ -321,13 +342,13 @@ impl Driver {
         result.map_err(ServeError::Socket)
     }
 
-    /// Tells the core what became of a fork, an adoption or a process.
-    fn finish(&mut self, now: Instant, done: Done, executor: &LocalExecutor<'_>) {
+    /// Tells the core what became of a fork or an adoption.
+    fn finish(&mut self, now: Instant, done: Done) {
         match done {
             Done::Spawned(token, Ok(forked)) => {
                 let pid = forked.pid;
                 self.forget_ended(now, pid);
-                match self.watch(executor, pid, forked.pidfd) {
+                match self.watch(pid, forked.pidfd) {
                     Ok(()) => self.core.handle_spawned(now, token, Ok(pid)),
                     Err(reason) => self.core.handle_spawned(now, token, Err(reason)),
                 }
@@ -340,11 +361,11 @@ impl Driver {
                     drop(pidfd);
                     return self.core.handle_adopted(now, token, Ok(()));
                 }
-                match self.watch(executor, pid, pidfd) {
+                match self.watch(pid, pidfd) {
                     Ok(()) => {
                         self.core.handle_adopted(now, token, Ok(()));
                         if !self.core.has_machine(pid) {
-                            self.watches.remove(&pid);
+                            self.unwatch(pid);
                         }
                     }
                     Err(reason) => self.core.handle_adopted(now, token, Err(reason)),
@@ -353,25 +374,19 @@ impl Driver {
             Done::Adopted(token, _, Err(reason)) => {
                 self.core.handle_adopted(now, token, Err(reason))
             }
-            Done::Ended(pid, serial) => {
-                let Some(watch) = self.watches.get(&pid).filter(|w| w.serial == serial) else {
-                    return;
-                };
-                match process::reap(watch.pidfd.get_ref()) {
-                    Some(how) => {
-                        self.watches.remove(&pid);
-                        self.core.handle_exited(now, pid, how);
-                    }
-                    // Readable, yet running: watch again.
-                    None => {
-                        let pidfd = watch.pidfd.clone();
-                        let task = self.arm(executor, pid, serial, pidfd);
-                        if let Some(watch) = self.watches.get_mut(&pid) {
-                            watch.waiter = task;
-                        }
-                    }
-                }
-            }
+        }
+    }
+
+    /// The pidfd of watch `serial` on `pid` is readable: the process has
+    /// ended, unless the watch is gone or is another process's by now.
+    fn ended(&mut self, now: Instant, pid: u32, serial: u32) {
+        let Some(watch) = self.watches.get(&pid).filter(|w| w.serial == serial) else {
+            return;
+        };
+        // Readable, yet running (`None`): it stays watched.
+        if let Some(how) = process::reap(&watch.pidfd) {
+            self.unwatch(pid);
+            self.core.handle_exited(now, pid, how);
         }
     }
 
@@ -381,10 +396,10 @@ impl Driver {
         let ended = self
             .watches
             .get(&pid)
-            .is_some_and(|w| process::has_ended(w.pidfd.get_ref()));
+            .is_some_and(|w| process::has_ended(&w.pidfd));
         if ended {
-            if let Some(watch) = self.watches.remove(&pid) {
-                let how = process::reap(watch.pidfd.get_ref()).unwrap_or(ProcessExit::Unknown);
+            if let Some(watch) = self.unwatch(pid) {
+                let how = process::reap(&watch.pidfd).unwrap_or(ProcessExit::Unknown);
                 self.core.handle_exited(now, pid, how);
             }
         }
@@ -393,51 +408,25 @@ impl Driver {
     /// Starts watching `pid` by its pidfd. If the pidfd cannot be watched,
     /// the process is killed (and reaped, if a child): the server never
     /// keeps a machine it would not see end.
-    fn watch(
-        &mut self,
-        executor: &LocalExecutor<'_>,
-        pid: u32,
-        pidfd: OwnedFd,
-    ) -> Result<(), String> {
-        let spare = pidfd.try_clone();
-        let pidfd = match Async::new(pidfd) {
-            Ok(pidfd) => Rc::new(pidfd),
-            Err(e) => {
-                if let Ok(spare) = spare {
-                    let _ = process::signal(&spare, crate::server::Signal::Kill);
-                    let _ = process::reap(&spare);
-                }
-                warn!(self.log, "cannot watch process {}: {}: killed it", pid, e);
-                return Err(format!("cannot watch process {pid}: {e}"));
-            }
-        };
-        self.next_serial += 1;
+    fn watch(&mut self, pid: u32, pidfd: OwnedFd) -> Result<(), String> {
+        self.next_serial = self.next_serial.wrapping_add(1);
         let serial = self.next_serial;
-        let task = self.arm(executor, pid, serial, pidfd.clone());
-        self.watches.insert(
-            pid,
-            Watch {
-                pidfd,
-                serial,
-                waiter: task,
-            },
-        );
+        let token = u64::from(serial) << 32 | u64::from(pid);
+        if let Err(e) = epoll::add(&self.epoll, &pidfd, data(token), epoll::EventFlags::IN) {
+            let _ = process::signal(&pidfd, crate::server::Signal::Kill);
+            let _ = process::reap(&pidfd);
+            warn!(self.log, "cannot watch process {}: {}: killed it", pid, e);
+            return Err(format!("cannot watch process {pid}: {e}"));
+        }
+        self.watches.insert(pid, Watch { pidfd, serial });
         Ok(())
     }
 
-    /// A task that reports when `pidfd` is readable.
-    fn arm(
-        &self,
-        executor: &LocalExecutor<'_>,
-        pid: u32,
-        serial: u64,
-        pidfd: Rc<Async<OwnedFd>>,
-    ) -> Task<()> {
-        let done = self.done_tx.clone();
-        executor.spawn(async move {
-            let _ = pidfd.readable().await;
-            let _ = done.send(Done::Ended(pid, serial)).await;
-        })
+    /// Stops watching `pid`.
+    fn unwatch(&mut self, pid: u32) -> Option<Watch> {
+        let watch = self.watches.remove(&pid)?;
+        let _ = epoll::delete(&self.epoll, &watch.pidfd);
+        Some(watch)
     }
 
     /// Carries out what the core asked for.
@@ -446,7 +435,7 @@ impl Driver {
         while let Some(effect) = self.core.poll_effect() {
             match effect {
                 ServerEffect::Send { to, text } => {
-                    if let Err(e) = self.endpoint.send(to, &text) {
+                    if let Err(e) = self.endpoint.send(to, text) {
                         warn!(self.log, "cannot send to {}: {}", to, e);
                     }
                 }
@@ -468,7 +457,7 @@ impl Driver {
                         start,
                         args,
                     };
-                    if self.jobs.try_send(Job::Spawn(token, spawn)).is_err() {
+                    if !self.give(Job::Spawn(token, spawn)) {
                         let reason = "the server's workers are gone".to_owned();
                         self.core.handle_spawned(now, token, Err(reason));
                     }
@@ -477,7 +466,7 @@ impl Driver {
                     // Only a process still watched: once reaped, its pid
                     // may be another's.
                     if let Some(watch) = self.watches.get(&pid) {
-                        if let Err(e) = process::signal(watch.pidfd.get_ref(), signal) {
+                        if let Err(e) = process::signal(&watch.pidfd, signal) {
                             info!(self.log, "cannot signal {}: {}", pid, e);
                         }
                     }
@@ -488,12 +477,27 @@ impl Driver {
                     address,
                     name: _,
                 } => {
-                    if self.jobs.try_send(Job::Adopt(token, pid, address)).is_err() {
+                    if !self.give(Job::Adopt(token, pid, address)) {
                         let reason = "the server's workers are gone".to_owned();
                         self.core.handle_adopted(now, token, Err(reason));
                     }
                 }
             }
         }
+    }
+
+    /// Hands `job` to the workers; false if they are gone.
+    fn give(&self, job: Job) -> bool {
+        self.jobs
+            .as_ref()
+            .is_some_and(|jobs| jobs.send(job).is_ok())
+    }
+}
+
+/// `d` as a timeout for a system call.
+fn timespec(d: Duration) -> Timespec {
+    Timespec {
+        tv_sec: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        tv_nsec: i64::from(d.subsec_nanos()),
     }
 }

@@ -1,27 +1,164 @@
 //! The datagram socket under an endpoint: real UDP, or one that loses,
 //! duplicates and reorders packets on purpose, for tests.
+//!
+//! Sockets never block. Datagrams move in [`Batch`]es of preallocated
+//! buffers: [`Udp`] sends a whole batch with one `sendmmsg` and receives one
+//! with one `recvmmsg`; any other [`Socket`] gets per-datagram defaults, so
+//! a test socket only has to say how it sends and receives one datagram.
 
 use std::cell::RefCell;
-use std::future::Future;
+use std::fmt;
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
-use async_io::Async;
+use crate::wire::MAX_DATAGRAM;
 
-/// What an endpoint needs from a socket. Sends and receives never block:
-/// they return `WouldBlock`, and the endpoint waits for `readable` or
-/// `writable`.
-pub trait Socket {
+/// The bytes of one datagram buffer: one more than the largest datagram
+/// accepted, so that a larger one shows as too long instead of being
+/// silently cut to size.
+pub const SLOT: usize = MAX_DATAGRAM + 1;
+
+/// Datagrams in one batch at most: one system call moves up to this many.
+pub const MAX_BATCH: usize = 64;
+
+/// What an endpoint needs from a socket. Nothing blocks: a socket that
+/// cannot take or give a datagram now says `WouldBlock`, and the endpoint
+/// waits on the file descriptor ([`AsFd`]) for it to be readable or
+/// writable.
+pub trait Socket: AsFd {
     /// The address the socket is bound to.
     fn local_addr(&self) -> io::Result<SocketAddr>;
     /// Sends one datagram, or `WouldBlock`.
     fn try_send_to(&self, buf: &[u8], to: SocketAddr) -> io::Result<usize>;
     /// Receives one datagram, or `WouldBlock`.
     fn try_recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)>;
-    /// Waits until a datagram may be received.
-    fn readable(&self) -> impl Future<Output = io::Result<()>>;
-    /// Waits until a datagram may be sent.
-    fn writable(&self) -> impl Future<Output = io::Result<()>>;
+
+    /// Sends the datagrams of `batch` from index `from` on, in order, and
+    /// returns how many went (at least one), or the error of the first
+    /// (`WouldBlock` when the socket's buffer is full). By default one
+    /// [`Socket::try_send_to`] each.
+    fn try_send_batch(&self, batch: &Batch, from: usize) -> io::Result<usize> {
+        let mut sent = 0;
+        for (to, datagram) in batch.iter().skip(from) {
+            match self.try_send_to(datagram, to) {
+                Ok(_) => sent += 1,
+                Err(e) if sent == 0 => return Err(e),
+                // Told on the next call, which starts with this one.
+                Err(_) => break,
+            }
+        }
+        Ok(sent)
+    }
+
+    /// Empties `batch` and fills it with the datagrams waiting, up to its
+    /// capacity; none waiting leaves it empty (not an error). A batch left
+    /// shorter than its capacity means the socket's queue is empty. By
+    /// default one [`Socket::try_recv_from`] each, until `WouldBlock`.
+    fn try_recv_batch(&self, batch: &mut Batch) -> io::Result<()> {
+        batch.clear();
+        while let Some(buf) = batch.spare() {
+            match self.try_recv_from(buf) {
+                Ok((len, from)) => batch.push(from, len),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if batch.is_empty() => return Err(e),
+                Err(_) => break,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Datagrams in preallocated buffers of [`SLOT`] bytes each, with their
+/// peers: what is about to be sent or what was just received. A batch
+/// allocates once, when made; the memory of a buffer is only touched as far
+/// as datagrams fill it.
+pub struct Batch {
+    bytes: Box<[u8]>,
+    /// Peer and length of each filled slot, in order.
+    slots: Vec<(SocketAddr, usize)>,
+    /// Each slot's peer as a C socket address, for the system calls.
+    names: Box<[(libc::sockaddr_storage, libc::socklen_t)]>,
+}
+
+impl fmt::Debug for Batch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Batch")
+            .field("capacity", &self.capacity())
+            .field("slots", &self.slots)
+            .finish()
+    }
+}
+
+impl Batch {
+    /// Room for `capacity` datagrams (1 to [`MAX_BATCH`]; other values are
+    /// brought into that range).
+    pub fn new(capacity: usize) -> Self {
+        let capacity = capacity.clamp(1, MAX_BATCH);
+        // SAFETY: `sockaddr_storage` is a plain C struct of integers and
+        // byte arrays, for which all zeroes is a valid value.
+        let empty: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+        Batch {
+            bytes: vec![0; capacity * SLOT].into_boxed_slice(),
+            slots: Vec::with_capacity(capacity),
+            names: vec![(empty, 0); capacity].into_boxed_slice(),
+        }
+    }
+
+    /// How many datagrams it holds at most.
+    pub fn capacity(&self) -> usize {
+        self.names.len()
+    }
+
+    /// How many datagrams it holds.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Whether it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Whether it has no free slot.
+    pub fn is_full(&self) -> bool {
+        self.slots.len() == self.capacity()
+    }
+
+    /// Forgets every datagram.
+    pub fn clear(&mut self) {
+        self.slots.clear();
+    }
+
+    /// The `i`th datagram and its peer.
+    pub fn get(&self, i: usize) -> Option<(SocketAddr, &[u8])> {
+        let &(peer, len) = self.slots.get(i)?;
+        Some((peer, &self.bytes[i * SLOT..i * SLOT + len]))
+    }
+
+    /// Every datagram with its peer, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (SocketAddr, &[u8])> + '_ {
+        (0..self.len()).filter_map(|i| self.get(i))
+    }
+
+    /// The whole buffer of the next free slot, to be filled and then
+    /// [`Batch::push`]ed; `None` when the batch is full.
+    pub fn spare(&mut self) -> Option<&mut [u8]> {
+        let i = self.slots.len();
+        (i < self.capacity()).then(|| &mut self.bytes[i * SLOT..(i + 1) * SLOT])
+    }
+
+    /// Takes the next free slot as holding `len` bytes (at most [`SLOT`])
+    /// to or from `peer`. Does nothing when the batch is full.
+    pub fn push(&mut self, peer: SocketAddr, len: usize) {
+        let i = self.slots.len();
+        if let Some(name) = self.names.get_mut(i) {
+            let addr = socket2::SockAddr::from(peer);
+            let name_len = addr.len();
+            *name = (addr.as_storage(), name_len);
+            self.slots.push((peer, len.min(SLOT)));
+        }
+    }
 }
 
 /// Socket buffer size asked for, so that bursts queue in the kernel instead
@@ -29,10 +166,11 @@ pub trait Socket {
 /// may override the cap (root), which is tried first.
 pub const BUFFER_BYTES: usize = 8 << 20;
 
-/// A non-blocking UDP socket registered with smol's reactor.
+/// A non-blocking UDP socket that moves batches with `sendmmsg` and
+/// `recvmmsg`.
 #[derive(Debug)]
 pub struct Udp {
-    socket: Async<UdpSocket>,
+    socket: UdpSocket,
 }
 
 impl Udp {
@@ -43,8 +181,10 @@ impl Udp {
             socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
         set_buffers(&socket);
         socket.bind(&addr.into())?;
-        let socket = Async::new(UdpSocket::from(socket))?;
-        Ok(Udp { socket })
+        socket.set_nonblocking(true)?;
+        Ok(Udp {
+            socket: UdpSocket::from(socket),
+        })
     }
 }
 
@@ -60,26 +200,141 @@ fn set_buffers(socket: &socket2::Socket) {
     }
 }
 
+impl AsFd for Udp {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.socket.as_fd()
+    }
+}
+
 impl Socket for Udp {
     fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.socket.get_ref().local_addr()
+        self.socket.local_addr()
     }
 
     fn try_send_to(&self, buf: &[u8], to: SocketAddr) -> io::Result<usize> {
-        self.socket.get_ref().send_to(buf, to)
+        self.socket.send_to(buf, to)
     }
 
     fn try_recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        self.socket.get_ref().recv_from(buf)
+        self.socket.recv_from(buf)
     }
 
-    fn readable(&self) -> impl Future<Output = io::Result<()>> {
-        self.socket.readable()
+    fn try_send_batch(&self, batch: &Batch, from: usize) -> io::Result<usize> {
+        mmsg(self.socket.as_fd(), Mmsg::Send(batch, from))
     }
 
-    fn writable(&self) -> impl Future<Output = io::Result<()>> {
-        self.socket.writable()
+    fn try_recv_batch(&self, batch: &mut Batch) -> io::Result<()> {
+        batch.clear();
+        match mmsg(self.socket.as_fd(), Mmsg::Recv(batch)) {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
+            Err(e) => Err(e),
+        }
     }
+}
+
+/// One batch system call: send `batch` from an index on, or receive into
+/// an empty `batch`.
+enum Mmsg<'a> {
+    Send(&'a Batch, usize),
+    Recv(&'a mut Batch),
+}
+
+/// `sendmmsg` or `recvmmsg` (non-blocking) on `fd`: the one place this
+/// crate calls the C library for socket I/O, because rustix has no
+/// `recvmmsg` and its `sendmmsg` would build its headers on the heap at
+/// every call. Returns how many datagrams moved; a receive pushes them into
+/// the (empty) batch.
+fn mmsg(fd: BorrowedFd<'_>, mut op: Mmsg<'_>) -> io::Result<usize> {
+    let receiving = matches!(op, Mmsg::Recv(_));
+    // Where the kernel reads or writes: the batch's buffers and names, as
+    // raw pointers derived from a shared borrow when sending (the kernel
+    // only reads) and from the exclusive one when receiving.
+    let (bytes, names, first, count, lens) = match op {
+        Mmsg::Send(batch, from) => (
+            batch.bytes.as_ptr().cast_mut(),
+            batch.names.as_ptr().cast_mut(),
+            from,
+            batch.len().saturating_sub(from),
+            Some(&batch.slots),
+        ),
+        Mmsg::Recv(ref mut batch) => (
+            batch.bytes.as_mut_ptr(),
+            batch.names.as_mut_ptr(),
+            0,
+            batch.capacity(),
+            None,
+        ),
+    };
+    let count = count.min(MAX_BATCH);
+    if count == 0 {
+        return Ok(0);
+    }
+    // SAFETY: all-zero `iovec` and `mmsghdr` are valid C values (null
+    // pointers, zero lengths).
+    let mut iov: [libc::iovec; MAX_BATCH] = unsafe { std::mem::zeroed() };
+    let mut hdr: [libc::mmsghdr; MAX_BATCH] = unsafe { std::mem::zeroed() };
+    for (k, i) in (first..first + count).enumerate() {
+        iov[k] = libc::iovec {
+            // SAFETY (of the `add`s): slot `i` and name `i` lie inside the
+            // batch, which has `capacity` of each, and `i < len ≤
+            // capacity` (sending) or `i < capacity` (receiving).
+            iov_base: unsafe { bytes.add(i * SLOT) }.cast(),
+            iov_len: lens.map_or(SLOT, |slots| slots[i].1),
+        };
+        let name = unsafe { names.add(i) };
+        let h = &mut hdr[k].msg_hdr;
+        h.msg_name = name.cast();
+        h.msg_namelen = match lens {
+            // SAFETY: `name` points at a live, initialised pair.
+            Some(_) => unsafe { (*name).1 },
+            None => std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t,
+        };
+        h.msg_iovlen = 1;
+    }
+    for (k, h) in hdr.iter_mut().enumerate().take(count) {
+        h.msg_hdr.msg_iov = iov[k..].as_mut_ptr();
+    }
+    // SAFETY: the first `count` headers point at `count` iovecs, each
+    // pointing into the batch's buffer with an in-bounds length (a whole
+    // SLOT when receiving, the datagram's length when sending), and at
+    // `count` socket addresses of their stated size in the batch; all of it
+    // outlives the call and nothing else uses it meanwhile. Neither call
+    // blocks (MSG_DONTWAIT; a null timeout for recvmmsg).
+    let moved = unsafe {
+        if receiving {
+            libc::recvmmsg(
+                fd.as_raw_fd(),
+                hdr.as_mut_ptr(),
+                count as libc::c_uint,
+                libc::MSG_DONTWAIT,
+                std::ptr::null_mut(),
+            )
+        } else {
+            libc::sendmmsg(
+                fd.as_raw_fd(),
+                hdr.as_mut_ptr(),
+                count as libc::c_uint,
+                libc::MSG_DONTWAIT,
+            )
+        }
+    };
+    let moved = usize::try_from(moved).map_err(|_| io::Error::last_os_error())?;
+    if let Mmsg::Recv(batch) = op {
+        for h in hdr.iter().take(moved) {
+            let k = batch.slots.len();
+            let (name, _) = batch.names[k];
+            // SAFETY: the kernel wrote a socket address of `msg_namelen`
+            // bytes into the zeroed storage.
+            let peer = unsafe { socket2::SockAddr::new(name, h.msg_hdr.msg_namelen) };
+            // A UDP socket of an IP family only hears from IP addresses.
+            let peer = peer
+                .as_socket()
+                .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
+            batch.slots.push((peer, (h.msg_len as usize).min(SLOT)));
+        }
+    }
+    Ok(moved)
 }
 
 /// How a [`Faulty`] socket mistreats the datagrams it sends.
@@ -95,7 +350,9 @@ pub struct Faults {
     pub seed: u64,
 }
 
-/// A UDP socket that loses, duplicates and reorders what it sends.
+/// A UDP socket that loses, duplicates and reorders what it sends. It
+/// sends one datagram at a time (the trait's defaults) and receives
+/// batches like [`Udp`].
 #[derive(Debug)]
 pub struct Faulty {
     inner: Udp,
@@ -113,6 +370,12 @@ impl Faulty {
             faults,
             held: RefCell::new(None),
         })
+    }
+}
+
+impl AsFd for Faulty {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.inner.as_fd()
     }
 }
 
@@ -151,11 +414,82 @@ impl Socket for Faulty {
         self.inner.try_recv_from(buf)
     }
 
-    fn readable(&self) -> impl Future<Output = io::Result<()>> {
-        self.inner.readable()
+    fn try_recv_batch(&self, batch: &mut Batch) -> io::Result<()> {
+        self.inner.try_recv_batch(batch)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn loopback() -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], 0))
     }
 
-    fn writable(&self) -> impl Future<Output = io::Result<()>> {
-        self.inner.writable()
+    #[test]
+    fn a_batch_goes_out_in_one_call_and_comes_in_in_one_call() {
+        let a = Udp::bind(loopback()).unwrap();
+        let b = Udp::bind(loopback()).unwrap();
+        let to = b.local_addr().unwrap();
+        let mut out = Batch::new(8);
+        for i in 0..5u8 {
+            let buf = out.spare().unwrap();
+            buf[..3].copy_from_slice(&[i, i, i]);
+            out.push(to, 3);
+        }
+        assert_eq!(a.try_send_batch(&out, 0).unwrap(), 5);
+        let mut got = Batch::new(8);
+        // Loopback delivers at once, but give the kernel a moment if not.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let mut seen = Vec::new();
+        while seen.len() < 5 && std::time::Instant::now() < deadline {
+            b.try_recv_batch(&mut got).unwrap();
+            seen.extend(got.iter().map(|(from, d)| (from, d.to_vec())));
+        }
+        let from = a.local_addr().unwrap();
+        let expected: Vec<_> = (0..5u8).map(|i| (from, vec![i, i, i])).collect();
+        assert_eq!(seen, expected);
+        // Nothing waiting: an empty batch, not an error.
+        b.try_recv_batch(&mut got).unwrap();
+        assert!(got.is_empty());
+    }
+
+    #[test]
+    fn a_batch_sent_from_an_index_skips_what_went_before() {
+        let a = Udp::bind(loopback()).unwrap();
+        let b = Udp::bind(loopback()).unwrap();
+        let to = b.local_addr().unwrap();
+        let mut out = Batch::new(4);
+        for i in 0..3u8 {
+            out.spare().unwrap()[0] = i;
+            out.push(to, 1);
+        }
+        assert_eq!(a.try_send_batch(&out, 2).unwrap(), 1);
+        let mut buf = [0u8; 16];
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            match b.try_recv_from(&mut buf) {
+                Ok((1, _)) => break assert_eq!(buf[0], 2),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    assert!(std::time::Instant::now() < deadline, "nothing arrived");
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_full_batch_takes_no_more() {
+        let mut batch = Batch::new(2);
+        let peer = loopback();
+        batch.push(peer, 1);
+        batch.push(peer, 2);
+        assert!(batch.is_full());
+        assert!(batch.spare().is_none());
+        batch.push(peer, 3);
+        assert_eq!(batch.len(), 2);
+        batch.clear();
+        assert!(batch.is_empty());
     }
 }

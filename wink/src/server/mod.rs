@@ -87,6 +87,9 @@ pub struct ServerConfig {
     pub max_machines: usize,
     /// Starts admitted per second, in bursts of as many. Default 500.
     pub starts_per_second: u32,
+    /// Whether every request received and reply sent is logged (`<` and
+    /// `>` lines; `WINK_LOG_MESSAGES`). Default yes.
+    pub log_messages: bool,
 }
 
 impl Default for ServerConfig {
@@ -95,6 +98,7 @@ impl Default for ServerConfig {
             grace: Duration::from_secs(5),
             max_machines: 2000,
             starts_per_second: 500,
+            log_messages: true,
         }
     }
 }
@@ -421,7 +425,9 @@ impl ServerCore {
     /// (dropped, or answered with one `error` when it was meant as a
     /// request).
     pub fn handle_message(&mut self, now: Instant, from: Address, text: &str) {
-        info!(self.log, "< {} {}", from, Clip(text));
+        if self.config.log_messages {
+            info!(self.log, "< {} {}", from, Clip(text));
+        }
         let word = text.split_ascii_whitespace().next().unwrap_or("");
         match Control::kind(word) {
             Some(Kind::Reply) => {
@@ -1268,7 +1274,9 @@ impl ServerCore {
 
     fn send(&mut self, to: Address, text: impl fmt::Display) {
         let text = text.to_string();
-        info!(self.log, "> {} {}", to, Clip(&text));
+        if self.config.log_messages {
+            info!(self.log, "> {} {}", to, Clip(&text));
+        }
         self.effects.push_back(ServerEffect::Send { to, text });
     }
 

@@ -876,6 +876,24 @@ fn the_log_says_what_happened_in_the_words_tests_grep_for() {
 }
 
 #[test]
+fn with_message_logging_off_requests_and_replies_are_not_logged() {
+    let out = Shared::default();
+    let now = Instant::now();
+    let config = ServerConfig {
+        log_messages: false,
+        ..ServerConfig::default()
+    };
+    let mut core = ServerCore::new(me(), config, crate::log::to_writer(out.clone()), now);
+    core.handle_message(now, cli(), "start 1 family/Parent :6000 requester");
+    let Some(ServerEffect::Spawn { token, .. }) = core.poll_effect() else {
+        panic!()
+    };
+    core.handle_spawned(now, token, Ok(100));
+    let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+    assert_eq!(text, "Forked: 100 family/Parent 127.0.0.1:6000\n");
+}
+
+#[test]
 fn a_pid_given_again_ends_the_record_that_had_it() {
     let mut s = Fixture::new();
     let at = addr("127.0.0.1:7000");

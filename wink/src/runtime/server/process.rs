@@ -127,7 +127,9 @@ fn resolve(dir: &Path, name: &MachineName) -> Result<PathBuf, StartError> {
 
 /// Forks `<path> <name> <address> <parent> [args…]` with `WINK_SERVER`,
 /// `WINK_START_ID` and, if configured, `WINK_LOG_DIR`; stdin is null,
-/// stdout and stderr are the server's. Blocks for the fork and exec.
+/// stdout and stderr are the server's (each machine writes its log lines
+/// through a non-blocking descriptor of its own: see [`crate::log`]), and
+/// SIGTERM and SIGINT are not blocked. Blocks for the fork and exec.
 pub(super) fn spawn(served: &Served, spawn: &Spawn) -> Result<Forked, StartError> {
     let path = resolve(&served.dir, &spawn.name)?;
     let mut command = Command::new(&path);
@@ -142,11 +144,15 @@ pub(super) fn spawn(served: &Served, spawn: &Spawn) -> Result<Forked, StartError
     if let Some(dir) = &served.log_dir {
         command.env(LOG_DIR_ENV, dir);
     }
-    let mut child = command.spawn().map_err(|source| StartError::Spawn {
+    let spawn_error = |source| StartError::Spawn {
         name: spawn.name.clone(),
         path: path.clone(),
         source,
-    })?;
+    };
+    // The server's threads have SIGTERM and SIGINT blocked; the machine
+    // must not.
+    crate::runtime::unblock_in_child(&mut command).map_err(spawn_error)?;
+    let mut child = command.spawn().map_err(spawn_error)?;
     let pid = child.id();
     // The child is not reaped until we say so, so its pid is its own even
     // if it has already exited.

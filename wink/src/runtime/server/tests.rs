@@ -6,6 +6,7 @@
 use std::fs;
 use std::io::{self, Write};
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -40,7 +41,8 @@ impl Shared {
 struct Running {
     server: Address,
     client: Endpoint,
-    stop: Option<Sender<()>>,
+    /// Dropping it makes the server's end readable: the stop request.
+    stop: Option<UnixStream>,
     thread: Option<JoinHandle<Result<(), ServeError>>>,
     log: Shared,
 }
@@ -60,13 +62,8 @@ impl Running {
         };
         let log = Shared::default();
         let logger = crate::log::to_writer(log.clone());
-        let (stop, stopped) = channel::bounded::<()>(1);
-        let thread = std::thread::spawn(move || {
-            let stop = async move {
-                let _ = stopped.recv().await;
-            };
-            smol::block_on(serve_until(endpoint, settings, logger, stop))
-        });
+        let (stop, stopped) = UnixStream::pair().unwrap();
+        let thread = std::thread::spawn(move || serve_until(endpoint, settings, logger, stopped));
         let client =
             Endpoint::bind("127.0.0.1:0".parse().unwrap(), TransportConfig::default()).unwrap();
         Running {
@@ -84,7 +81,7 @@ impl Running {
 
     /// The next message from the server.
     fn next(&mut self) -> String {
-        let got = async_io::block_on(self.client.recv_timeout(PATIENCE)).unwrap();
+        let got = self.client.recv_timeout(PATIENCE).unwrap();
         match got {
             Some((from, text)) if from == self.server => text,
             Some((from, text)) => panic!("from {from}, not the server: {text}"),
@@ -130,7 +127,7 @@ impl Running {
 
     /// Stops the server and waits for it to return.
     fn shut_down(&mut self) -> Result<(), ServeError> {
-        self.stop.take().map(|stop| stop.send_blocking(()));
+        drop(self.stop.take());
         self.thread.take().unwrap().join().unwrap()
     }
 }
