@@ -429,7 +429,7 @@ fn demo(profile: Profile) -> Result<()> {
                 show(source, &line);
                 if source == Source::Server
                     && line.starts_with("Parent: ")
-                    && line.ends_with(" has exited")
+                    && line.contains(" has exited")
                 {
                     cycles += 1;
                 }
