@@ -71,7 +71,7 @@ impl Default for Load {
             // Longer than the transport takes to give up on a silent peer
             // (30 s by default).
             patience: Duration::from_secs(60),
-            timeout: Duration::from_secs(600),
+            timeout: Duration::from_secs(1800),
         }
     }
 }
