@@ -71,7 +71,29 @@ impl Default for Load {
             // Longer than the transport takes to give up on a silent peer
             // (30 s by default).
             patience: Duration::from_secs(60),
-            timeout: Duration::from_secs(600),
+            timeout: Duration::from_secs(1800),
+        }
+    }
+}
+
+/// Why the load client stopped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Stop {
+    /// Every message was answered or given up on.
+    #[default]
+    Finished,
+    /// [`Load::timeout`] passed.
+    Timeout,
+    /// Nothing came from the echo for [`Load::patience`].
+    Silence,
+}
+
+impl Stop {
+    fn text(self) -> &'static str {
+        match self {
+            Stop::Finished => "finished",
+            Stop::Timeout => "stopped by the timeout",
+            Stop::Silence => "stopped by silence",
         }
     }
 }
@@ -85,6 +107,9 @@ pub struct Counts {
     pub replies: u64,
     /// Messages sent whose reply never came back.
     pub lost: u64,
+    /// Among them, those neither answered nor given up on when the client
+    /// stopped (all of them, unless something was given up on).
+    pub in_flight: u64,
     /// Replies that came back again.
     pub duplicated: u64,
     /// Replies that came after a reply to a later message.
@@ -100,6 +125,8 @@ pub struct Counts {
     pub retransmits: u64,
     /// From the first message sent to the last reply received.
     pub elapsed: Duration,
+    /// Why the client stopped.
+    pub stop: Stop,
 }
 
 impl Counts {
@@ -118,6 +145,13 @@ impl Counts {
     /// nothing was given up.
     pub fn problems(&self, load: &Load) -> Vec<String> {
         let mut problems = Vec::new();
+        if self.stop != Stop::Finished {
+            problems.push(format!(
+                "{} with {} in flight",
+                self.stop.text(),
+                self.in_flight
+            ));
+        }
         if self.sent != load.messages {
             problems.push(format!("{} of {} sent", self.sent, load.messages));
         }
@@ -142,19 +176,21 @@ impl Counts {
     }
 }
 
-/// `sent 10000, replies 10000, lost 0, duplicated 0, reordered 0,
-/// unexpected 0, given up 0 (0 events), retransmits 4512, elapsed 12.345 s,
-/// 810 replies/s`: the load client's one line, read back by
-/// [`Counts::from_str`].
+/// `sent 10000, replies 10000, lost 0 (0 in flight), duplicated 0,
+/// reordered 0, unexpected 0, given up 0 (0 events), retransmits 4512,
+/// elapsed 12.345 s, 810 replies/s, finished`: the load client's one
+/// line, read back by [`Counts::from_str`].
 impl fmt::Display for Counts {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "sent {}, replies {}, lost {}, duplicated {}, reordered {}, unexpected {}, \
-             given up {} ({} events), retransmits {}, elapsed {:.3} s, {:.0} replies/s",
+            "sent {}, replies {}, lost {} ({} in flight), duplicated {}, reordered {}, \
+             unexpected {}, given up {} ({} events), retransmits {}, elapsed {:.3} s, \
+             {:.0} replies/s, {}",
             self.sent,
             self.replies,
             self.lost,
+            self.in_flight,
             self.duplicated,
             self.reordered,
             self.unexpected,
@@ -162,7 +198,8 @@ impl fmt::Display for Counts {
             self.gave_up_events,
             self.retransmits,
             self.elapsed.as_secs_f64(),
-            self.rate()
+            self.rate(),
+            self.stop.text()
         )
     }
 }
@@ -185,28 +222,40 @@ impl FromStr for Counts {
             text.parse()
                 .map_err(|_| bad(&format!("`{name}` has `{text}`, not a number")))
         };
-        let given_up = field(6, "given up")?;
-        let (gave_up, events) = given_up
-            .strip_suffix(" events)")
-            .and_then(|g| g.split_once(" ("))
-            .ok_or_else(|| bad("`given up` is not `<n> (<n> events)`"))?;
+        // `<n> (<m> <what>)`.
+        let pair = |i: usize, name: &str, what: &str| -> Result<(u64, u64)> {
+            let text = field(i, name)?;
+            text.strip_suffix(')')
+                .and_then(|t| t.strip_suffix(what))
+                .and_then(|t| t.split_once(" ("))
+                .and_then(|(n, m)| Some((n.parse().ok()?, m.parse().ok()?)))
+                .ok_or_else(|| bad(&format!("`{name}` has `{text}`, not `<n> (<n>{what})`")))
+        };
+        let (lost, in_flight) = pair(2, "lost", " in flight")?;
+        let (gave_up, gave_up_events) = pair(6, "given up", " events")?;
         let elapsed = field(8, "elapsed")?;
         let elapsed: f64 = elapsed
             .strip_suffix(" s")
             .and_then(|e| e.parse().ok())
             .filter(|e: &f64| e.is_finite() && *e >= 0.0)
             .ok_or_else(|| bad("`elapsed` is not `<seconds> s`"))?;
+        let stop = [Stop::Finished, Stop::Timeout, Stop::Silence]
+            .into_iter()
+            .find(|stop| fields.get(10) == Some(&stop.text()) && fields.len() == 11)
+            .ok_or_else(|| bad("it does not end with why the client stopped"))?;
         Ok(Counts {
             sent: number(0, "sent")?,
             replies: number(1, "replies")?,
-            lost: number(2, "lost")?,
+            lost,
+            in_flight,
             duplicated: number(3, "duplicated")?,
             reordered: number(4, "reordered")?,
             unexpected: number(5, "unexpected")?,
-            gave_up: gave_up.parse().map_err(|_| bad("bad `given up` count"))?,
-            gave_up_events: events.parse().map_err(|_| bad("bad `events` count"))?,
+            gave_up,
+            gave_up_events,
             retransmits: number(7, "retransmits")?,
             elapsed: Duration::from_secs_f64(elapsed),
+            stop,
         })
     }
 }
@@ -259,6 +308,11 @@ pub fn load(endpoint: &mut Endpoint, echo: Address, load: &Load) -> Result<Count
         let now = Instant::now();
         let stalled = heard.checked_add(load.patience).unwrap_or(heard);
         if now >= end || now >= stalled {
+            counts.stop = if now >= end {
+                Stop::Timeout
+            } else {
+                Stop::Silence
+            };
             break;
         }
         endpoint.handle_timeout(now);
@@ -316,6 +370,7 @@ pub fn load(endpoint: &mut Endpoint, echo: Address, load: &Load) -> Result<Count
     counts.elapsed = last_reply.unwrap_or_else(Instant::now) - start;
     counts.sent = next as u64;
     counts.lost = counts.sent.saturating_sub(counts.replies);
+    counts.in_flight = open;
 
     // Acks for the last replies may be lost too: stay until everything sent
     // is acknowledged and the echo has been quiet a moment.
@@ -692,6 +747,7 @@ mod tests {
             sent: 10_000,
             replies: 9_998,
             lost: 2,
+            in_flight: 1,
             duplicated: 1,
             reordered: 3,
             unexpected: 4,
@@ -699,14 +755,23 @@ mod tests {
             gave_up_events: 2,
             retransmits: 4_512,
             elapsed: Duration::from_millis(12_345),
+            stop: Stop::Timeout,
         };
         let line = counts.to_string();
         assert!(
-            line.starts_with("sent 10000, replies 9998, lost 2,"),
+            line.starts_with("sent 10000, replies 9998, lost 2 (1 in flight), duplicated 1,"),
             "{line}"
         );
-        assert!(line.ends_with("elapsed 12.345 s, 810 replies/s"), "{line}");
+        assert!(
+            line.ends_with("elapsed 12.345 s, 810 replies/s, stopped by the timeout"),
+            "{line}"
+        );
         assert_eq!(line.parse::<Counts>().unwrap(), counts);
+        let finished = Counts {
+            stop: Stop::Finished,
+            ..counts
+        };
+        assert_eq!(finished.to_string().parse::<Counts>().unwrap(), finished);
     }
 
     #[test]

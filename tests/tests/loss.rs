@@ -11,7 +11,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use wink_tests::loss::{Lab, Load};
+use wink_tests::loss::{Lab, Load, Stop};
 
 const LOSS: f64 = 0.3;
 
@@ -34,6 +34,7 @@ fn every_reply_comes_back_once_and_in_order_at_30_percent_loss() {
     let report = lab.load(client, &load).expect("run the load client");
     eprintln!("{report}");
     let counts = &report.counts;
+    assert_eq!(counts.stop, Stop::Finished, "{report}");
     assert_eq!(counts.sent, load.messages, "{report}");
     assert_eq!(counts.replies, counts.sent, "{report}");
     assert_eq!(counts.lost, 0, "{report}");
