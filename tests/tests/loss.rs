@@ -25,7 +25,7 @@ fn every_reply_comes_back_once_and_in_order_at_30_percent_loss() {
         return;
     };
     let load = Load {
-        messages: 200,
+        messages: 1_000,
         in_flight: 64,
         timeout: TIMEOUT,
         ..Load::default()
@@ -55,7 +55,7 @@ fn a_pinger_across_a_lossy_link_finishes() {
     let Some(mut lab) = Lab::create("lp", 3, LOSS) else {
         return;
     };
-    let report = lab.ping(100, TIMEOUT).expect("run pinger/Pinger");
+    let report = lab.ping(1_000, TIMEOUT).expect("run pinger/Pinger");
     eprintln!("{report}");
     assert_eq!(report.outcome, "exited normal", "{report}");
     assert!(report.finished, "{report}");
