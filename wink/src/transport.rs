@@ -397,6 +397,8 @@ pub struct Transport {
     in_flight: usize,
     /// Bytes buffered ahead of holes, all senders together.
     held: usize,
+    /// Peers owed an ack (`ack.due`), queued or waiting for their delay.
+    acks_owed: usize,
     events: VecDeque<TransportEvent>,
     stats: Stats,
     /// When idle peers are next looked for, once there are peers.
@@ -436,6 +438,7 @@ impl Transport {
             timers: BinaryHeap::new(),
             in_flight: 0,
             held: 0,
+            acks_owed: 0,
             events: VecDeque::new(),
             stats: Stats::default(),
             next_sweep: None,
@@ -654,7 +657,7 @@ impl Transport {
             match timer.kind {
                 TimerKind::Ack => self.on_ack_timer(timer),
                 TimerKind::Retransmit => self.on_retransmit_timer(now, timer),
-                TimerKind::Probe => self.on_probe_timer(now, timer),
+                TimerKind::Probe => self.on_probe_timer(timer),
             }
         }
         self.sweep(now);
@@ -690,7 +693,7 @@ impl Transport {
         self.in_flight == 0
             && self.acks_due.is_empty()
             && self.sendable.is_empty()
-            && !self.peers.iter().any(|(_, peer)| peer.ack.due)
+            && self.acks_owed == 0
     }
 
     /// Messages to `to` in flight (sent, not yet acknowledged or given up).
@@ -813,6 +816,7 @@ impl Transport {
         bury(&mut self.tombstones, &peer);
         self.in_flight -= peer.send.in_flight();
         self.held -= peer.held_bytes();
+        self.acks_owed -= usize::from(peer.ack.due);
         if let Some(recv) = &peer.recv {
             self.stats.reneged += recv.buffered() as u64;
         }
@@ -933,6 +937,7 @@ impl Transport {
             timers,
             stats,
             ranges,
+            acks_owed,
             ..
         } = self;
         let peer = peers.get_mut(id)?;
@@ -954,6 +959,7 @@ impl Transport {
                 queued: peer.ack.queued,
                 ..peers::AckState::default()
             };
+            *acks_owed -= 1;
         }
         let order = peer.send.datagrams + 1;
         let floor = peer.send.floor();
@@ -1068,6 +1074,7 @@ impl Transport {
         let Some(peer) = self.peers.get_mut(id) else {
             return;
         };
+        self.acks_owed += usize::from(!peer.ack.due);
         peer.ack.due = true;
         peer.ack.unacked = peer.ack.unacked.saturating_add(1);
         if urgent || peer.ack.unacked >= 2 || delay.is_zero() {
@@ -1467,7 +1474,7 @@ impl Transport {
     /// message not reported received is sent again, so its ack reports
     /// what did arrive and the rest is recovered without waiting for the
     /// retransmission timeout.
-    fn on_probe_timer(&mut self, now: Instant, timer: Timer) {
+    fn on_probe_timer(&mut self, timer: Timer) {
         let Some(peer) = self.peers.get_mut(timer.peer) else {
             return;
         };
@@ -1491,7 +1498,6 @@ impl Transport {
         peer.ready.push_front(seq);
         self.stats.probes += 1;
         self.mark_sendable(timer.peer);
-        let _ = now;
     }
 }
 

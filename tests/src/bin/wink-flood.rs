@@ -60,7 +60,16 @@ fn options() -> Result<Options> {
                 .with_context(|| format!("{what}: `{value}` is not a whole number"))
         };
         match args[i].as_str() {
-            "--sources" => options.sources = number("--sources")? as u32,
+            "--sources" => {
+                // Source i is 127.1.<i / 250>.<i % 250 + 1>.
+                let sources = number("--sources")?;
+                if sources > 250 * 256 {
+                    return Err(wink_tests::Error::new(format!(
+                        "--sources: at most 64000 forged addresses, not {sources}"
+                    )));
+                }
+                options.sources = sources as u32;
+            }
             "--per-source" => options.per_source = number("--per-source")?,
             "--size" => options.size = number("--size")? as usize,
             "--idle-ms" => options.idle = Duration::from_millis(number("--idle-ms")?),

@@ -783,10 +783,7 @@ impl<M: Machine> Node<M> {
         let text = format!("{UNDELIVERED} {to} {message}");
         let me = self.cx.address();
         self.cx.set_sender(me);
-        let result = match self.hsm.dispatch(&mut self.cx, &text) {
-            Err(MachineError::Unhandled { .. }) => Ok(()),
-            result => result,
-        };
+        let result = self.dispatch_if_handled(&text);
         self.after_handler(now, result);
         self.settle(now);
     }
@@ -826,12 +823,18 @@ impl<M: Machine> Node<M> {
         self.stats.delivered += 1;
         self.cx.set_sender(from);
         let now = self.cx.now();
-        let result = match self.hsm.dispatch(&mut self.cx, text) {
-            Err(MachineError::Unhandled { .. }) => Ok(()),
-            result => result,
-        };
+        let result = self.dispatch_if_handled(text);
         self.after_handler(now, result.clone());
         result
+    }
+
+    /// Hands `text` to the receivers; a message the machine has no
+    /// receiver for (a lifecycle word, `undelivered`) is no error.
+    fn dispatch_if_handled(&mut self, text: &str) -> Result<(), MachineError> {
+        match self.hsm.dispatch(&mut self.cx, text) {
+            Err(MachineError::Unhandled { .. }) => Ok(()),
+            result => result,
+        }
     }
 
     /// Carries out what the last handler asked for, or records its error.

@@ -138,7 +138,14 @@ impl Config {
             config.transport.datagram_size = size;
         }
         if let Some(peers) = count("WINK_MAX_PEERS")? {
-            config.transport.max_peers = peers.max(2);
+            if peers < 2 {
+                return Err(ConfigError {
+                    name: "WINK_MAX_PEERS",
+                    value: peers.to_string(),
+                    problem: "at least 2 peers: a machine talks to its parent and its server",
+                });
+            }
+            config.transport.max_peers = peers;
         }
         if let Some(bytes) = count("WINK_MAX_BUFFERED_BYTES")? {
             config.transport.max_buffered = bytes;
@@ -238,6 +245,13 @@ mod tests {
         assert!(Config::from_lookup(lookup(&[("WINK_WINDOW", "0")])).is_err());
         assert!(Config::from_lookup(lookup(&[("WINK_WINDOW", "1000000")])).is_err());
         assert!(Config::from_lookup(lookup(&[("WINK_RETRIES", "4294967296")])).is_err());
+        let err = Config::from_lookup(lookup(&[("WINK_MAX_PEERS", "1")])).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("environment variable WINK_MAX_PEERS=\"1\": at least 2"),
+            "{err}"
+        );
+        assert!(Config::from_lookup(lookup(&[("WINK_DATAGRAM_SIZE", "10")])).is_err());
     }
 
     #[test]

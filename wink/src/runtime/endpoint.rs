@@ -464,12 +464,14 @@ mod tests {
         assert_eq!(endpoint.send_errors(), 2);
     }
 
+    /// An endpoint on a free loopback port, default settings.
+    fn bound() -> Endpoint {
+        Endpoint::bind("127.0.0.1:0".parse().unwrap(), TransportConfig::default()).unwrap()
+    }
+
     #[test]
     fn a_refused_datagram_does_not_hold_back_the_rest_of_its_batch() {
-        let mut a =
-            Endpoint::bind("127.0.0.1:0".parse().unwrap(), TransportConfig::default()).unwrap();
-        let mut b =
-            Endpoint::bind("127.0.0.1:0".parse().unwrap(), TransportConfig::default()).unwrap();
+        let (mut a, mut b) = (bound(), bound());
         a.send("127.0.0.1:0".parse().unwrap(), "nowhere").unwrap();
         a.send(b.local_addr(), "somewhere").unwrap();
         a.flush().unwrap();
@@ -480,10 +482,7 @@ mod tests {
 
     #[test]
     fn many_messages_go_out_in_batches_and_all_arrive() {
-        let mut a =
-            Endpoint::bind("127.0.0.1:0".parse().unwrap(), TransportConfig::default()).unwrap();
-        let mut b =
-            Endpoint::bind("127.0.0.1:0".parse().unwrap(), TransportConfig::default()).unwrap();
+        let (mut a, mut b) = (bound(), bound());
         let n = 3 * MAX_BATCH + 5;
         for i in 0..n {
             a.send(b.local_addr(), format!("m{i}")).unwrap();

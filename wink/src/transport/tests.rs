@@ -1046,11 +1046,13 @@ fn one_datagram_is_acked_after_ack_delay_and_two_at_once() {
         transmit_all(&mut b, now).is_empty(),
         "waits for a reply to carry it"
     );
+    assert!(!b.is_idle(), "an ack is owed");
     assert_eq!(b.poll_timeout(), Some(now + delay));
     b.handle_timeout(now + delay);
     let out = transmit_all(&mut b, now + delay);
     assert_eq!(acks_of(&out), [(1, vec![])]);
     assert_eq!(b.stats().lone_acks, 1);
+    assert!(b.is_idle());
     // Two datagrams unacknowledged: acked at once.
     feed(&mut b, now, a_addr(), &data(A, 1, 1, "two"));
     feed(&mut b, now, a_addr(), &data(A, 2, 1, "three"));
