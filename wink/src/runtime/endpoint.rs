@@ -5,8 +5,8 @@
 //! [`Endpoint::receive_ready`] and [`Endpoint::handle_timeout`] only change
 //! the transport's books, [`Endpoint::flush`] writes everything due with
 //! one `sendmmsg` per batch, and [`Endpoint::wait`] flushes, then blocks in
-//! one `ppoll` until the socket (or one more descriptor) is ready or a
-//! deadline passes.
+//! one `ppoll` until the socket (or one more descriptor) is ready or its
+//! [`Alarm`] rings for the deadline.
 
 use std::io;
 use std::ops::Range;
@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use rustix::event::{PollFd, PollFlags, Timespec};
 
+use super::alarm::Alarm;
 use super::socket::{Batch, Socket, Udp, MAX_BATCH};
 use crate::address::Address;
 use crate::transport::{SendError, Stats, Transport, TransportConfig, TransportEvent};
@@ -89,9 +90,65 @@ pub struct Endpoint<S: Socket = Udp> {
     inbox: Inbox,
     next: usize,
     send_errors: u64,
+    /// Wakes [`Endpoint::wait`] at its deadline.
+    alarm: Alarm,
     /// The most bytes buffered and peers held since memory was last given
     /// back.
     high_water: (usize, usize),
+    /// How many datagrams the next read asks for.
+    read_size: ReadSize,
+}
+
+/// How many datagrams the next read asks for. A ping-pong reads one
+/// datagram at a time: `recvmmsg` for more than one tries the queue again
+/// after the first and costs a microsecond or two more for nothing. A
+/// burst reads a whole batch per call: one datagram per wake-up there
+/// would cost a wait and a read per datagram. Which of the two is under
+/// way shows in what the reads bring:
+///
+/// - batches, until [`ReadSize::TO_SINGLE`] in a row found one datagram
+///   or none;
+/// - then single reads, and after [`ReadSize::TO_PROBE`] in a row that
+///   each found one, a batch (a probe) in case a burst is waiting: several
+///   found go back to batches, one or none back to single reads. A
+///   ping-pong pays for one probe in `TO_PROBE + 1` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReadSize {
+    /// Batches; how many in a row found one datagram or none.
+    Batch(usize),
+    /// Single reads; how many in a row found one.
+    Single(usize),
+    /// One batch, then back to single reads unless it found several.
+    Probe,
+}
+
+impl ReadSize {
+    const TO_SINGLE: usize = 8;
+    const TO_PROBE: usize = 4;
+
+    /// Batches at first.
+    const START: ReadSize = ReadSize::Batch(0);
+
+    /// How many datagrams the read asks for.
+    fn limit(self) -> usize {
+        match self {
+            ReadSize::Single(_) => 1,
+            ReadSize::Batch(_) | ReadSize::Probe => MAX_BATCH,
+        }
+    }
+
+    /// The size for the read after this one, which found `got`
+    /// datagrams.
+    fn after(self, got: usize) -> ReadSize {
+        match self {
+            _ if got > 1 => ReadSize::Batch(0),
+            ReadSize::Batch(few) if few + 1 >= Self::TO_SINGLE => ReadSize::Single(0),
+            ReadSize::Batch(few) => ReadSize::Batch(few + 1),
+            ReadSize::Single(hits) if got == 1 && hits + 1 >= Self::TO_PROBE => ReadSize::Probe,
+            ReadSize::Single(hits) if got == 1 => ReadSize::Single(hits + 1),
+            ReadSize::Single(_) | ReadSize::Probe => ReadSize::Single(0),
+        }
+    }
 }
 
 impl Endpoint<Udp> {
@@ -124,6 +181,8 @@ impl<S: Socket> Endpoint<S> {
             inbox: Inbox::default(),
             next: 0,
             send_errors: 0,
+            alarm: Alarm::new()?,
+            read_size: ReadSize::START,
             high_water: (0, 0),
         })
     }
@@ -216,10 +275,14 @@ impl<S: Socket> Endpoint<S> {
     /// `recvmmsg`, and adds the messages they delivered to `inbox`, in order
     /// per sender. Acknowledgements are queued, not written: they go with
     /// the next flush, together with any reply. Call it when the socket is
-    /// readable ([`Ready::readable`]); a batch shorter than
-    /// [`MAX_BATCH`] means nothing more was waiting.
+    /// readable ([`Ready::readable`]). A read asks for one datagram or a
+    /// whole batch, from what the reads before brought (see `ReadSize`);
+    /// either way more may be waiting (the next wait says so).
     pub fn receive_ready(&mut self, now: Instant, inbox: &mut Inbox) -> io::Result<()> {
-        let received = self.socket.try_recv_batch(&mut self.rx);
+        let received = self
+            .socket
+            .try_recv_batch(&mut self.rx, self.read_size.limit());
+        self.read_size = self.read_size.after(self.rx.len());
         for (from, datagram) in self.rx.iter() {
             // A datagram that does not decode is counted by the transport
             // and dropped: it never stops the endpoint.
@@ -303,8 +366,9 @@ impl<S: Socket> Endpoint<S> {
     }
 
     /// [`Endpoint::wait`], also waking when `other` is readable (a
-    /// [`Signals`](super::Signals) descriptor, say): one `ppoll` on both,
-    /// with a timeout to the nanosecond.
+    /// [`Signals`](super::Signals) descriptor, say): one `ppoll` on the
+    /// socket, the alarm and `other`, which wakes by the deadline to the
+    /// nanosecond.
     pub fn wait_with(
         &mut self,
         deadline: Option<Instant>,
@@ -316,43 +380,51 @@ impl<S: Socket> Endpoint<S> {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        let timeout = deadline.map(|deadline| {
-            let left = deadline.saturating_duration_since(Instant::now());
-            Timespec {
-                tv_sec: i64::try_from(left.as_secs()).unwrap_or(i64::MAX),
-                tv_nsec: i64::from(left.subsec_nanos()),
-            }
-        });
+        // No timeout for `ppoll` to arm and cancel on every call: the
+        // alarm wakes it (see `alarm`), or it does not sleep at all.
+        let now = Instant::now();
+        let mut timeout = None;
+        match deadline {
+            Some(deadline) if deadline <= now => timeout = Some(Timespec::default()),
+            Some(deadline) => self.alarm.ring_by(now, deadline)?,
+            None => {}
+        }
         let mut socket_flags = PollFlags::IN;
         if self.wants_write() {
             socket_flags |= PollFlags::OUT;
         }
         let mut ready = Ready::default();
         let writable;
+        let rang;
         {
             let socket = PollFd::new(&self.socket, socket_flags);
+            let alarm = PollFd::new(&self.alarm, PollFlags::IN);
             let polled = match other {
                 Some(other) => {
-                    let mut fds = [socket, PollFd::new(&other, PollFlags::IN)];
+                    let mut fds = [socket, alarm, PollFd::new(&other, PollFlags::IN)];
                     let polled = rustix::event::poll(&mut fds, timeout.as_ref());
-                    ready.other = !fds[1].revents().is_empty();
-                    (polled, fds[0].revents())
+                    ready.other = !fds[2].revents().is_empty();
+                    (polled, fds[0].revents(), fds[1].revents())
                 }
                 None => {
-                    let mut fds = [socket];
+                    let mut fds = [socket, alarm];
                     let polled = rustix::event::poll(&mut fds, timeout.as_ref());
-                    (polled, fds[0].revents())
+                    (polled, fds[0].revents(), fds[1].revents())
                 }
             };
             match polled {
-                (Ok(_), revents) => {
+                (Ok(_), revents, alarm) => {
                     ready.readable = revents.intersects(PollFlags::IN | PollFlags::ERR);
                     writable = revents.contains(PollFlags::OUT);
+                    rang = !alarm.is_empty();
                 }
                 // A signal with a handler (or a debugger) woke us: early.
-                (Err(rustix::io::Errno::INTR), _) => return Ok(Ready::default()),
-                (Err(e), _) => return Err(e.into()),
+                (Err(rustix::io::Errno::INTR), _, _) => return Ok(Ready::default()),
+                (Err(e), _, _) => return Err(e.into()),
             }
+        }
+        if rang {
+            self.alarm.clear()?;
         }
         if writable {
             self.flush()?;
@@ -462,6 +534,46 @@ mod tests {
         endpoint.handle_timeout(later);
         assert!(endpoint.flush().is_ok());
         assert_eq!(endpoint.send_errors(), 2);
+    }
+
+    #[test]
+    fn reads_ask_for_one_in_a_ping_pong_and_a_batch_in_a_burst() {
+        // What each read of a run asks for, when each finds `found`.
+        fn asked(mut size: ReadSize, found: &[usize]) -> (Vec<usize>, ReadSize) {
+            let limits = found
+                .iter()
+                .map(|&got| {
+                    let limit = size.limit();
+                    size = size.after(got);
+                    limit
+                })
+                .collect();
+            (limits, size)
+        }
+        let b = MAX_BATCH;
+        // A burst: batches, however many each finds, as long as some find
+        // several.
+        let (limits, size) = asked(ReadSize::START, &[b, 3, 1, 1, 2, 1, b]);
+        assert_eq!(limits, [b; 7]);
+        // A ping-pong: batches until TO_SINGLE found one, then single
+        // reads, with a probe every TO_PROBE + 1 reads.
+        let (limits, size) = asked(size, &[1; ReadSize::TO_SINGLE]);
+        assert_eq!(limits, [b; ReadSize::TO_SINGLE]);
+        assert_eq!(size, ReadSize::Single(0));
+        let (limits, size) = asked(size, &[1; 2 * (ReadSize::TO_PROBE + 1)]);
+        let mut cycle = vec![1; ReadSize::TO_PROBE];
+        cycle.push(b);
+        assert_eq!(limits, [cycle.clone(), cycle].concat());
+        // A probe that finds a burst: batches again.
+        let (limits, size) = asked(size, &[1; ReadSize::TO_PROBE]);
+        assert_eq!(
+            (limits, size),
+            (vec![1; ReadSize::TO_PROBE], ReadSize::Probe)
+        );
+        assert_eq!(size.after(5), ReadSize::Batch(0));
+        // Single reads that find nothing stay single, and start counting
+        // again.
+        assert_eq!(ReadSize::Single(3).after(0), ReadSize::Single(0));
     }
 
     /// An endpoint on a free loopback port, default settings.

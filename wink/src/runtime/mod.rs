@@ -3,9 +3,10 @@
 //! [`Node`](crate::node::Node), the [`ServerCore`](crate::server::ServerCore)).
 //!
 //! A machine process is one thread: its loop blocks in one `ppoll` on the
-//! socket and a `signalfd`, with a timeout to the nanosecond at the
-//! earliest deadline, reads with `recvmmsg` and writes with `sendmmsg`. No
-//! reactor, no timer descriptor, no helper thread.
+//! socket, a `signalfd` and a `timerfd` armed for the earliest deadline
+//! (re-armed only when that deadline comes closer), reads and writes
+//! single datagrams with `recvfrom`/`sendto` and bursts with
+//! `recvmmsg`/`sendmmsg`. No reactor, no helper thread.
 //!
 //! - [`socket`]: real UDP, or a fault-injecting socket for tests.
 //! - [`Endpoint`]: a socket plus reliable delivery; the server and the CLI
@@ -16,6 +17,7 @@
 //! - [`serve`]: the server's process: a [`ServerCore`](crate::server::ServerCore)
 //!   on an endpoint, with processes and signals.
 
+mod alarm;
 mod config;
 mod endpoint;
 mod machine;

@@ -9,6 +9,7 @@
 use std::cell::RefCell;
 use std::fmt;
 use std::io;
+use std::mem::MaybeUninit;
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
@@ -51,13 +52,17 @@ pub trait Socket: AsFd {
         Ok(sent)
     }
 
-    /// Empties `batch` and fills it with the datagrams waiting, up to its
-    /// capacity; none waiting leaves it empty (not an error). A batch left
-    /// shorter than its capacity means the socket's queue is empty. By
-    /// default one [`Socket::try_recv_from`] each, until `WouldBlock`.
-    fn try_recv_batch(&self, batch: &mut Batch) -> io::Result<()> {
+    /// Empties `batch` and fills it with the datagrams waiting, up to
+    /// `max` (and its capacity); none waiting leaves it empty (not an
+    /// error). A batch left shorter than that means the socket's queue is
+    /// empty. By default one [`Socket::try_recv_from`] each, until
+    /// `WouldBlock`.
+    fn try_recv_batch(&self, batch: &mut Batch, max: usize) -> io::Result<()> {
         batch.clear();
-        while let Some(buf) = batch.spare() {
+        while batch.len() < max {
+            let Some(buf) = batch.spare() else {
+                break;
+            };
             match self.try_recv_from(buf) {
                 Ok((len, from)) => batch.push(from, len),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
@@ -219,13 +224,36 @@ impl Socket for Udp {
         self.socket.recv_from(buf)
     }
 
+    /// One datagram (a reply in a ping-pong) goes with `sendto`, which
+    /// costs the kernel less than a `sendmmsg` of one; more go with one
+    /// `sendmmsg`.
     fn try_send_batch(&self, batch: &Batch, from: usize) -> io::Result<usize> {
+        if batch.len() == from + 1 {
+            if let Some((to, datagram)) = batch.iter().nth(from) {
+                return self.try_send_to(datagram, to).map(|_| 1);
+            }
+        }
         mmsg(self.socket.as_fd(), Mmsg::Send(batch, from))
     }
 
-    fn try_recv_batch(&self, batch: &mut Batch) -> io::Result<()> {
+    /// One datagram asked for comes with `recvfrom`, more with one
+    /// `recvmmsg`.
+    fn try_recv_batch(&self, batch: &mut Batch, max: usize) -> io::Result<()> {
         batch.clear();
-        match mmsg(self.socket.as_fd(), Mmsg::Recv(batch)) {
+        if max == 1 {
+            let Some(buf) = batch.spare() else {
+                return Ok(());
+            };
+            return match self.try_recv_from(buf) {
+                Ok((len, from)) => {
+                    batch.push(from, len);
+                    Ok(())
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
+                Err(e) => Err(e),
+            };
+        }
+        match mmsg(self.socket.as_fd(), Mmsg::Recv(batch, max)) {
             Ok(_) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
             Err(e) => Err(e),
@@ -237,7 +265,7 @@ impl Socket for Udp {
 /// an empty `batch`.
 enum Mmsg<'a> {
     Send(&'a Batch, usize),
-    Recv(&'a mut Batch),
+    Recv(&'a mut Batch, usize),
 }
 
 /// `sendmmsg` or `recvmmsg` (non-blocking) on `fd`: the one place this
@@ -246,7 +274,7 @@ enum Mmsg<'a> {
 /// every call. Returns how many datagrams moved; a receive pushes them into
 /// the (empty) batch.
 fn mmsg(fd: BorrowedFd<'_>, mut op: Mmsg<'_>) -> io::Result<usize> {
-    let receiving = matches!(op, Mmsg::Recv(_));
+    let receiving = matches!(op, Mmsg::Recv(..));
     // Where the kernel reads or writes: the batch's buffers and names, as
     // raw pointers derived from a shared borrow when sending (the kernel
     // only reads) and from the exclusive one when receiving.
@@ -258,11 +286,11 @@ fn mmsg(fd: BorrowedFd<'_>, mut op: Mmsg<'_>) -> io::Result<usize> {
             batch.len().saturating_sub(from),
             Some(&batch.slots),
         ),
-        Mmsg::Recv(ref mut batch) => (
+        Mmsg::Recv(ref mut batch, max) => (
             batch.bytes.as_mut_ptr(),
             batch.names.as_mut_ptr(),
             0,
-            batch.capacity(),
+            batch.capacity().min(max),
             None,
         ),
     };
@@ -270,42 +298,52 @@ fn mmsg(fd: BorrowedFd<'_>, mut op: Mmsg<'_>) -> io::Result<usize> {
     if count == 0 {
         return Ok(0);
     }
-    // SAFETY: all-zero `iovec` and `mmsghdr` are valid C values (null
-    // pointers, zero lengths).
-    let mut iov: [libc::iovec; MAX_BATCH] = unsafe { std::mem::zeroed() };
-    let mut hdr: [libc::mmsghdr; MAX_BATCH] = unsafe { std::mem::zeroed() };
-    for (k, i) in (first..first + count).enumerate() {
-        iov[k] = libc::iovec {
-            // SAFETY (of the `add`s): slot `i` and name `i` lie inside the
-            // batch, which has `capacity` of each, and `i < len ≤
-            // capacity` (sending) or `i < capacity` (receiving).
-            iov_base: unsafe { bytes.add(i * SLOT) }.cast(),
-            iov_len: lens.map_or(SLOT, |slots| slots[i].1),
-        };
+    // Only the `count` headers the call uses are filled in: a receive of
+    // one datagram (a ping-pong) does not pay for `MAX_BATCH`.
+    let mut iov = [MaybeUninit::<libc::iovec>::uninit(); MAX_BATCH];
+    let mut hdr = [MaybeUninit::<libc::mmsghdr>::uninit(); MAX_BATCH];
+    let iov_at = iov.as_mut_ptr().cast::<libc::iovec>();
+    for (k, header) in hdr.iter_mut().enumerate().take(count) {
+        let i = first + k;
+        // SAFETY (of the `add`s): slot `i` and name `i` lie inside the
+        // batch, which has `capacity` of each, and `i < len ≤ capacity`
+        // (sending) or `i < capacity` (receiving); `k < count ≤ MAX_BATCH`
+        // lies inside `iov`.
         let name = unsafe { names.add(i) };
-        let h = &mut hdr[k].msg_hdr;
-        h.msg_name = name.cast();
-        h.msg_namelen = match lens {
+        let vec = unsafe { iov_at.add(k) };
+        // SAFETY: writes a whole iovec into its own element of `iov`.
+        unsafe {
+            vec.write(libc::iovec {
+                iov_base: bytes.add(i * SLOT).cast(),
+                iov_len: lens.map_or(SLOT, |slots| slots[i].1),
+            });
+        }
+        // SAFETY: all-zero is a valid `mmsghdr` (null pointers, zero
+        // lengths).
+        let mut h: libc::mmsghdr = unsafe { std::mem::zeroed() };
+        h.msg_hdr.msg_name = name.cast();
+        h.msg_hdr.msg_namelen = match lens {
             // SAFETY: `name` points at a live, initialised pair.
             Some(_) => unsafe { (*name).1 },
             None => std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t,
         };
-        h.msg_iovlen = 1;
+        h.msg_hdr.msg_iov = vec;
+        h.msg_hdr.msg_iovlen = 1;
+        header.write(h);
     }
-    for (k, h) in hdr.iter_mut().enumerate().take(count) {
-        h.msg_hdr.msg_iov = iov[k..].as_mut_ptr();
-    }
-    // SAFETY: the first `count` headers point at `count` iovecs, each
-    // pointing into the batch's buffer with an in-bounds length (a whole
-    // SLOT when receiving, the datagram's length when sending), and at
-    // `count` socket addresses of their stated size in the batch; all of it
-    // outlives the call and nothing else uses it meanwhile. Neither call
-    // blocks (MSG_DONTWAIT; a null timeout for recvmmsg).
+    // SAFETY: the first `count` headers are initialised and point at
+    // `count` iovecs, each pointing into the batch's buffer with an
+    // in-bounds length (a whole SLOT when receiving, the datagram's length
+    // when sending), and at `count` socket addresses of their stated size
+    // in the batch; all of it outlives the call and nothing else uses it
+    // meanwhile. Neither call blocks (MSG_DONTWAIT; a null timeout for
+    // recvmmsg).
+    let headers = hdr.as_mut_ptr().cast::<libc::mmsghdr>();
     let moved = unsafe {
         if receiving {
             libc::recvmmsg(
                 fd.as_raw_fd(),
-                hdr.as_mut_ptr(),
+                headers,
                 count as libc::c_uint,
                 libc::MSG_DONTWAIT,
                 std::ptr::null_mut(),
@@ -313,15 +351,17 @@ fn mmsg(fd: BorrowedFd<'_>, mut op: Mmsg<'_>) -> io::Result<usize> {
         } else {
             libc::sendmmsg(
                 fd.as_raw_fd(),
-                hdr.as_mut_ptr(),
+                headers,
                 count as libc::c_uint,
                 libc::MSG_DONTWAIT,
             )
         }
     };
     let moved = usize::try_from(moved).map_err(|_| io::Error::last_os_error())?;
-    if let Mmsg::Recv(batch) = op {
-        for h in hdr.iter().take(moved) {
+    if let Mmsg::Recv(batch, _) = op {
+        for h in hdr.iter().take(moved.min(count)) {
+            // SAFETY: one of the `count` headers initialised above.
+            let h = unsafe { h.assume_init_ref() };
             let k = batch.slots.len();
             let (name, _) = batch.names[k];
             // SAFETY: the kernel wrote a socket address of `msg_namelen`
@@ -414,8 +454,8 @@ impl Socket for Faulty {
         self.inner.try_recv_from(buf)
     }
 
-    fn try_recv_batch(&self, batch: &mut Batch) -> io::Result<()> {
-        self.inner.try_recv_batch(batch)
+    fn try_recv_batch(&self, batch: &mut Batch, max: usize) -> io::Result<()> {
+        self.inner.try_recv_batch(batch, max)
     }
 }
 
@@ -444,14 +484,38 @@ mod tests {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         let mut seen = Vec::new();
         while seen.len() < 5 && std::time::Instant::now() < deadline {
-            b.try_recv_batch(&mut got).unwrap();
+            b.try_recv_batch(&mut got, 8).unwrap();
             seen.extend(got.iter().map(|(from, d)| (from, d.to_vec())));
         }
         let from = a.local_addr().unwrap();
         let expected: Vec<_> = (0..5u8).map(|i| (from, vec![i, i, i])).collect();
         assert_eq!(seen, expected);
         // Nothing waiting: an empty batch, not an error.
-        b.try_recv_batch(&mut got).unwrap();
+        b.try_recv_batch(&mut got, 8).unwrap();
+        assert!(got.is_empty());
+    }
+
+    #[test]
+    fn a_read_of_one_takes_one_and_leaves_the_rest() {
+        let a = Udp::bind(loopback()).unwrap();
+        let b = Udp::bind(loopback()).unwrap();
+        let to = b.local_addr().unwrap();
+        let mut out = Batch::new(4);
+        for i in 0..3u8 {
+            out.spare().unwrap()[0] = i;
+            out.push(to, 1);
+        }
+        assert_eq!(a.try_send_batch(&out, 0).unwrap(), 3);
+        let mut got = Batch::new(8);
+        let mut seen = Vec::new();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while seen.len() < 3 && std::time::Instant::now() < deadline {
+            b.try_recv_batch(&mut got, 1).unwrap();
+            assert!(got.len() <= 1);
+            seen.extend(got.iter().map(|(_, d)| d[0]));
+        }
+        assert_eq!(seen, [0, 1, 2]);
+        b.try_recv_batch(&mut got, 1).unwrap();
         assert!(got.is_empty());
     }
 
