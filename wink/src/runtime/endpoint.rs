@@ -181,7 +181,12 @@ impl<S: Socket> Endpoint<S> {
             inbox: Inbox::default(),
             next: 0,
             send_errors: 0,
-            alarm: Alarm::new()?,
+            alarm: Alarm::new().map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("cannot make the endpoint's timer descriptor: {e}"),
+                )
+            })?,
             read_size: ReadSize::START,
             high_water: (0, 0),
         })
@@ -383,12 +388,14 @@ impl<S: Socket> Endpoint<S> {
         // No timeout for `ppoll` to arm and cancel on every call: the
         // alarm wakes it (see `alarm`), or it does not sleep at all.
         let now = Instant::now();
-        let mut timeout = None;
-        match deadline {
-            Some(deadline) if deadline <= now => timeout = Some(Timespec::default()),
-            Some(deadline) => self.alarm.ring_by(now, deadline)?,
-            None => {}
-        }
+        let timeout = match deadline {
+            Some(deadline) if deadline <= now => Some(Timespec::default()),
+            Some(deadline) => {
+                self.alarm.ring_by(now, deadline)?;
+                None
+            }
+            None => None,
+        };
         let mut socket_flags = PollFlags::IN;
         if self.wants_write() {
             socket_flags |= PollFlags::OUT;

@@ -40,16 +40,7 @@ pub trait Socket: AsFd {
     /// (`WouldBlock` when the socket's buffer is full). By default one
     /// [`Socket::try_send_to`] each.
     fn try_send_batch(&self, batch: &Batch, from: usize) -> io::Result<usize> {
-        let mut sent = 0;
-        for (to, datagram) in batch.iter().skip(from) {
-            match self.try_send_to(datagram, to) {
-                Ok(_) => sent += 1,
-                Err(e) if sent == 0 => return Err(e),
-                // Told on the next call, which starts with this one.
-                Err(_) => break,
-            }
-        }
-        Ok(sent)
+        send_each(self, batch, from)
     }
 
     /// Empties `batch` and fills it with the datagrams waiting, up to
@@ -58,20 +49,40 @@ pub trait Socket: AsFd {
     /// empty. By default one [`Socket::try_recv_from`] each, until
     /// `WouldBlock`.
     fn try_recv_batch(&self, batch: &mut Batch, max: usize) -> io::Result<()> {
-        batch.clear();
-        while batch.len() < max {
-            let Some(buf) = batch.spare() else {
-                break;
-            };
-            match self.try_recv_from(buf) {
-                Ok((len, from)) => batch.push(from, len),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if batch.is_empty() => return Err(e),
-                Err(_) => break,
-            }
-        }
-        Ok(())
+        recv_each(self, batch, max)
     }
+}
+
+/// [`Socket::try_send_batch`] as one [`Socket::try_send_to`] per datagram.
+fn send_each<S: Socket + ?Sized>(socket: &S, batch: &Batch, from: usize) -> io::Result<usize> {
+    let mut sent = 0;
+    for (to, datagram) in batch.iter().skip(from) {
+        match socket.try_send_to(datagram, to) {
+            Ok(_) => sent += 1,
+            Err(e) if sent == 0 => return Err(e),
+            // Told on the next call, which starts with this one.
+            Err(_) => break,
+        }
+    }
+    Ok(sent)
+}
+
+/// [`Socket::try_recv_batch`] as one [`Socket::try_recv_from`] per
+/// datagram, until `WouldBlock`.
+fn recv_each<S: Socket + ?Sized>(socket: &S, batch: &mut Batch, max: usize) -> io::Result<()> {
+    batch.clear();
+    while batch.len() < max {
+        let Some(buf) = batch.spare() else {
+            break;
+        };
+        match socket.try_recv_from(buf) {
+            Ok((len, from)) => batch.push(from, len),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if batch.is_empty() => return Err(e),
+            Err(_) => break,
+        }
+    }
+    Ok(())
 }
 
 /// Datagrams in preallocated buffers of [`SLOT`] bytes each, with their
@@ -229,9 +240,7 @@ impl Socket for Udp {
     /// `sendmmsg`.
     fn try_send_batch(&self, batch: &Batch, from: usize) -> io::Result<usize> {
         if batch.len() == from + 1 {
-            if let Some((to, datagram)) = batch.iter().nth(from) {
-                return self.try_send_to(datagram, to).map(|_| 1);
-            }
+            return send_each(self, batch, from);
         }
         mmsg(self.socket.as_fd(), Mmsg::Send(batch, from))
     }
@@ -239,20 +248,10 @@ impl Socket for Udp {
     /// One datagram asked for comes with `recvfrom`, more with one
     /// `recvmmsg`.
     fn try_recv_batch(&self, batch: &mut Batch, max: usize) -> io::Result<()> {
-        batch.clear();
         if max == 1 {
-            let Some(buf) = batch.spare() else {
-                return Ok(());
-            };
-            return match self.try_recv_from(buf) {
-                Ok((len, from)) => {
-                    batch.push(from, len);
-                    Ok(())
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
-                Err(e) => Err(e),
-            };
+            return recv_each(self, batch, max);
         }
+        batch.clear();
         match mmsg(self.socket.as_fd(), Mmsg::Recv(batch, max)) {
             Ok(_) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
@@ -467,56 +466,55 @@ mod tests {
         SocketAddr::from(([127, 0, 0, 1], 0))
     }
 
+    /// A batch of `n` datagrams to `to`, datagram `i` being `len` bytes
+    /// of `i`.
+    fn numbered(to: SocketAddr, n: u8, len: usize) -> Batch {
+        let mut out = Batch::new(8);
+        for i in 0..n {
+            out.spare().unwrap()[..len].fill(i);
+            out.push(to, len);
+        }
+        out
+    }
+
+    /// What `socket` receives in reads of at most `max` until `n` have
+    /// come (loopback delivers at once, but the kernel gets a moment if
+    /// not), checking no read brings more than `max`.
+    fn received(socket: &Udp, max: usize, n: usize) -> Vec<(SocketAddr, Vec<u8>)> {
+        let mut got = Batch::new(8);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let mut seen = Vec::new();
+        while seen.len() < n && std::time::Instant::now() < deadline {
+            socket.try_recv_batch(&mut got, max).unwrap();
+            assert!(got.len() <= max);
+            seen.extend(got.iter().map(|(from, d)| (from, d.to_vec())));
+        }
+        // Nothing waiting: an empty batch, not an error.
+        socket.try_recv_batch(&mut got, max).unwrap();
+        assert!(got.is_empty());
+        seen
+    }
+
     #[test]
     fn a_batch_goes_out_in_one_call_and_comes_in_in_one_call() {
         let a = Udp::bind(loopback()).unwrap();
         let b = Udp::bind(loopback()).unwrap();
-        let to = b.local_addr().unwrap();
-        let mut out = Batch::new(8);
-        for i in 0..5u8 {
-            let buf = out.spare().unwrap();
-            buf[..3].copy_from_slice(&[i, i, i]);
-            out.push(to, 3);
-        }
+        let out = numbered(b.local_addr().unwrap(), 5, 3);
         assert_eq!(a.try_send_batch(&out, 0).unwrap(), 5);
-        let mut got = Batch::new(8);
-        // Loopback delivers at once, but give the kernel a moment if not.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        let mut seen = Vec::new();
-        while seen.len() < 5 && std::time::Instant::now() < deadline {
-            b.try_recv_batch(&mut got, 8).unwrap();
-            seen.extend(got.iter().map(|(from, d)| (from, d.to_vec())));
-        }
         let from = a.local_addr().unwrap();
         let expected: Vec<_> = (0..5u8).map(|i| (from, vec![i, i, i])).collect();
-        assert_eq!(seen, expected);
-        // Nothing waiting: an empty batch, not an error.
-        b.try_recv_batch(&mut got, 8).unwrap();
-        assert!(got.is_empty());
+        assert_eq!(received(&b, 8, 5), expected);
     }
 
     #[test]
     fn a_read_of_one_takes_one_and_leaves_the_rest() {
         let a = Udp::bind(loopback()).unwrap();
         let b = Udp::bind(loopback()).unwrap();
-        let to = b.local_addr().unwrap();
-        let mut out = Batch::new(4);
-        for i in 0..3u8 {
-            out.spare().unwrap()[0] = i;
-            out.push(to, 1);
-        }
+        let out = numbered(b.local_addr().unwrap(), 3, 1);
         assert_eq!(a.try_send_batch(&out, 0).unwrap(), 3);
-        let mut got = Batch::new(8);
-        let mut seen = Vec::new();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        while seen.len() < 3 && std::time::Instant::now() < deadline {
-            b.try_recv_batch(&mut got, 1).unwrap();
-            assert!(got.len() <= 1);
-            seen.extend(got.iter().map(|(_, d)| d[0]));
-        }
-        assert_eq!(seen, [0, 1, 2]);
-        b.try_recv_batch(&mut got, 1).unwrap();
-        assert!(got.is_empty());
+        let from = a.local_addr().unwrap();
+        let expected: Vec<_> = (0..3u8).map(|i| (from, vec![i])).collect();
+        assert_eq!(received(&b, 1, 3), expected);
     }
 
     #[test]
