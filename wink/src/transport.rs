@@ -148,7 +148,8 @@ pub struct TransportConfig {
     /// Default 1024. What a forgotten peer's receive
     /// window expected next is kept in a fixed table of
     /// [`TOMBSTONES`] entries, so a late retransmission from it is still
-    /// known for a duplicate.
+    /// known for a duplicate; the table goes once `peer_idle` has passed
+    /// since the last peer put in it was heard.
     pub max_peers: usize,
     /// How long an ack may wait for a message going the same way to carry
     /// it: a peer that received one datagram of messages is acknowledged
@@ -404,8 +405,15 @@ pub struct Transport {
     /// When idle peers are next looked for, once there are peers.
     next_sweep: Option<Instant>,
     /// What forgotten peers' windows expected, by a hash of the address
-    /// (allocated at the first forgetting).
+    /// (allocated at the first forgetting that needs one).
     tombstones: Vec<Tombstone>,
+    /// Until when a tombstone may still be needed: `peer_idle` after the
+    /// latest buried peer was last heard. Past it, no retransmission from
+    /// any of them can arrive and the table is dropped.
+    tombstones_until: Option<Instant>,
+    /// A sweep let go of memory (forgot peers, dropped the tombstones)
+    /// since [`Transport::gave_back`] was last asked.
+    gave_back: bool,
     /// The latest time the transport was given, once it was given one.
     now: Option<Instant>,
     /// Sequence numbers given out so far, to all peers: a peer record made
@@ -443,6 +451,8 @@ impl Transport {
             stats: Stats::default(),
             next_sweep: None,
             tombstones: Vec::new(),
+            tombstones_until: None,
+            gave_back: false,
             now: None,
             seqs_given: 0,
             wrong_version_seen: HashSet::new(),
@@ -751,6 +761,13 @@ impl Transport {
         )
     }
 
+    /// Whether a sweep for idle peers let go of memory since this was last
+    /// asked: it forgot peers, or dropped the tombstones once none could
+    /// be needed. The process may then give freed pages back to the system.
+    pub fn gave_back(&mut self) -> bool {
+        std::mem::take(&mut self.gave_back)
+    }
+
     /// Drops everything about `peer`: messages in flight or queued to it
     /// (silently, no [`TransportEvent::GaveUp`]) and its receive window.
     /// Use it when the peer is known to be gone for good. If it sends again,
@@ -813,7 +830,7 @@ impl Transport {
     /// totals straight.
     fn remove_peer(&mut self, id: PeerId) -> Option<Peer> {
         let peer = self.peers.remove(id)?;
-        bury(&mut self.tombstones, &peer);
+        self.bury(&peer);
         self.in_flight -= peer.send.in_flight();
         self.held -= peer.held_bytes();
         self.acks_owed -= usize::from(peer.ack.due);
@@ -821,6 +838,27 @@ impl Transport {
             self.stats.reneged += recv.buffered() as u64;
         }
         Some(peer)
+    }
+
+    /// Keeps where `peer`'s receive window was, as long as a
+    /// retransmission from it could still arrive: until `peer_idle` after
+    /// it was last heard (longer than any sender keeps retrying).
+    fn bury(&mut self, peer: &Peer) {
+        let (Some(recv), Some(heard)) = (&peer.recv, peer.heard) else {
+            return;
+        };
+        let until = heard.checked_add(self.config.peer_idle);
+        if until.is_some_and(|until| self.now.is_some_and(|now| now >= until)) {
+            return;
+        }
+        let first = self.tombstones.is_empty();
+        bury(&mut self.tombstones, peer.addr, recv);
+        self.tombstones_until = match (first, self.tombstones_until, until) {
+            (true, _, until) => until,
+            (false, Some(a), Some(b)) => Some(a.max(b)),
+            // A `peer_idle` too long to add to a time: the table stays.
+            _ => None,
+        };
     }
 
     fn heard(&mut self, id: PeerId, now: Instant, incarnation: u64) {
@@ -845,7 +883,9 @@ impl Transport {
         let idle_for = self.config.peer_idle;
         let interval = (idle_for / 2).max(Duration::from_millis(1));
         match self.next_sweep {
-            None if !self.peers.is_empty() => self.next_sweep = Some(now + interval),
+            None if !self.peers.is_empty() || !self.tombstones.is_empty() => {
+                self.next_sweep = Some(now + interval)
+            }
             Some(at) if now >= at => {
                 let mut gone = Vec::new();
                 for id in self.peers.ids() {
@@ -860,10 +900,16 @@ impl Transport {
                         gone.push(id);
                     }
                 }
+                self.gave_back |= !gone.is_empty();
                 for id in gone {
                     if self.remove_peer(id).is_some() {
                         self.stats.peers_forgotten += 1;
                     }
+                }
+                if self.tombstones_until.is_some_and(|until| now >= until) {
+                    self.tombstones = Vec::new();
+                    self.tombstones_until = None;
+                    self.gave_back = true;
                 }
                 self.peers.compact();
                 if self.peers.len() < 64 {
@@ -874,7 +920,8 @@ impl Transport {
                     self.timers.shrink_to(4 * (self.in_flight + 64));
                     self.wrong_version_seen.shrink_to(64);
                 }
-                self.next_sweep = (!self.peers.is_empty()).then_some(now + interval);
+                self.next_sweep = (!self.peers.is_empty() || !self.tombstones.is_empty())
+                    .then_some(now + interval);
             }
             _ => {}
         }
@@ -1520,16 +1567,13 @@ fn tomb_slot(addr: SocketAddr) -> (usize, u64) {
     ((hash % TOMBSTONES as u64) as usize, hash.max(1))
 }
 
-/// Keeps where `peer`'s receive window was, overwriting whatever shared
-/// its slot.
-fn bury(tombstones: &mut Vec<Tombstone>, peer: &Peer) {
-    let Some(recv) = &peer.recv else {
-        return;
-    };
+/// Keeps where the receive window `recv` of `addr` was, overwriting
+/// whatever shared its slot.
+fn bury(tombstones: &mut Vec<Tombstone>, addr: SocketAddr, recv: &ReceiveState) {
     if tombstones.is_empty() {
         tombstones.resize(TOMBSTONES, Tombstone::default());
     }
-    let (slot, key) = tomb_slot(peer.addr);
+    let (slot, key) = tomb_slot(addr);
     tombstones[slot] = Tombstone {
         key,
         incarnation: recv.incarnation,

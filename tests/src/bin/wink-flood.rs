@@ -2,6 +2,7 @@
 //! and a legitimate peer's round trips.
 //!
 //! Starts `echo/Echo` (this build's example binary, message logging off,
+//! `GLIBC_TUNABLES` as a server sets it,
 //! `WINK_PEER_IDLE_MS` short so the end comes soon), measures its resident
 //! memory after a warm-up, then sends from `--sources` addresses on
 //! loopback (`127.1.x.y`, each its own sender incarnation) `--per-source`
@@ -26,7 +27,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use wink::runtime::Endpoint;
+use wink::runtime::{machine_tunables, Endpoint, TUNABLES_ENV};
 use wink::transport::TransportConfig;
 use wink::wire::{Writer, MAX_DATAGRAM};
 use wink::Address;
@@ -195,6 +196,11 @@ fn run() -> Result<bool> {
     command
         .args(["echo/Echo", &target.to_string(), &parent_addr.to_string()])
         .env("WINK_LOG_MESSAGES", "0")
+        // As a server starts it.
+        .env(
+            TUNABLES_ENV,
+            machine_tunables(std::env::var_os(TUNABLES_ENV).as_deref()),
+        )
         .env("WINK_SERVER", parent_addr.to_string())
         .env("WINK_PEER_IDLE_MS", options.idle.as_millis().to_string());
     let mut echo = Process::spawn("echo", command)?;

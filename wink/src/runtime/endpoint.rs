@@ -334,8 +334,12 @@ impl<S: Socket> Endpoint<S> {
         let (most_held, most_peers) = self.high_water;
         let shrunk = (most_held >= TRIM_AFTER && held < most_held / 4)
             || (most_peers >= 256 && peers < most_peers / 4);
-        if shrunk {
+        if self.transport.gave_back() || shrunk {
             self.high_water = (held, peers);
+            // Datagrams a flood brought were up to 64 KiB each: the
+            // batches' pages go back too, and come back as traffic needs.
+            self.rx.give_back();
+            self.tx.give_back();
             trim_heap();
         }
     }

@@ -121,6 +121,30 @@ impl Batch {
         }
     }
 
+    /// Gives the pages of its buffers back to the system and forgets every
+    /// datagram: a slot's memory is touched again only when a datagram
+    /// fills it. For after a burst of large datagrams, which leaves every
+    /// slot's pages resident.
+    pub fn give_back(&mut self) {
+        self.clear();
+        let page = rustix::param::page_size();
+        let start = self.bytes.as_mut_ptr();
+        // The whole pages inside the buffer.
+        let skip = start.align_offset(page).min(self.bytes.len());
+        let len = (self.bytes.len() - skip) / page * page;
+        if len == 0 {
+            return;
+        }
+        // SAFETY: the range is whole pages inside `bytes`, which this batch
+        // owns and no reference into it is alive (`&mut self`). The
+        // allocator's memory is private and anonymous: after
+        // `MADV_DONTNEED` its bytes read as zeroes, a valid `u8` each, as
+        // `Batch::new` made them.
+        unsafe {
+            libc::madvise(start.add(skip).cast(), len, libc::MADV_DONTNEED);
+        }
+    }
+
     /// How many datagrams it holds at most.
     pub fn capacity(&self) -> usize {
         self.names.len()
@@ -494,6 +518,26 @@ mod tests {
         assert!(got.is_empty());
         seen
     }
+
+    #[test]
+    fn a_batch_that_gave_its_pages_back_is_empty_zeroed_and_usable() {
+        let to = loopback();
+        let mut batch = numbered(to, 8, SLOT);
+        batch.give_back();
+        assert!(batch.is_empty());
+        for _ in 0..8 {
+            let spare = batch.spare().unwrap();
+            // The slots' whole pages read as zeroes (what is left of a
+            // page shared with the allocator's bookkeeping may not).
+            assert!(spare[PAGE_SLACK..SLOT - PAGE_SLACK].iter().all(|&b| b == 0));
+            spare[..3].copy_from_slice(b"abc");
+            batch.push(to, 3);
+        }
+        assert!(batch.iter().all(|(peer, d)| peer == to && d == b"abc"));
+    }
+
+    /// At most this much of a slot lies outside the buffer's whole pages.
+    const PAGE_SLACK: usize = 4096;
 
     #[test]
     fn a_batch_goes_out_in_one_call_and_comes_in_in_one_call() {

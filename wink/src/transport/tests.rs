@@ -953,6 +953,43 @@ fn at_most_max_peers_are_remembered_and_a_forgotten_ones_retransmission_is_a_dup
 }
 
 #[test]
+fn tombstones_go_once_no_retransmission_from_their_peers_can_arrive() {
+    let config = TransportConfig {
+        max_peers: 8,
+        ..config()
+    };
+    let idle = config.peer_idle;
+    let mut b = Transport::new(B, config);
+    let now = Instant::now();
+    for port in 5000..5020 {
+        let t = now + Duration::from_millis(500 * u64::from(port - 5000));
+        feed(&mut b, t, addr(port), &data(A, 0, 0, "hi"));
+        transmit_all(&mut b, t);
+        b.handle_timeout(t);
+    }
+    assert!(!b.tombstones.is_empty(), "evicted peers were buried");
+    // Within peer_idle of being heard, a forgotten sender's retransmission
+    // is still known for a duplicate, sweeps or not.
+    let mid = now + idle / 2 + Duration::from_secs(10);
+    b.handle_timeout(mid);
+    assert_eq!(
+        feed(&mut b, mid, addr(5001), &data(A, 0, 0, "hi")),
+        Vec::<String>::new()
+    );
+    transmit_all(&mut b, mid);
+    assert!(!b.tombstones.is_empty());
+    // Past it, every peer is forgotten (quiet ones need no tombstone) and
+    // the table is let go.
+    for halves in 2..=8 {
+        b.handle_timeout(mid + idle * halves / 2);
+    }
+    assert_eq!(b.peers(), 0);
+    assert!(b.tombstones.is_empty());
+    assert!(b.gave_back(), "the sweeps let go of memory");
+    assert!(!b.gave_back(), "and said so once");
+}
+
+#[test]
 fn a_sender_gone_behind_a_hole_is_forgotten_once_silent() {
     // Messages 1 and 2 arrive, 0 never will (its sender died): they are
     // buffered behind the hole. Once the sender has been silent for

@@ -21,7 +21,7 @@ use rustix::process::{
 use crate::address::Address;
 use crate::control::RequestId;
 use crate::name::MachineName;
-use crate::runtime::{LOG_DIR_ENV, SERVER_ENV, START_ID_ENV};
+use crate::runtime::{machine_tunables, LOG_DIR_ENV, SERVER_ENV, START_ID_ENV, TUNABLES_ENV};
 use crate::server::{ProcessExit, Signal};
 
 /// What every spawn and check needs to know about the server.
@@ -126,7 +126,8 @@ fn resolve(dir: &Path, name: &MachineName) -> Result<PathBuf, StartError> {
 }
 
 /// Forks `<path> <name> <address> <parent> [args…]` with `WINK_SERVER`,
-/// `WINK_START_ID` and, if configured, `WINK_LOG_DIR`; stdin is null,
+/// `WINK_START_ID`, `GLIBC_TUNABLES` (see [`machine_tunables`]) and, if
+/// configured, `WINK_LOG_DIR`; stdin is null,
 /// stdout and stderr are the server's (each machine writes its log lines
 /// through a non-blocking descriptor of its own: see [`crate::log`]), and
 /// SIGTERM and SIGINT are not blocked. Blocks for the fork and exec.
@@ -140,6 +141,10 @@ pub(super) fn spawn(served: &Served, spawn: &Spawn) -> Result<Forked, StartError
         .args(&spawn.args)
         .env(SERVER_ENV, served.me.to_string())
         .env(START_ID_ENV, spawn.start.to_string())
+        .env(
+            TUNABLES_ENV,
+            machine_tunables(std::env::var_os(TUNABLES_ENV).as_deref()),
+        )
         .stdin(Stdio::null());
     if let Some(dir) = &served.log_dir {
         command.env(LOG_DIR_ENV, dir);
