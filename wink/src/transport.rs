@@ -556,13 +556,7 @@ impl Transport {
         };
         self.stats.received += 1;
         let incarnation = decoded.incarnation();
-        let (mut has_data, mut has_our_ack) = (false, false);
-        for frame in decoded.frames() {
-            match frame {
-                Frame::Data(_) => has_data = true,
-                Frame::Ack(ack) => has_our_ack |= ack.incarnation == self.incarnation,
-            }
-        }
+        let has_data = decoded.has_data();
         let id = match self.peers.lookup(from) {
             Some(id) => Some(id),
             None if has_data => self.admit_new_peer(now, from),
@@ -581,7 +575,7 @@ impl Transport {
             .peers
             .get(id)
             .is_some_and(|peer| peer.is_retired(incarnation, now));
-        if !retired && (has_data || has_our_ack) {
+        if !retired && (has_data || decoded.has_ack_for(self.incarnation)) {
             self.heard(id, now, incarnation);
         }
         let mut urgent = false;

@@ -168,7 +168,17 @@ pub enum Frame<'a> {
 pub struct Datagram<'a> {
     incarnation: u64,
     frames: &'a [u8],
+    /// Whether a frame is `Data`.
+    data: bool,
+    /// The first frames as decoding read them, so handing them out does
+    /// not read them again (a request or a reply is a `Data` and an `Ack`),
+    /// and where the rest starts in `frames`.
+    first: [Option<Frame<'a>>; KEPT_FRAMES],
+    rest: usize,
 }
+
+/// Frames a [`Datagram`] keeps as decoded.
+const KEPT_FRAMES: usize = 2;
 
 impl<'a> Datagram<'a> {
     /// The sender's incarnation: a random number chosen at each process
@@ -177,10 +187,25 @@ impl<'a> Datagram<'a> {
         self.incarnation
     }
 
+    /// Whether it carries a message (a `Data` frame).
+    pub fn has_data(&self) -> bool {
+        self.data
+    }
+
+    /// Whether it carries an acknowledgement of messages from `incarnation`.
+    pub fn has_ack_for(&self, incarnation: u64) -> bool {
+        self.frames()
+            .any(|frame| matches!(frame, Frame::Ack(ack) if ack.incarnation == incarnation))
+    }
+
     /// Its frames, in the order they were written.
     pub fn frames(&self) -> Frames<'a> {
         Frames {
-            reader: Reader { bytes: self.frames },
+            first: self.first,
+            taken: 0,
+            reader: Reader {
+                bytes: &self.frames[self.rest..],
+            },
         }
     }
 }
@@ -188,6 +213,8 @@ impl<'a> Datagram<'a> {
 /// The frames of a [`Datagram`].
 #[derive(Debug, Clone)]
 pub struct Frames<'a> {
+    first: [Option<Frame<'a>>; KEPT_FRAMES],
+    taken: usize,
     reader: Reader<'a>,
 }
 
@@ -195,6 +222,10 @@ impl<'a> Iterator for Frames<'a> {
     type Item = Frame<'a>;
 
     fn next(&mut self) -> Option<Frame<'a>> {
+        if let Some(frame) = self.first.get_mut(self.taken).and_then(Option::take) {
+            self.taken += 1;
+            return Some(frame);
+        }
         if self.reader.bytes.is_empty() {
             return None;
         }
@@ -296,12 +327,26 @@ pub fn decode(datagram: &[u8]) -> Result<Datagram<'_>, WireError> {
         return Err(WireError::NoFrames);
     }
     let mut check = reader.clone();
-    while !check.bytes.is_empty() {
-        read_frame(&mut check)?;
+    let mut data = false;
+    let mut first = [None; KEPT_FRAMES];
+    let mut rest = 0;
+    for kept in 0.. {
+        if check.bytes.is_empty() {
+            break;
+        }
+        let frame = read_frame(&mut check)?;
+        data |= matches!(frame, Frame::Data(_));
+        if let Some(slot) = first.get_mut(kept) {
+            *slot = Some(frame);
+            rest = frames.len() - check.bytes.len();
+        }
     }
     Ok(Datagram {
         incarnation,
         frames,
+        data,
+        first,
+        rest,
     })
 }
 
@@ -457,19 +502,25 @@ impl<'a> Reader<'a> {
     }
 
     fn varint(&mut self) -> Result<u64, WireError> {
+        let bytes = self.bytes;
         let mut value = 0u64;
-        for i in 0..10 {
-            let byte = self.byte()?;
+        for (i, &byte) in bytes.iter().take(10).enumerate() {
             let group = u64::from(byte & 0x7f);
             if i == 9 && group > 1 {
                 return Err(WireError::BadVarint);
             }
             value |= group << (7 * i);
             if byte & 0x80 == 0 {
+                self.bytes = &bytes[i + 1..];
                 return Ok(value);
             }
         }
-        Err(WireError::BadVarint)
+        // Ten bytes, each saying more follows; or the datagram ended first.
+        Err(if bytes.len() >= 10 {
+            WireError::BadVarint
+        } else {
+            WireError::Truncated
+        })
     }
 
     fn take(&mut self, len: u64) -> Result<&'a [u8], WireError> {
@@ -826,6 +877,10 @@ mod tests {
                     Frame::Ack(f) => (false, f.incarnation, f.next, String::new(), f.ranges().collect()),
                 })
                 .collect();
+            prop_assert_eq!(d.has_data(), want.iter().any(|frame| frame.0));
+            for frame in &want {
+                prop_assert_eq!(d.has_ack_for(frame.1), !frame.0 || want.iter().any(|f| !f.0 && f.1 == frame.1));
+            }
             prop_assert_eq!(got, want);
         }
     }

@@ -2,6 +2,7 @@
 //! by a generation-checked id, so timers and queues that outlive a peer
 //! never reach the next one in its slot.
 
+use std::cell::Cell;
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -121,6 +122,10 @@ pub(super) struct Peers {
     /// slot dropped by [`Peers::compact`] and made again cannot repeat an
     /// id).
     next_generation: u32,
+    /// The address last looked up and its id: a request/reply looks up
+    /// one peer again and again, and skips hashing the address (the index
+    /// hashes with SipHash, whose keys a forger cannot guess).
+    last: Cell<Option<(SocketAddr, PeerId)>>,
 }
 
 impl Peers {
@@ -136,7 +141,16 @@ impl Peers {
 
     /// The id of the peer at `addr`.
     pub(super) fn lookup(&self, addr: SocketAddr) -> Option<PeerId> {
-        self.by_addr.get(&addr).copied()
+        if let Some((last, id)) = self.last.get() {
+            if last == addr {
+                return Some(id);
+            }
+        }
+        let id = self.by_addr.get(&addr).copied();
+        if let Some(id) = id {
+            self.last.set(Some((addr, id)));
+        }
+        id
     }
 
     /// The peer `id`, unless it was removed since.
@@ -197,6 +211,9 @@ impl Peers {
         let peer = slot.peer.take()?;
         self.free.push(id.index);
         self.by_addr.remove(&peer.addr);
+        if self.last.get().is_some_and(|(_, last)| last == id) {
+            self.last.set(None);
+        }
         Some(*peer)
     }
 
@@ -232,5 +249,34 @@ impl Peers {
             self.free.shrink_to_fit();
             self.by_addr.shrink_to_fit();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peer(port: u16) -> Peer {
+        Peer::new(SocketAddr::from(([127, 0, 0, 1], port)), 0, 8)
+    }
+
+    #[test]
+    fn the_last_address_looked_up_never_outlives_its_peer() {
+        let mut peers = Peers::default();
+        let a = peers.insert(peer(1));
+        let b = peers.insert(peer(2));
+        let (a_addr, b_addr) = (peer(1).addr, peer(2).addr);
+        assert_eq!(peers.lookup(a_addr), Some(a));
+        assert_eq!(peers.lookup(a_addr), Some(a), "from the cache");
+        assert_eq!(peers.lookup(b_addr), Some(b));
+        peers.remove(b);
+        assert_eq!(peers.lookup(b_addr), None);
+        let again = peers.insert(peer(2));
+        assert_ne!(again, b);
+        assert_eq!(peers.lookup(b_addr), Some(again));
+        assert_eq!(peers.lookup(a_addr), Some(a));
+        peers.remove(a);
+        assert_eq!(peers.lookup(a_addr), None);
+        assert!(peers.get(a).is_none());
     }
 }
