@@ -53,6 +53,7 @@
 extern crate self as wink;
 
 pub mod address;
+pub mod auth;
 pub mod control;
 pub mod hsm;
 pub mod log;

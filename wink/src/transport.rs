@@ -66,7 +66,10 @@ mod tests;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashSet, VecDeque};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use crate::auth::{Keys, SEAL_LEN};
 
 use crate::wire::{
     self, AckFrame, DataFrame, Frame, WireError, Writer, MAX_ACK_RANGES, MAX_MESSAGE_LEN,
@@ -175,10 +178,32 @@ pub struct TransportConfig {
     /// bytes each, a transport's memory stays below 64 MB whatever its
     /// peers send.
     pub max_buffered: usize,
+    /// The cluster's keys, if it has any: every datagram is then sealed
+    /// with the current one, and only datagrams sealed with one of them,
+    /// within `max_skew` of this host's clock, are read (see
+    /// [`crate::auth`]). A sender's older incarnation is then refused for
+    /// good once a newer one was heard. Default none: open, as without
+    /// a key.
+    pub keys: Option<Arc<Keys>>,
+    /// How far a sealed datagram's clock may be from ours, either way,
+    /// before it is refused as a replay (or a badly set clock). Default
+    /// 30 s: hosts of a cluster keep their clocks within that of each
+    /// other.
+    pub max_skew: Duration,
 }
 
 /// Bytes a message buffered ahead of a hole is counted for beyond its text.
 pub const BUFFER_OVERHEAD: usize = recv::MESSAGE_OVERHEAD;
+
+/// An incarnation for a process started at `unix` (time since the Unix
+/// epoch): its milliseconds in the high 48 bits, `random` in the low 16, so
+/// a later start at the same address has a larger incarnation (unless the
+/// clock went back), and two starts in the same millisecond still differ
+/// with odds 65,535 in 65,536.
+pub fn incarnation_at(unix: Duration, random: u16) -> u64 {
+    let millis = u64::try_from(unix.as_millis()).unwrap_or(u64::MAX) & ((1 << 48) - 1);
+    (millis << 16) | u64::from(random)
+}
 
 /// A message is taken for lost, and retransmitted without waiting for its
 /// timeout, once a message sent this many datagrams after it to the same
@@ -221,6 +246,8 @@ impl Default for TransportConfig {
             datagram_size: 1472,
             max_buffered_per_peer: 4 << 20,
             max_buffered: 32 << 20,
+            keys: None,
+            max_skew: Duration::from_secs(30),
         }
     }
 }
@@ -319,6 +346,14 @@ pub struct Stats {
     /// Datagrams of another protocol version, dropped (not counted in
     /// `undecodable`).
     pub wrong_version: u64,
+    /// Datagrams not sealed with one of our keys (unsealed where a key is
+    /// required, sealed with another key, a tag that does not match),
+    /// dropped before anything but their first two bytes was read (not
+    /// counted in `undecodable`).
+    pub unauthenticated: u64,
+    /// Sealed datagrams whose sender's clock is more than `max_skew` from
+    /// ours: replays, or a host whose clock is off. Dropped.
+    pub outdated: u64,
     /// Messages handed to the application.
     pub delivered: u64,
     /// `Data` seen before, acked again and not delivered.
@@ -414,6 +449,9 @@ pub struct Transport {
     /// A sweep let go of memory (forgot peers, dropped the tombstones)
     /// since [`Transport::gave_back`] was last asked.
     gave_back: bool,
+    /// What this host's clock read (since the Unix epoch) at an instant,
+    /// for sealed datagrams (see [`Transport::set_clock`]).
+    clock: Option<(Instant, Duration)>,
     /// The latest time the transport was given, once it was given one.
     now: Option<Instant>,
     /// Sequence numbers given out so far, to all peers: a peer record made
@@ -453,6 +491,7 @@ impl Transport {
             tombstones: Vec::new(),
             tombstones_until: None,
             gave_back: false,
+            clock: None,
             now: None,
             seqs_given: 0,
             wrong_version_seen: HashSet::new(),
@@ -534,10 +573,23 @@ impl Transport {
         mut deliver: impl FnMut(SocketAddr, &str),
     ) -> Result<(), WireError> {
         self.now = self.now.max(Some(now));
-        let decoded = match wire::decode(datagram) {
+        let read = match &self.config.keys {
+            None => wire::decode(datagram),
+            Some(keys) => match wire::open(datagram, keys) {
+                Ok((decoded, time)) if self.in_time(now, time) => Ok(decoded),
+                Ok((_, time)) => Err(WireError::Outdated(time)),
+                Err(error) => Err(error),
+            },
+        };
+        let decoded = match read {
             Ok(decoded) => decoded,
             Err(error) => {
-                if let WireError::UnknownVersion(version) = error {
+                if let WireError::Unsealed | WireError::UnknownKey(_) | WireError::BadTag(_) = error
+                {
+                    self.stats.unauthenticated += 1;
+                } else if let WireError::Outdated(_) = error {
+                    self.stats.outdated += 1;
+                } else if let WireError::UnknownVersion(version) = error {
                     self.stats.wrong_version += 1;
                     if self.wrong_version_seen.len() >= WRONG_VERSION_MEMORY {
                         self.wrong_version_seen.clear();
@@ -571,6 +623,24 @@ impl Transport {
             }
             return Ok(());
         };
+        // Sealed, incarnations are ordered and cannot be forged: one older
+        // than an incarnation heard before from the address is a replay of
+        // an earlier life, refused whole.
+        let keyed = self.config.keys.is_some();
+        let superseded = keyed
+            && self.peers.get(id).is_some_and(|peer| {
+                peer.is_superseded(incarnation)
+                    || (peer.recv.is_none()
+                        && buried(&self.tombstones, peer.addr)
+                            .is_some_and(|buried| incarnation < buried))
+            });
+        if superseded {
+            self.stats.stale += decoded
+                .frames()
+                .filter(|f| matches!(f, Frame::Data(_)))
+                .count() as u64;
+            return Ok(());
+        }
         let retired = self
             .peers
             .get(id)
@@ -753,6 +823,34 @@ impl Transport {
             || rtt::clamp_rto(self.config.initial_rto, &self.config),
             |peer| peer.send.rtt.rto(&self.config),
         )
+    }
+
+    /// Tells the transport what this host's clock (time since the Unix
+    /// epoch) reads at `now`; it counts on from there with the `now`s it
+    /// is given. Sealed datagrams carry that clock; a transport with keys
+    /// must be told it before it sends (until then it seals with time 0,
+    /// which every receiver refuses), and again now and then, so its
+    /// count follows the system's clock.
+    pub fn set_clock(&mut self, now: Instant, unix: Duration) {
+        self.clock = Some((now, unix));
+    }
+
+    /// This host's clock at `now`, in Unix seconds (0 if never told).
+    fn unix_secs(&self, now: Instant) -> u64 {
+        self.clock.map_or(0, |(at, unix)| {
+            if now >= at {
+                (unix + (now - at)).as_secs()
+            } else {
+                unix.saturating_sub(at - now).as_secs()
+            }
+        })
+    }
+
+    /// Whether a datagram sealed at `time` (Unix seconds) is within
+    /// `max_skew` of our clock at `now`.
+    fn in_time(&self, now: Instant, time: u32) -> bool {
+        let ours = self.unix_secs(now);
+        ours.abs_diff(u64::from(time)) <= self.config.max_skew.as_secs()
     }
 
     /// Whether a sweep for idle peers let go of memory since this was last
@@ -970,6 +1068,8 @@ impl Transport {
         id: PeerId,
         buf: &mut [u8],
     ) -> Option<(SocketAddr, usize)> {
+        // The clock a sealed datagram carries, in 32 bits until 2106.
+        let time = &u32::try_from(self.unix_secs(now)).unwrap_or(u32::MAX);
         let Transport {
             incarnation,
             config,
@@ -982,11 +1082,19 @@ impl Transport {
             ..
         } = self;
         let peer = peers.get_mut(id)?;
-        let Ok(mut writer) = Writer::new(buf, *incarnation) else {
+        let written = match config.keys.as_deref() {
+            None => Writer::new(buf, *incarnation),
+            Some(keys) => Writer::sealed(buf, *incarnation, keys.current(), *time),
+        };
+        let Ok(mut writer) = written else {
             stats.encode_failures += 1;
             return None;
         };
-        let batch = config.datagram_size.max(wire::header_len(*incarnation) + 1);
+        let seal = if config.keys.is_some() { SEAL_LEN } else { 0 };
+        let batch = config
+            .datagram_size
+            .saturating_sub(seal)
+            .max(wire::header_len(*incarnation) + 1);
         let mut acked = false;
         if peer.ack.due {
             if let Some(recv) = &peer.recv {
@@ -1573,6 +1681,13 @@ fn bury(tombstones: &mut Vec<Tombstone>, addr: SocketAddr, recv: &ReceiveState) 
         incarnation: recv.incarnation,
         next: recv.next(),
     };
+}
+
+/// The incarnation of `addr` the table remembers, if any.
+fn buried(tombstones: &[Tombstone], addr: SocketAddr) -> Option<u64> {
+    let (slot, key) = tomb_slot(addr);
+    let tomb = tombstones.get(slot)?;
+    (tomb.key == key).then_some(tomb.incarnation)
 }
 
 /// Where the stream of `addr`'s `incarnation` was when it was forgotten.

@@ -5,7 +5,8 @@
 //! describes every byte for clients written in other languages.
 //!
 //! ```text
-//! Datagram = version: u8 (2) | key: u8 (0) | incarnation: varint | Frame…
+//! Datagram = version: u8 (2) | key: u8 | incarnation: varint | Frame…
+//!            [ | time: u32 big-endian | tag: 12 bytes ]     (sealed: key ≠ 0)
 //! Frame    = 00 | seq: varint | floor: varint | len: varint | len bytes of UTF-8   (Data)
 //!          | 01 | incarnation: varint | next: varint | count: varint
 //!               | count × (gap: varint, len: varint)                              (Ack)
@@ -37,6 +38,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+use crate::auth::{Key, Keys, SEAL_LEN, TAG_LEN, TIME_LEN};
+
 /// The protocol version this module reads and writes: the first byte of
 /// every datagram.
 pub const VERSION: u8 = 2;
@@ -45,9 +48,10 @@ pub const VERSION: u8 = 2;
 /// only value this version accepts.
 pub const NO_KEY: u8 = 0;
 
-/// Bytes reserved at the end of every datagram for an authentication tag,
-/// so that the longest message is the same with or without a cluster key.
-pub const TAG_RESERVE: usize = 16;
+/// Bytes reserved at the end of every datagram for a seal (the sender's
+/// clock and the tag), so that the longest message is the same with or
+/// without a cluster key.
+pub const TAG_RESERVE: usize = SEAL_LEN;
 
 /// The largest datagram we send, in bytes: the largest UDP payload that fits
 /// one IPv4 packet (65,535 − 20 bytes of IPv4 header − 8 bytes of UDP
@@ -243,9 +247,21 @@ pub enum WireError {
     /// The first byte names a protocol version we do not speak.
     #[error("protocol version {0} (we speak version {VERSION})")]
     UnknownVersion(u8),
-    /// The key byte names a key; this version carries no tags.
-    #[error("datagram tagged with key {0}, but no key is configured")]
+    /// The key byte names a key this receiver does not have (any key, if
+    /// it has none).
+    #[error("datagram sealed with key {0}, which is not one of ours")]
     UnknownKey(u8),
+    /// Key byte `00`, but this receiver accepts sealed datagrams only.
+    #[error("datagram not sealed, but this cluster has a key")]
+    Unsealed,
+    /// The tag is not the one the named key gives.
+    #[error("datagram's tag does not match its key {0}")]
+    BadTag(u8),
+    /// Sealed at a time (Unix seconds) too far from the receiver's clock:
+    /// a replay, or a host whose clock is off. Decided by the transport,
+    /// which knows the clock.
+    #[error("datagram sealed at {0} (Unix seconds), too far from our clock")]
+    Outdated(u32),
     /// The datagram ends in the middle of a field.
     #[error("truncated datagram")]
     Truncated,
@@ -306,6 +322,36 @@ pub fn check_message_len(message: &str) -> Result<(), EncodeError> {
 /// key, a truncated or malformed frame, or text that is not UTF-8 is a
 /// [`WireError`], and nothing of such a datagram is used.
 pub fn decode(datagram: &[u8]) -> Result<Datagram<'_>, WireError> {
+    match key_of(datagram)? {
+        NO_KEY => read_body(&datagram[2..]),
+        key => Err(WireError::UnknownKey(key)),
+    }
+}
+
+/// Reads a sealed datagram: checks its key byte names one of `keys` and its
+/// tag, before reading anything else; then reads it as [`decode`] does.
+/// Returns it with the sender's clock when it sealed it (Unix seconds).
+pub fn open<'a>(datagram: &'a [u8], keys: &Keys) -> Result<(Datagram<'a>, u32), WireError> {
+    let id = key_of(datagram)?;
+    if id == NO_KEY {
+        return Err(WireError::Unsealed);
+    }
+    let key = keys.by_id(id).ok_or(WireError::UnknownKey(id))?;
+    if datagram.len() < 2 + SEAL_LEN {
+        return Err(WireError::BadTag(id));
+    }
+    let (sealed, tag) = datagram.split_at(datagram.len() - TAG_LEN);
+    if !key.verify(sealed, tag) {
+        return Err(WireError::BadTag(id));
+    }
+    let (body, time) = sealed.split_at(sealed.len() - TIME_LEN);
+    let mut clock = [0u8; TIME_LEN];
+    clock.copy_from_slice(time);
+    Ok((read_body(&body[2..])?, u32::from_be_bytes(clock)))
+}
+
+/// The key byte, once the version is known to be ours.
+fn key_of(datagram: &[u8]) -> Result<u8, WireError> {
     let Some(&version) = datagram.first() else {
         return Err(WireError::Empty);
     };
@@ -314,13 +360,12 @@ pub fn decode(datagram: &[u8]) -> Result<Datagram<'_>, WireError> {
         // rest differently.
         return Err(WireError::UnknownVersion(version));
     }
-    let mut reader = Reader {
-        bytes: &datagram[1..],
-    };
-    let key = reader.byte()?;
-    if key != NO_KEY {
-        return Err(WireError::UnknownKey(key));
-    }
+    datagram.get(1).copied().ok_or(WireError::Truncated)
+}
+
+/// The incarnation and frames after the version and key bytes.
+fn read_body(body: &[u8]) -> Result<Datagram<'_>, WireError> {
+    let mut reader = Reader { bytes: body };
     let incarnation = reader.varint()?;
     let frames = reader.bytes;
     if frames.is_empty() {
@@ -364,6 +409,8 @@ pub struct Writer<'b> {
     buf: &'b mut [u8],
     len: usize,
     header: usize,
+    /// The key and clock a sealed datagram ends with.
+    seal: Option<(&'b Key, u32)>,
 }
 
 impl<'b> Writer<'b> {
@@ -380,10 +427,32 @@ impl<'b> Writer<'b> {
             buf,
             len: 0,
             header,
+            seal: None,
         };
         writer.put_byte(VERSION);
         writer.put_byte(NO_KEY);
         writer.put_varint(incarnation);
+        Ok(writer)
+    }
+
+    /// Starts a datagram from `incarnation` in `buf`, to be sealed with
+    /// `key` and the sender's clock `time` (Unix seconds) when finished.
+    pub fn sealed(
+        buf: &'b mut [u8],
+        incarnation: u64,
+        key: &'b Key,
+        time: u32,
+    ) -> Result<Self, EncodeError> {
+        let needed = 2 + varint_len(incarnation) + SEAL_LEN;
+        if buf.len() < needed {
+            return Err(EncodeError::BufferTooSmall {
+                needed,
+                available: buf.len(),
+            });
+        }
+        let mut writer = Writer::new(buf, incarnation)?;
+        writer.buf[1] = key.id();
+        writer.seal = Some((key, time));
         Ok(writer)
     }
 
@@ -397,9 +466,10 @@ impl<'b> Writer<'b> {
         self.len == self.header
     }
 
-    /// Bytes left in the buffer.
+    /// Bytes left in the buffer for frames (a seal's are kept aside).
     pub fn remaining(&self) -> usize {
-        self.buf.len() - self.len
+        let seal = if self.seal.is_some() { SEAL_LEN } else { 0 };
+        self.buf.len() - self.len - seal
     }
 
     /// Writes a `Data` frame if it fits (and its message is not longer
@@ -451,7 +521,14 @@ impl<'b> Writer<'b> {
     }
 
     /// The datagram's length: the bytes to send are `buf[..len]`.
-    pub fn finish(self) -> usize {
+    pub fn finish(mut self) -> usize {
+        if let Some((key, time)) = self.seal {
+            self.buf[self.len..self.len + TIME_LEN].copy_from_slice(&time.to_be_bytes());
+            self.len += TIME_LEN;
+            let tag = key.tag(&self.buf[..self.len]);
+            self.buf[self.len..self.len + TAG_LEN].copy_from_slice(&tag);
+            self.len += TAG_LEN;
+        }
         self.len
     }
 
@@ -495,12 +572,6 @@ struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
-    fn byte(&mut self) -> Result<u8, WireError> {
-        let (&first, rest) = self.bytes.split_first().ok_or(WireError::Truncated)?;
-        self.bytes = rest;
-        Ok(first)
-    }
-
     fn varint(&mut self) -> Result<u64, WireError> {
         let bytes = self.bytes;
         let mut value = 0u64;
@@ -813,6 +884,87 @@ mod tests {
             ".{0,40}",
             proptest::collection::vec((1u8..20, 1u8..20), 0..8),
         )
+    }
+
+    /// The key of `docs/protocol.md`'s sealed example: bytes 00 01 … 1f.
+    fn example_keys() -> Keys {
+        Keys::parse("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f").unwrap()
+    }
+
+    #[test]
+    fn a_sealed_datagram_is_the_documented_bytes() {
+        let keys = example_keys();
+        let mut buf = [0u8; 64];
+        let mut w = Writer::sealed(&mut buf, 5, keys.current(), 0x6553_f100).unwrap();
+        assert!(w.push_data(0, 0, "hi"));
+        let len = w.finish();
+        // version 2, key 90 (0x5a), incarnation 5, Data 0 0 "hi", time,
+        // then HMAC-SHA-256 of all that, first 12 bytes (Python:
+        // hmac.new(bytes(range(32)), bytes.fromhex("025a05000000026869
+        // 6553f100"), "sha256").hexdigest()[:24]).
+        let sealed_hex = "02 5a 05 00 00 00 02 68 69 65 53 f1 00 ".to_owned() + SEALED_EXAMPLE_TAG;
+        assert_eq!(hex(&buf[..len]), sealed_hex);
+        let doc = include_str!("../../docs/protocol.md");
+        assert!(doc.contains(&sealed_hex), "protocol.md lacks the sealed example");
+        let (datagram, time) = open(&buf[..len], &keys).unwrap();
+        assert_eq!((datagram.incarnation(), time), (5, 0x6553_f100));
+        let texts: Vec<_> = datagram
+            .frames()
+            .map(|f| match f {
+                Frame::Data(d) => d.message,
+                Frame::Ack(_) => "ack",
+            })
+            .collect();
+        assert_eq!(texts, ["hi"]);
+    }
+
+    const SEALED_EXAMPLE_TAG: &str = "1b cc 2e 19 de db 0a de 86 5c 1a 80";
+
+    #[test]
+    fn a_seal_refuses_every_change_and_every_other_key() {
+        let keys = example_keys();
+        let mut buf = [0u8; 64];
+        let mut w = Writer::sealed(&mut buf, 5, keys.current(), 1).unwrap();
+        assert!(w.push_data(3, 1, "stop 5000"));
+        let len = w.finish();
+        let good = buf[..len].to_vec();
+        assert!(open(&good, &keys).is_ok());
+        for byte in 0..len {
+            for bit in 0..8 {
+                let mut bad = good.clone();
+                bad[byte] ^= 1 << bit;
+                let refused = open(&bad, &keys);
+                assert!(
+                    matches!(
+                        refused,
+                        Err(WireError::BadTag(_)
+                            | WireError::UnknownKey(_)
+                            | WireError::UnknownVersion(_)
+                            | WireError::Unsealed)
+                    ),
+                    "byte {byte} bit {bit}: {refused:?}"
+                );
+            }
+        }
+        for cut in 0..len {
+            assert!(open(&good[..cut], &keys).is_err());
+        }
+        // Unsealed where a key is required, sealed where none is known,
+        // and another cluster's key.
+        let mut plain = [0u8; 32];
+        let mut w = Writer::new(&mut plain, 5).unwrap();
+        assert!(w.push_data(3, 1, "stop 5000"));
+        let plain_len = w.finish();
+        assert_eq!(
+            open(&plain[..plain_len], &keys).map(|_| ()),
+            Err(WireError::Unsealed)
+        );
+        assert_eq!(decode(&good).map(|_| ()), Err(WireError::UnknownKey(90)));
+        let other = Keys::parse(&"42".repeat(32)).unwrap();
+        assert!(matches!(
+            open(&good, &other),
+            Err(WireError::UnknownKey(90) | WireError::BadTag(90))
+        ));
     }
 
     proptest! {

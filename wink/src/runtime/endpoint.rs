@@ -11,14 +11,14 @@
 use std::io;
 use std::ops::Range;
 use std::os::fd::{AsFd, BorrowedFd};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use rustix::event::{PollFd, PollFlags, Timespec};
 
 use super::alarm::Alarm;
 use super::socket::{Batch, Socket, Udp, MAX_BATCH};
 use crate::address::Address;
-use crate::transport::{SendError, Stats, Transport, TransportConfig, TransportEvent};
+use crate::transport::{self, SendError, Stats, Transport, TransportConfig, TransportEvent};
 
 /// Messages delivered by one call of [`Endpoint::receive_ready`], kept in
 /// one reusable buffer so receiving allocates nothing once warmed up.
@@ -95,6 +95,8 @@ pub struct Endpoint<S: Socket = Udp> {
     /// The most bytes buffered and peers held since memory was last given
     /// back.
     high_water: (usize, usize),
+    /// When the transport was last told the system's clock.
+    clock_set: Instant,
     /// How many datagrams the next read asks for.
     read_size: ReadSize,
 }
@@ -167,13 +169,19 @@ impl<S: Socket> AsFd for Endpoint<S> {
 }
 
 impl<S: Socket> Endpoint<S> {
-    /// An endpoint on an already bound socket, with a random incarnation.
+    /// An endpoint on an already bound socket, with an incarnation from
+    /// the time it starts (see [`transport::incarnation_at`]).
     pub fn with_socket(socket: S, config: TransportConfig) -> io::Result<Self> {
         let local = Address::from(socket.local_addr()?);
-        let incarnation = fastrand::u64(..);
+        let now = Instant::now();
+        let unix = unix_time();
+        let mut transport =
+            Transport::new(transport::incarnation_at(unix, fastrand::u16(..)), config);
+        transport.set_clock(now, unix);
         Ok(Endpoint {
             socket,
-            transport: Transport::new(incarnation, config),
+            transport,
+            clock_set: now,
             local,
             rx: Batch::new(MAX_BATCH),
             tx: Batch::new(MAX_BATCH),
@@ -319,6 +327,11 @@ impl<S: Socket> Endpoint<S> {
     /// Queues the retransmissions due at `now` and gives up on what has
     /// run out of retries (see [`Endpoint::poll_event`]).
     pub fn handle_timeout(&mut self, now: Instant) {
+        if now.saturating_duration_since(self.clock_set) >= CLOCK_EVERY {
+            // Sealed datagrams carry the system's clock: follow it.
+            self.transport.set_clock(now, unix_time());
+            self.clock_set = now;
+        }
         self.transport.handle_timeout(now);
         self.give_back_memory();
     }
@@ -494,6 +507,16 @@ impl<S: Socket> Drop for Endpoint<S> {
         self.transport.ack_now();
         let _ = self.flush();
     }
+}
+
+/// How often the transport is told the system's clock again.
+const CLOCK_EVERY: Duration = Duration::from_secs(10);
+
+/// The system's clock, since the Unix epoch (zero if it is set before it).
+fn unix_time() -> Duration {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
 }
 
 /// Buffered bytes the transport must have held, and let go of three

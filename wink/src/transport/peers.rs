@@ -89,6 +89,16 @@ impl Peer {
                     .is_none_or(|heard| now.saturating_duration_since(heard) >= silent))
     }
 
+    /// Whether `incarnation` is older than one already heard from this
+    /// address (incarnations grow with their process's start time).
+    pub(super) fn is_superseded(&self, incarnation: u64) -> bool {
+        self.incarnation.is_some_and(|known| incarnation < known)
+            || self
+                .recv
+                .as_ref()
+                .is_some_and(|recv| incarnation < recv.incarnation)
+    }
+
     /// Whether a packet from `incarnation` is from an earlier life of this
     /// peer, retired when a newer one appeared.
     pub(super) fn is_retired(&self, incarnation: u64, now: Instant) -> bool {

@@ -709,7 +709,9 @@ fn undecodable_datagram_is_counted_and_dropped() {
             .receive(now, a_addr(), junk, |_, _| delivered += 1)
             .is_err());
     }
-    assert_eq!(b.stats().undecodable, 3);
+    // A key byte we have no key for is counted as unauthenticated.
+    assert_eq!(b.stats().undecodable, 2);
+    assert_eq!(b.stats().unauthenticated, 1);
     assert_eq!(b.stats().received, 0);
     assert_eq!(delivered, 0);
     assert!(transmit_all(&mut b, now).is_empty());
@@ -1317,4 +1319,147 @@ fn senders_gone_behind_holes_give_back_everything_they_held() {
     }
     assert_eq!(b.peers(), 0);
     assert_eq!(b.buffered_bytes(), 0);
+}
+
+// ------------------------------------------------------------ sealed
+
+/// The cluster key of these tests, and another cluster's.
+fn cluster_keys() -> Arc<Keys> {
+    Arc::new(Keys::parse(&"5e".repeat(32)).unwrap())
+}
+
+fn other_keys() -> Arc<Keys> {
+    Arc::new(Keys::parse(&"a7".repeat(32)).unwrap())
+}
+
+/// Unix time at the tests' `now`.
+const UNIX: Duration = Duration::from_secs(1_800_000_000);
+
+/// A transport with `keys`, its clock reading [`UNIX`] at `now`.
+fn sealed(incarnation: u64, keys: Arc<Keys>, now: Instant) -> Transport {
+    let mut t = Transport::new(
+        incarnation,
+        TransportConfig {
+            keys: Some(keys),
+            ..config()
+        },
+    );
+    t.set_clock(now, UNIX);
+    t
+}
+
+/// A datagram of `message` from a sealed transport of `incarnation`.
+fn sealed_data(incarnation: u64, keys: Arc<Keys>, now: Instant, message: &str) -> Vec<u8> {
+    let mut a = sealed(incarnation, keys, now);
+    a.send(b_addr(), message).unwrap();
+    let mut out = transmit_all(&mut a, now);
+    assert_eq!(out.len(), 1);
+    out.remove(0).1
+}
+
+#[test]
+fn sealed_transports_deliver_to_each_other_and_nothing_unsealed_gets_in() {
+    let now = Instant::now();
+    let mut b = sealed(B, cluster_keys(), now);
+    let request = sealed_data(A, cluster_keys(), now, "stop 5000");
+    assert_eq!(feed(&mut b, now, a_addr(), &request), ["stop 5000"]);
+    // The ack goes back sealed.
+    let acks = transmit_all(&mut b, now);
+    assert_eq!(acks.len(), 1);
+    assert!(wire::decode(&acks[0].1).is_err());
+    assert!(wire::open(&acks[0].1, &cluster_keys()).is_ok());
+
+    // Unsealed, or sealed with another cluster's key: dropped before it
+    // is read, counted, no peer made, nothing sent back.
+    let mut c = sealed(B, cluster_keys(), now);
+    let forged = [
+        data(A, 0, 0, "stop 5000"),
+        sealed_data(A, other_keys(), now, "stop 5000"),
+    ];
+    for datagram in &forged {
+        assert!(c
+            .receive(now, a_addr(), datagram, |_, m| panic!("{m}"))
+            .is_err());
+    }
+    let mut tampered = request.clone();
+    let last = tampered.len() - 20;
+    tampered[last] ^= 1;
+    assert!(c
+        .receive(now, a_addr(), &tampered, |_, m| panic!("{m}"))
+        .is_err());
+    assert_eq!(c.stats().unauthenticated, 3);
+    assert_eq!((c.stats().received, c.peers()), (0, 0));
+    assert!(transmit_all(&mut c, now).is_empty());
+}
+
+#[test]
+fn a_sealed_datagram_replayed_beyond_the_skew_is_refused() {
+    let now = Instant::now();
+    let skew = TransportConfig::default().max_skew;
+    let request = sealed_data(A, cluster_keys(), now, "stop 5000");
+    // A receiver whose clock is ahead by the skew: still in time.
+    let mut b = sealed(B, cluster_keys(), now);
+    b.set_clock(now, UNIX + skew);
+    assert_eq!(feed(&mut b, now, a_addr(), &request), ["stop 5000"]);
+    // A second later than that (or behind by as much): a replay.
+    for clock in [
+        UNIX + skew + Duration::from_secs(1),
+        UNIX - skew - Duration::from_secs(1),
+    ] {
+        let mut late = sealed(B, cluster_keys(), now);
+        late.set_clock(now, clock);
+        assert_eq!(
+            late.receive(now, a_addr(), &request, |_, m| panic!("{m}")),
+            Err(WireError::Outdated(1_800_000_000))
+        );
+        assert_eq!(late.stats().outdated, 1);
+        assert_eq!(late.peers(), 0);
+    }
+}
+
+#[test]
+fn a_replay_of_an_earlier_incarnation_is_refused_for_good_when_sealed() {
+    let now = Instant::now();
+    let old = incarnation_at(UNIX, 1);
+    let new = incarnation_at(UNIX + Duration::from_millis(1), 0);
+    assert!(old < new, "a later start has a larger incarnation");
+    let captured = sealed_data(old, cluster_keys(), now, "died 4000");
+    let mut b = sealed(B, cluster_keys(), now);
+    assert_eq!(feed(&mut b, now, a_addr(), &captured), ["died 4000"]);
+    transmit_all(&mut b, now);
+    // The sender restarts at the same address.
+    let fresh = sealed_data(new, cluster_keys(), now, "hello");
+    assert_eq!(feed(&mut b, now, a_addr(), &fresh), ["hello"]);
+    transmit_all(&mut b, now);
+    // Long after `retired_for`, the earlier life's datagram comes again
+    // (within the skew): refused, the live incarnation untouched.
+    let later = now + b.config().retired_for * 5;
+    assert_eq!(
+        feed(&mut b, later, a_addr(), &captured),
+        Vec::<String>::new()
+    );
+    assert_eq!(b.stats().stale, 1);
+    assert_eq!(b.peer_incarnation(a_addr()), Some(new));
+    assert!(transmit_all(&mut b, later).is_empty(), "not acknowledged");
+    // And a replay of the live incarnation's own datagram is a duplicate.
+    assert_eq!(feed(&mut b, later, a_addr(), &fresh), Vec::<String>::new());
+    assert_eq!(b.stats().duplicates, 1);
+}
+
+#[test]
+fn unsealed_an_earlier_incarnation_is_taken_back_after_retired_for_as_today() {
+    // Without a key, incarnations are not trusted to be ordered: an
+    // earlier one is refused only for `retired_for`.
+    let now = Instant::now();
+    let mut b = receiver();
+    assert_eq!(feed(&mut b, now, a_addr(), &data(A, 0, 0, "one")), ["one"]);
+    assert_eq!(
+        feed(&mut b, now, a_addr(), &data(A + 1, 0, 0, "two")),
+        ["two"]
+    );
+    let later = now + b.config().retired_for * 2;
+    assert_eq!(
+        feed(&mut b, later, a_addr(), &data(A, 0, 0, "one")),
+        ["one"]
+    );
 }
