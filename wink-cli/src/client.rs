@@ -10,8 +10,10 @@
 
 use std::fmt;
 use std::io::{self, Write};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use wink::auth::Keys;
 use wink::control::{Reply, Request, RequestId};
 use wink::runtime::{Config, Endpoint};
 use wink::Address;
@@ -210,9 +212,14 @@ pub struct Client {
 
 impl Client {
     /// Listens on `address` with the transport configured by the
-    /// environment.
-    pub fn bind(address: Address, timeout: Duration) -> Result<Self, Failure> {
-        let config = Config::from_env().map_err(|e| Failure::new(e.to_string()))?;
+    /// environment, sealing with `keys` if the cluster has them.
+    pub fn bind(
+        address: Address,
+        timeout: Duration,
+        keys: Option<Arc<Keys>>,
+    ) -> Result<Self, Failure> {
+        let mut config = Config::from_env().map_err(|e| Failure::new(e.to_string()))?;
+        config.transport.keys = keys;
         let endpoint = Endpoint::bind(address, config.transport)
             .map_err(|e| Failure::new(format!("cannot listen on {address}: {e}")))?;
         Ok(Client {

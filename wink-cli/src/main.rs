@@ -10,6 +10,7 @@ mod send;
 mod start;
 mod stop;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -40,6 +41,10 @@ struct Cli {
         value_parser = parse_timeout
     )]
     timeout: Duration,
+    /// The cluster's key file (else `WINK_KEY_FILE`): requests are sealed
+    /// with it, and only sealed answers are read.
+    #[arg(long, global = true)]
+    key_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -50,6 +55,15 @@ enum Command {
     Stop(stop::Args),
     Send(send::Args),
     List(list::Args),
+    Keygen(KeygenArgs),
+}
+
+/// Write a new random cluster key to a file that does not exist yet,
+/// readable by its owner only.
+#[derive(Debug, clap::Args)]
+struct KeygenArgs {
+    /// The key file to create.
+    file: PathBuf,
 }
 
 fn main() -> ExitCode {
@@ -64,12 +78,21 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<(), Failure> {
-    let mut client = Client::bind(cli.address, cli.timeout)?;
+    if let Command::Keygen(KeygenArgs { file }) = &cli.command {
+        wink::auth::write_new_key_file(file).map_err(|e| Failure::new(e.to_string()))?;
+        println!("wrote a new key to {}", file.display());
+        return Ok(());
+    }
+    let keys = wink::auth::load_keys(cli.key_file.as_deref())
+        .map_err(|e| Failure::new(e.to_string()))?
+        .map(|(_, keys)| keys);
+    let mut client = Client::bind(cli.address, cli.timeout, keys)?;
     match cli.command {
         Command::Start(args) => start::run(&mut client, cli.server, args),
         Command::Stop(args) => stop::run(&mut client, cli.server, args),
         Command::Send(args) => send::run(&mut client, args),
         Command::List(args) => list::run(&mut client, cli.server, args),
+        Command::Keygen(_) => Ok(()),
     }
 }
 

@@ -44,6 +44,11 @@ enum Command {
         /// Starts admitted per second, in bursts of as many.
         #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..))]
         max_starts_per_second: u32,
+        /// The cluster's key file (else `WINK_KEY_FILE`): every datagram is
+        /// then sealed, and only sealed ones are read; machines started
+        /// here read the same file.
+        #[arg(long)]
+        key_file: Option<PathBuf>,
     },
 }
 
@@ -55,6 +60,7 @@ fn main() -> ExitCode {
         grace_ms,
         max_machines,
         max_starts_per_second,
+        key_file,
     } = Cli::parse().command;
     let dir = match dir.canonicalize() {
         Ok(dir) if dir.is_dir() => dir,
@@ -69,8 +75,16 @@ fn main() -> ExitCode {
             ));
         }
     }
-    let config = match Config::from_env() {
+    let mut config = match Config::from_env() {
         Ok(config) => config,
+        Err(e) => return fail(&e.to_string()),
+    };
+    let key_file = match wink::auth::load_keys(key_file.as_deref()) {
+        Ok(Some((path, keys))) => {
+            config.transport.keys = Some(keys);
+            Some(path)
+        }
+        Ok(None) => None,
         Err(e) => return fail(&e.to_string()),
     };
     // Before the socket and the worker threads: every thread has SIGTERM
@@ -79,7 +93,7 @@ fn main() -> ExitCode {
         Ok(signals) => signals,
         Err(e) => return fail(&format!("cannot watch signals: {e}")),
     };
-    let endpoint = match Endpoint::bind(address, config.transport) {
+    let endpoint = match Endpoint::bind(address, config.transport.clone()) {
         Ok(endpoint) => endpoint,
         Err(e) => return fail(&format!("cannot listen on {address}: {e}")),
     };
@@ -92,6 +106,7 @@ fn main() -> ExitCode {
             starts_per_second: max_starts_per_second,
             log_messages: config.log_messages,
         },
+        key_file,
     };
     match wink::runtime::serve(endpoint, settings, wink::log::stdout(), &signals) {
         Ok(()) => ExitCode::SUCCESS,

@@ -28,6 +28,7 @@ use std::fs;
 use std::io::{self, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -153,6 +154,12 @@ pub enum KeyError {
         /// What is wrong with it.
         reason: String,
     },
+    /// `wink keygen` never overwrites a file.
+    #[error("key file {path} already exists: a key is never overwritten (remove it first, or pick another name)")]
+    Exists {
+        /// The file.
+        path: PathBuf,
+    },
     /// No key in the file.
     #[error("no key in the key file (a key is a line of 64 hexadecimal digits; `wink keygen <file>` writes one)")]
     Empty,
@@ -234,6 +241,25 @@ impl Keys {
     }
 }
 
+/// The keys of the file `explicit` names, or else of the file the
+/// environment variable [`KEY_FILE_ENV`] names, with the file's absolute
+/// path; `None` if neither is given (no key: the cluster is open).
+pub fn load_keys(explicit: Option<&Path>) -> Result<Option<(PathBuf, Arc<Keys>)>, KeyError> {
+    let path = match explicit {
+        Some(path) => path.to_path_buf(),
+        None => match std::env::var_os(KEY_FILE_ENV) {
+            Some(path) if !path.is_empty() => PathBuf::from(path),
+            _ => return Ok(None),
+        },
+    };
+    let keys = Keys::read(&path)?;
+    let absolute = path.canonicalize().map_err(|source| KeyError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(Some((absolute, Arc::new(keys))))
+}
+
 /// Writes a new random key (from the system's random source) to a file
 /// `path` that does not exist yet, readable and writable by its owner only.
 pub fn write_new_key_file(path: &Path) -> Result<(), KeyError> {
@@ -255,7 +281,12 @@ pub fn write_new_key_file(path: &Path) -> Result<(), KeyError> {
         .create_new(true)
         .mode(0o600)
         .open(path)
-        .map_err(io)?;
+        .map_err(|source| match source.kind() {
+            io::ErrorKind::AlreadyExists => KeyError::Exists {
+                path: path.to_path_buf(),
+            },
+            _ => io(source),
+        })?;
     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     writeln!(file, "{hex}").map_err(io)?;
     file.sync_all().map_err(io)
@@ -344,7 +375,7 @@ mod tests {
         // A second keygen never overwrites a key.
         assert!(matches!(
             write_new_key_file(&path),
-            Err(KeyError::Io { .. })
+            Err(KeyError::Exists { .. })
         ));
         fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
         let error = Keys::read(&path).unwrap_err().to_string();

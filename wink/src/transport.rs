@@ -64,7 +64,7 @@ mod sim;
 mod tests;
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashSet, VecDeque};
+use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -221,6 +221,10 @@ pub const PROBES: u32 = 64;
 /// or is refused if none is idle.
 pub const HARD_PEER_FACTOR: usize = 4;
 
+/// Sender incarnations a sealed transport remembers the address of, at
+/// most (see [`TransportConfig::keys`]).
+pub const INCARNATIONS: usize = 16_384;
+
 /// Entries in the fixed table that remembers, for forgotten peers, which
 /// sequence number their stream was at.
 pub const TOMBSTONES: usize = 4096;
@@ -308,6 +312,16 @@ pub enum TransportEvent {
         peer: SocketAddr,
         /// The version it carried.
         version: u8,
+    },
+    /// A datagram from `peer` was refused by the cluster key: not sealed,
+    /// sealed with another key, tampered with, or outside the clock skew
+    /// (reported once per peer; every such datagram is counted in
+    /// [`Stats::unauthenticated`] or [`Stats::outdated`]).
+    Refused {
+        /// Who (by its source address) sent it.
+        peer: SocketAddr,
+        /// Why it was refused.
+        why: WireError,
     },
 }
 
@@ -461,14 +475,20 @@ pub struct Transport {
     seqs_given: u64,
     /// Peers already reported sending another protocol version.
     wrong_version_seen: HashSet<SocketAddr>,
+    /// Peers already reported sending datagrams the key refused.
+    refused_seen: HashSet<SocketAddr>,
+    /// Sealed: the address each sender incarnation heard lately came from,
+    /// and when; the same incarnation from another address is a replay.
+    incarnations: HashMap<u64, (SocketAddr, Instant)>,
     /// Until when a full table is not searched again for a peer to evict.
     full_until: Option<Instant>,
     /// Scratch space for the ranges of an ack.
     ranges: Vec<(u64, u64)>,
 }
 
-/// Most peers remembered as having sent another protocol version; past
-/// it, the memory starts again (and they may be reported again).
+/// Most peers remembered as having sent another protocol version (or
+/// datagrams the key refused); past it, the memory starts again (and they
+/// may be reported again).
 const WRONG_VERSION_MEMORY: usize = 1024;
 
 impl Transport {
@@ -495,6 +515,8 @@ impl Transport {
             now: None,
             seqs_given: 0,
             wrong_version_seen: HashSet::new(),
+            refused_seen: HashSet::new(),
+            incarnations: HashMap::new(),
             full_until: None,
             ranges: Vec::new(),
         }
@@ -584,11 +606,27 @@ impl Transport {
         let decoded = match read {
             Ok(decoded) => decoded,
             Err(error) => {
-                if let WireError::Unsealed | WireError::UnknownKey(_) | WireError::BadTag(_) = error
-                {
-                    self.stats.unauthenticated += 1;
-                } else if let WireError::Outdated(_) = error {
-                    self.stats.outdated += 1;
+                let refused = match error {
+                    WireError::Unsealed | WireError::UnknownKey(_) | WireError::BadTag(_) => {
+                        self.stats.unauthenticated += 1;
+                        true
+                    }
+                    WireError::Outdated(_) => {
+                        self.stats.outdated += 1;
+                        true
+                    }
+                    _ => false,
+                };
+                if refused {
+                    if self.refused_seen.len() >= WRONG_VERSION_MEMORY {
+                        self.refused_seen.clear();
+                    }
+                    if self.refused_seen.insert(from) {
+                        self.events.push_back(TransportEvent::Refused {
+                            peer: from,
+                            why: error,
+                        });
+                    }
                 } else if let WireError::UnknownVersion(version) = error {
                     self.stats.wrong_version += 1;
                     if self.wrong_version_seen.len() >= WRONG_VERSION_MEMORY {
@@ -627,13 +665,19 @@ impl Transport {
         // than an incarnation heard before from the address is a replay of
         // an earlier life, refused whole.
         let keyed = self.config.keys.is_some();
-        let superseded = keyed
-            && self.peers.get(id).is_some_and(|peer| {
-                peer.is_superseded(incarnation)
-                    || (peer.recv.is_none()
-                        && buried(&self.tombstones, peer.addr)
-                            .is_some_and(|buried| incarnation < buried))
-            });
+        let elsewhere = keyed
+            && self
+                .incarnations
+                .get(&incarnation)
+                .is_some_and(|&(addr, _)| addr != from);
+        let superseded = elsewhere
+            || keyed
+                && self.peers.get(id).is_some_and(|peer| {
+                    peer.is_superseded(incarnation)
+                        || (peer.recv.is_none()
+                            && buried(&self.tombstones, peer.addr)
+                                .is_some_and(|buried| incarnation < buried))
+                });
         if superseded {
             self.stats.stale += decoded
                 .frames()
@@ -647,6 +691,9 @@ impl Transport {
             .is_some_and(|peer| peer.is_retired(incarnation, now));
         if !retired && (has_data || decoded.has_ack_for(self.incarnation)) {
             self.heard(id, now, incarnation);
+            if keyed {
+                self.note_incarnation(incarnation, from, now);
+            }
         }
         let mut urgent = false;
         let mut accepted = false;
@@ -823,6 +870,30 @@ impl Transport {
             || rtt::clamp_rto(self.config.initial_rto, &self.config),
             |peer| peer.send.rtt.rto(&self.config),
         )
+    }
+
+    /// Notes that sealed datagrams of `incarnation` come from `from`, for
+    /// as long as a replay of one could be accepted: twice `max_skew`
+    /// (its clock and ours may each be off by that). Beyond
+    /// [`INCARNATIONS`] remembered, the ones heard longest ago go first.
+    fn note_incarnation(&mut self, incarnation: u64, from: SocketAddr, now: Instant) {
+        if self.incarnations.len() >= INCARNATIONS && !self.incarnations.contains_key(&incarnation)
+        {
+            let keep = self.config.max_skew * 2 + Duration::from_secs(1);
+            self.incarnations
+                .retain(|_, &mut (_, heard)| now.saturating_duration_since(heard) < keep);
+            if self.incarnations.len() >= INCARNATIONS {
+                let oldest = self
+                    .incarnations
+                    .iter()
+                    .min_by_key(|(_, &(_, heard))| heard)
+                    .map(|(&incarnation, _)| incarnation);
+                if let Some(oldest) = oldest {
+                    self.incarnations.remove(&oldest);
+                }
+            }
+        }
+        self.incarnations.insert(incarnation, (from, now));
     }
 
     /// Tells the transport what this host's clock (time since the Unix
@@ -1003,6 +1074,9 @@ impl Transport {
                     self.tombstones_until = None;
                     self.gave_back = true;
                 }
+                let keep = self.config.max_skew * 2 + Duration::from_secs(1);
+                self.incarnations
+                    .retain(|_, &mut (_, heard)| now.saturating_duration_since(heard) < keep);
                 self.peers.compact();
                 if self.peers.len() < 64 {
                     // After a flood, the queues may have grown far beyond
@@ -1011,9 +1085,11 @@ impl Transport {
                     self.sendable.shrink_to(64);
                     self.timers.shrink_to(4 * (self.in_flight + 64));
                     self.wrong_version_seen.shrink_to(64);
+                    self.refused_seen.shrink_to(64);
+                    self.incarnations.shrink_to(64);
                 }
-                self.next_sweep = (!self.peers.is_empty() || !self.tombstones.is_empty())
-                    .then_some(now + interval);
+                let remembering = !self.tombstones.is_empty() || !self.incarnations.is_empty();
+                self.next_sweep = (!self.peers.is_empty() || remembering).then_some(now + interval);
             }
             _ => {}
         }

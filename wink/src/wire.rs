@@ -905,7 +905,10 @@ mod tests {
         let sealed_hex = "02 5a 05 00 00 00 02 68 69 65 53 f1 00 ".to_owned() + SEALED_EXAMPLE_TAG;
         assert_eq!(hex(&buf[..len]), sealed_hex);
         let doc = include_str!("../../docs/protocol.md");
-        assert!(doc.contains(&sealed_hex), "protocol.md lacks the sealed example");
+        assert!(
+            doc.contains(&sealed_hex),
+            "protocol.md lacks the sealed example"
+        );
         let (datagram, time) = open(&buf[..len], &keys).unwrap();
         assert_eq!((datagram.incarnation(), time), (5, 0x6553_f100));
         let texts: Vec<_> = datagram

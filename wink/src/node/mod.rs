@@ -504,6 +504,15 @@ impl<M: Machine> Node<M> {
                     crate::wire::VERSION
                 );
             }
+            TransportEvent::Refused { peer, why } => {
+                warn!(
+                    self.log,
+                    "{} dropped datagrams from {}: {} (each counted; said once per address)",
+                    self.who,
+                    Address::from(*peer),
+                    why
+                );
+            }
             TransportEvent::PeerRestarted { peer, .. } => {
                 let peer = Address::from(*peer);
                 info!(self.log, "{} peer {} restarted", self.who, peer);

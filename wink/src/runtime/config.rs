@@ -65,7 +65,7 @@ impl Config {
     /// (durations in milliseconds): `WINK_PULSE_MS`,
     /// `WINK_HEARTBEAT_TIMEOUT_MS`, `WINK_LINGER_MS`, `WINK_RTO_INITIAL_MS`,
     /// `WINK_RTO_MIN_MS`, `WINK_RTO_MAX_MS`, `WINK_RETRIES`, `WINK_WINDOW`,
-    /// `WINK_PEER_IDLE_MS`, `WINK_ACK_DELAY_US` (microseconds), `WINK_DATAGRAM_SIZE`,
+    /// `WINK_PEER_IDLE_MS`, `WINK_MAX_SKEW_MS`, `WINK_ACK_DELAY_US` (microseconds), `WINK_DATAGRAM_SIZE`,
     /// `WINK_MAX_PEERS`, `WINK_MAX_BUFFERED_BYTES`,
     /// `WINK_MAX_BUFFERED_PER_PEER_BYTES`, `WINK_LOG_MESSAGES` (`0` or `1`).
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -93,6 +93,7 @@ impl Config {
         millis("WINK_RTO_MIN_MS", &mut config.transport.min_rto)?;
         millis("WINK_RTO_MAX_MS", &mut config.transport.max_rto)?;
         millis("WINK_PEER_IDLE_MS", &mut config.transport.peer_idle)?;
+        millis("WINK_MAX_SKEW_MS", &mut config.transport.max_skew)?;
         let count = |name: &'static str| -> Result<Option<usize>, ConfigError> {
             lookup(name)
                 .map(|value| {

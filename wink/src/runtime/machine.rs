@@ -99,7 +99,7 @@ pub fn run_machine<M: Machine, S: Socket>(
     let stats = endpoint.stats();
     slog::info!(
         log,
-        "{} transport: {} messages sent in {} datagrams, {} retransmitted, {} given up; {} delivered, {} duplicates, {} dropped over the buffer limit, {} peers refused",
+        "{} transport: {} messages sent in {} datagrams, {} retransmitted, {} given up; {} delivered, {} duplicates, {} dropped over the buffer limit, {} peers refused; refused {} unauthenticated, {} outdated, {} stale",
         me,
         stats.sent,
         stats.datagrams_transmitted,
@@ -108,7 +108,10 @@ pub fn run_machine<M: Machine, S: Socket>(
         stats.delivered,
         stats.duplicates,
         stats.over_capacity,
-        stats.peers_refused
+        stats.peers_refused,
+        stats.unauthenticated,
+        stats.outdated,
+        stats.stale
     );
     // A finished node always has an ending.
     Ok(node.ending().cloned().unwrap_or(Ending {

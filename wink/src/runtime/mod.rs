@@ -222,7 +222,11 @@ fn run_with<M: Machine>(machine: M, program: &str, args: &[String]) -> Result<Ex
             Hsm::starting_in(machine, initial)
         }
     };
-    let config = Config::from_env().map_err(usage_error)?;
+    let mut config = Config::from_env().map_err(usage_error)?;
+    // The server passes its key file on; by hand, WINK_KEY_FILE names one.
+    config.transport.keys = crate::auth::load_keys(None)
+        .map_err(|e| usage_error(format!("{}: {e}", crate::auth::KEY_FILE_ENV)))?
+        .map(|(_, keys)| keys);
     let server = match std::env::var(SERVER_ENV) {
         Ok(server) => server
             .parse::<Address>()

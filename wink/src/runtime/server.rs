@@ -64,6 +64,9 @@ pub struct ServeSettings {
     pub log_dir: Option<PathBuf>,
     /// Limits, the grace period and whether messages are logged.
     pub server: ServerConfig,
+    /// The cluster's key file, if it has one: machines are started with
+    /// its path in `WINK_KEY_FILE` (never the key itself), and read it.
+    pub key_file: Option<PathBuf>,
 }
 
 /// Why [`serve`] stopped before a shutdown.
@@ -124,6 +127,7 @@ pub fn serve_until(
     let served = Arc::new(Served {
         dir,
         log_dir: settings.log_dir,
+        key_file: settings.key_file,
         me,
     });
     let wait = |e: rustix::io::Errno| ServeError::Wait(e.into());
@@ -290,6 +294,14 @@ impl Driver {
             }
             self.endpoint.handle_timeout(now);
             while let Some(event) = self.endpoint.poll_event() {
+                if let TransportEvent::Refused { peer, why } = &event {
+                    warn!(
+                        self.log,
+                        "dropped datagrams from {}: {} (each counted; said once per address)",
+                        Address::from(*peer),
+                        why
+                    );
+                }
                 if let TransportEvent::GaveUp { to, seq, message } = event {
                     let to = Address::from(to);
                     if message.starts_with("relayed ") {
@@ -311,6 +323,16 @@ impl Driver {
         // queue and let the last replies arrive.
         self.jobs = None;
         self.endpoint.settle(SETTLE).map_err(ServeError::Socket)?;
+        let stats = self.endpoint.stats();
+        info!(
+            self.log,
+            "server transport: {} delivered, {} duplicates; refused {} unauthenticated, {} outdated, {} stale",
+            stats.delivered,
+            stats.duplicates,
+            stats.unauthenticated,
+            stats.outdated,
+            stats.stale
+        );
         info!(self.log, "server exited");
         crate::log::finish_stdout(Duration::from_secs(1));
         Ok(())

@@ -1463,3 +1463,30 @@ fn unsealed_an_earlier_incarnation_is_taken_back_after_retired_for_as_today() {
         ["one"]
     );
 }
+
+#[test]
+fn a_sealed_datagram_replayed_from_another_address_is_refused() {
+    // An attacker without the key captures a sealed `stop` and sends it
+    // again, within the skew, from an address of its own: the incarnation
+    // it carries lives at another address.
+    let now = Instant::now();
+    let captured = sealed_data(A, cluster_keys(), now, "stop 5000");
+    let mut b = sealed(B, cluster_keys(), now);
+    assert_eq!(feed(&mut b, now, a_addr(), &captured), ["stop 5000"]);
+    transmit_all(&mut b, now);
+    let later = now + Duration::from_secs(5);
+    assert_eq!(
+        feed(&mut b, later, addr(6666), &captured),
+        Vec::<String>::new()
+    );
+    assert_eq!(b.stats().stale, 1);
+    assert!(transmit_all(&mut b, later).is_empty(), "not acknowledged");
+    // Remembered for twice the skew, then forgotten with the sweeps.
+    let skew = b.config().max_skew;
+    let idle = b.config().peer_idle;
+    for step in 1..=8 {
+        b.handle_timeout(now + idle * step / 2);
+    }
+    assert!(b.incarnations.is_empty());
+    assert!(now + idle * 4 > now + skew * 2);
+}

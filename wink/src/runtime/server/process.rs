@@ -19,6 +19,7 @@ use rustix::process::{
 };
 
 use crate::address::Address;
+use crate::auth::KEY_FILE_ENV;
 use crate::control::RequestId;
 use crate::name::MachineName;
 use crate::runtime::{machine_tunables, LOG_DIR_ENV, SERVER_ENV, START_ID_ENV, TUNABLES_ENV};
@@ -31,6 +32,8 @@ pub(super) struct Served {
     pub(super) dir: PathBuf,
     /// Where machines write their logs, if not to stdout.
     pub(super) log_dir: Option<PathBuf>,
+    /// The cluster's key file, if any.
+    pub(super) key_file: Option<PathBuf>,
     /// The server's address.
     pub(super) me: Address,
 }
@@ -127,7 +130,7 @@ fn resolve(dir: &Path, name: &MachineName) -> Result<PathBuf, StartError> {
 
 /// Forks `<path> <name> <address> <parent> [args…]` with `WINK_SERVER`,
 /// `WINK_START_ID`, `GLIBC_TUNABLES` (see [`machine_tunables`]) and, if
-/// configured, `WINK_LOG_DIR`; stdin is null,
+/// configured, `WINK_LOG_DIR` and `WINK_KEY_FILE`; stdin is null,
 /// stdout and stderr are the server's (each machine writes its log lines
 /// through a non-blocking descriptor of its own: see [`crate::log`]), and
 /// SIGTERM and SIGINT are not blocked. Blocks for the fork and exec.
@@ -149,6 +152,12 @@ pub(super) fn spawn(served: &Served, spawn: &Spawn) -> Result<Forked, StartError
     if let Some(dir) = &served.log_dir {
         command.env(LOG_DIR_ENV, dir);
     }
+    // The machine reads the key from the file, as the server did: the key
+    // is never in an argument, an environment or a log.
+    match &served.key_file {
+        Some(file) => command.env(KEY_FILE_ENV, file),
+        None => command.env_remove(KEY_FILE_ENV),
+    };
     let spawn_error = |source| StartError::Spawn {
         name: spawn.name.clone(),
         path: path.clone(),

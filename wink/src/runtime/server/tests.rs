@@ -59,6 +59,7 @@ impl Running {
                 grace,
                 ..ServerConfig::default()
             },
+            key_file: None,
         };
         let log = Shared::default();
         let logger = crate::log::to_writer(log.clone());
