@@ -34,6 +34,7 @@ use std::time::{Duration, Instant};
 
 pub use rustix::process::Signal;
 use tempfile::TempDir;
+use wink::auth::{Keys, KEY_FILE_ENV};
 use wink::runtime::{Config, Endpoint};
 use wink::Address;
 
@@ -635,6 +636,8 @@ pub fn run(program: &Path, args: &[&str], timeout: Duration) -> Result<Output> {
     .join(" ");
     let mut child = Command::new(program)
         .args(args)
+        // Tests give keys by name (`--key-file`), never by inheritance.
+        .env_remove(KEY_FILE_ENV)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -684,6 +687,9 @@ pub struct ServerOptions {
     pub env: Vec<(String, String)>,
     /// `--grace-ms`: how long a machine has after SIGTERM.
     pub grace: Duration,
+    /// `--key-file`: the cluster's key, also given to every `wink` run
+    /// through [`Server::wink`].
+    pub key_file: Option<PathBuf>,
 }
 
 impl Default for ServerOptions {
@@ -694,6 +700,7 @@ impl Default for ServerOptions {
             // so keep it short.
             env: vec![("WINK_LINGER_MS".into(), "300".into())],
             grace: Duration::from_secs(2),
+            key_file: None,
         }
     }
 }
@@ -713,6 +720,13 @@ impl ServerOptions {
         self.grace = grace;
         self
     }
+
+    /// Gives the cluster the key in `file`.
+    #[must_use]
+    pub fn key_file(mut self, file: &Path) -> Self {
+        self.key_file = Some(file.to_owned());
+        self
+    }
 }
 
 /// A running `wink-server serve <staged dir>` on a free loopback port.
@@ -726,6 +740,7 @@ pub struct Server {
     process: Process,
     address: Address,
     staged: Staged,
+    key_file: Option<PathBuf>,
 }
 
 impl Server {
@@ -749,7 +764,11 @@ impl Server {
                 .arg("--address")
                 .arg(&address)
                 .arg("--grace-ms")
-                .arg(options.grace.as_millis().to_string());
+                .arg(options.grace.as_millis().to_string())
+                .env_remove(KEY_FILE_ENV);
+            if let Some(file) = &options.key_file {
+                command.arg("--key-file").arg(file);
+            }
             for (name, value) in &options.env {
                 command.env(name, value);
             }
@@ -764,6 +783,7 @@ impl Server {
                         process,
                         address,
                         staged,
+                        key_file: options.key_file.clone(),
                     });
                 }
                 Err(e) => {
@@ -813,10 +833,21 @@ impl Server {
     }
 
     /// Runs `wink --server <address> args…` to completion (or
-    /// [`PATIENCE`]).
+    /// [`PATIENCE`]), with the cluster's key if it has one.
     pub fn wink(&self, args: &[&str]) -> Result<Output> {
+        self.wink_keyed(self.key_file.as_deref(), args)
+    }
+
+    /// Runs `wink --server <address> [--key-file <key>] args…` to
+    /// completion (or [`PATIENCE`]): as an outsider, with another key or
+    /// none.
+    pub fn wink_keyed(&self, key: Option<&Path>, args: &[&str]) -> Result<Output> {
         let server = self.address.to_string();
+        let key = key.map(|k| k.display().to_string());
         let mut all = vec!["--server", server.as_str()];
+        if let Some(key) = &key {
+            all.extend(["--key-file", key.as_str()]);
+        }
         all.extend_from_slice(args);
         run(&binary("wink")?, &all, PATIENCE)
     }
@@ -830,10 +861,11 @@ impl Server {
     /// `wink start -f`).
     pub fn spawn_wink(&self, args: &[&str]) -> Result<Process> {
         let mut command = Command::new(binary("wink")?);
-        command
-            .arg("--server")
-            .arg(self.address.to_string())
-            .args(args);
+        command.arg("--server").arg(self.address.to_string());
+        if let Some(key) = &self.key_file {
+            command.arg("--key-file").arg(key);
+        }
+        command.args(args);
         Process::spawn(format!("wink {}", args.join(" ")), command)
     }
 
@@ -1008,10 +1040,21 @@ pub struct Client {
 impl Client {
     /// Binds a client on a free loopback port.
     pub fn new() -> Result<Self> {
+        Self::keyed(None)
+    }
+
+    /// Binds a client on a free loopback port that seals with `keys`.
+    pub fn keyed(keys: Option<std::sync::Arc<Keys>>) -> Result<Self> {
         let address: Address = "127.0.0.1:0"
             .parse()
             .context("cannot parse the loopback address")?;
-        let config = Config::from_env().context("bad WINK_* environment")?;
+        Self::bind(address, keys)
+    }
+
+    /// Binds a client on `address`, sealing with `keys`.
+    pub fn bind(address: Address, keys: Option<std::sync::Arc<Keys>>) -> Result<Self> {
+        let mut config = Config::from_env().context("bad WINK_* environment")?;
+        config.transport.keys = keys;
         let endpoint =
             Endpoint::bind(address, config.transport).context("cannot bind a client endpoint")?;
         Ok(Client { endpoint })

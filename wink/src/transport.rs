@@ -618,15 +618,7 @@ impl Transport {
                     _ => false,
                 };
                 if refused {
-                    if self.refused_seen.len() >= WRONG_VERSION_MEMORY {
-                        self.refused_seen.clear();
-                    }
-                    if self.refused_seen.insert(from) {
-                        self.events.push_back(TransportEvent::Refused {
-                            peer: from,
-                            why: error,
-                        });
-                    }
+                    self.report_refused(from, error);
                 } else if let WireError::UnknownVersion(version) = error {
                     self.stats.wrong_version += 1;
                     if self.wrong_version_seen.len() >= WRONG_VERSION_MEMORY {
@@ -683,6 +675,7 @@ impl Transport {
                 .frames()
                 .filter(|f| matches!(f, Frame::Data(_)))
                 .count() as u64;
+            self.report_refused(from, WireError::Replayed);
             return Ok(());
         }
         let retired = self
@@ -870,6 +863,18 @@ impl Transport {
             || rtt::clamp_rto(self.config.initial_rto, &self.config),
             |peer| peer.send.rtt.rto(&self.config),
         )
+    }
+
+    /// Reports, once per address, that the key refused a datagram from
+    /// `from`.
+    fn report_refused(&mut self, from: SocketAddr, why: WireError) {
+        if self.refused_seen.len() >= WRONG_VERSION_MEMORY {
+            self.refused_seen.clear();
+        }
+        if self.refused_seen.insert(from) {
+            self.events
+                .push_back(TransportEvent::Refused { peer: from, why });
+        }
     }
 
     /// Notes that sealed datagrams of `incarnation` come from `from`, for

@@ -262,6 +262,11 @@ pub enum WireError {
     /// which knows the clock.
     #[error("datagram sealed at {0} (Unix seconds), too far from our clock")]
     Outdated(u32),
+    /// Sealed by a sender incarnation that is heard at another address, or
+    /// that a later incarnation of its address replaced: a replay. Decided
+    /// by the transport, which knows the senders.
+    #[error("a replay: sealed by an incarnation heard elsewhere or since replaced")]
+    Replayed,
     /// The datagram ends in the middle of a field.
     #[error("truncated datagram")]
     Truncated,

@@ -1,0 +1,426 @@
+//! A cluster with a key: nobody without it can start, stop, message or
+//! impersonate, and captured datagrams replayed are refused; without a key
+//! the cluster is open, as `docs/security.md` says.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use wink::auth::{write_new_key_file, Keys};
+use wink::transport::{incarnation_at, Transport, TransportConfig};
+use wink::Address;
+use wink_tests::{binary, is_running, run, Client, Server, ServerOptions, Staged, PATIENCE};
+
+#[cfg(test)]
+/// Two key files in a temporary directory: the cluster's, and another
+/// cluster's.
+struct KeyFiles {
+    _dir: tempfile::TempDir,
+    ours: PathBuf,
+    theirs: PathBuf,
+}
+
+#[cfg(test)]
+fn key_files() -> KeyFiles {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let ours = dir.path().join("cluster.key");
+    let theirs = dir.path().join("other.key");
+    write_new_key_file(&ours).expect("keygen");
+    write_new_key_file(&theirs).expect("keygen");
+    KeyFiles {
+        _dir: dir,
+        ours,
+        theirs,
+    }
+}
+
+#[cfg(test)]
+fn keyed_server(keys: &KeyFiles, options: ServerOptions) -> Server {
+    Server::serve(Staged::new().expect("stage"), options.key_file(&keys.ours)).expect("server")
+}
+
+#[cfg(test)]
+fn keys_of(file: &Path) -> Arc<Keys> {
+    Arc::new(Keys::read(file).expect("keys"))
+}
+
+#[test]
+fn a_keyed_cluster_obeys_its_members_and_nobody_else() {
+    let keys = key_files();
+    let mut server = keyed_server(&keys, ServerOptions::default());
+    let (echo, pid) = server
+        .start_machine("echo/Echo", &[])
+        .expect("start with the key");
+    let echo_text = echo.to_string();
+    let port = format!(":{}", echo.port());
+    for outsider in [None, Some(keys.theirs.as_path())] {
+        let who = if outsider.is_some() {
+            "another key"
+        } else {
+            "no key"
+        };
+        for attempt in [
+            vec!["stop", echo_text.as_str()],
+            vec!["start", "echo/Echo", port.as_str()],
+            vec!["send", echo_text.as_str(), "ping 1"],
+            vec!["list"],
+        ] {
+            let mut args = vec!["--timeout", "1"];
+            args.extend(&attempt);
+            let out = server.wink_keyed(outsider, &args).expect("wink");
+            assert!(
+                !out.status.success(),
+                "{who}: `wink {attempt:?}` was obeyed: {out}"
+            );
+        }
+        assert!(is_running(pid), "{who}: the machine is gone");
+    }
+    // The server said whom it refused, and why.
+    server
+        .expect_all(
+            &[
+                "dropped datagrams from",
+                "datagram not sealed, but this cluster has a key",
+            ],
+            PATIENCE,
+        )
+        .expect("unsealed refused");
+    server
+        .expect_all(
+            &["dropped datagrams from", "which is not one of ours"],
+            PATIENCE,
+        )
+        .expect("another key refused");
+    // The members still are obeyed: the machine answers, is listed, stops.
+    let out = server
+        .wink_ok(&["send", "-r", "1", &echo_text, "ping 2"])
+        .expect("send with the key");
+    assert!(out.stdout.contains("ping 2"), "{out}");
+    let rows = server.list().expect("list");
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].pid, pid);
+    // The machine never saw what the outsiders sent it.
+    server
+        .wink_ok(&["stop", &echo_text])
+        .expect("stop with the key");
+    server
+        .expect_line(&format!("{echo_text} echo/Echo exited: stopped"), PATIENCE)
+        .expect("the machine exits");
+    let lines: Vec<String> = server
+        .process()
+        .lines()
+        .iter()
+        .map(|l| l.text.clone())
+        .collect();
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.contains("< ") && l.contains("ping 1")),
+        "an outsider's message was delivered: {lines:#?}"
+    );
+    let counts = lines
+        .iter()
+        .find(|l| l.starts_with(&format!("{echo_text} transport:")))
+        .expect("the machine's counts");
+    assert!(!counts.contains("refused 0 unauthenticated"), "{counts}");
+    server.terminate(PATIENCE).expect("server exits");
+    let counts = server
+        .expect_line("server transport:", PATIENCE)
+        .expect("the server's counts")
+        .text;
+    assert!(!counts.contains("refused 0 unauthenticated"), "{counts}");
+}
+
+#[test]
+fn forged_words_from_outside_change_nothing() {
+    // Without a key, one unhandled word ends switch/Switch and a forged
+    // `died` ends family/Parent; with it, they are dropped unread.
+    let keys = key_files();
+    let mut server = keyed_server(&keys, ServerOptions::default());
+    let (switch, switch_pid) = server.start_machine("switch/Switch", &[]).expect("switch");
+    let (parent, parent_pid) = server
+        .start_machine("family/Parent", &["1"])
+        .expect("parent");
+    let mut outsider = Client::new().expect("client");
+    let server_address = server.address();
+    let forged = [
+        (switch, "no-such-word".to_owned()),
+        (parent, format!("died {switch} 9")),
+        (server_address, "unregister 77".to_owned()),
+    ];
+    for (to, text) in &forged {
+        let refused = outsider.ask(*to, text, Duration::from_millis(300));
+        assert!(refused.is_err(), "{to} answered `{text}`: {refused:?}");
+    }
+    for who in [switch, parent] {
+        server
+            .expect_all(
+                &[
+                    &format!("{who} "),
+                    &format!("dropped datagrams from {}", outsider.address()),
+                ],
+                PATIENCE,
+            )
+            .expect("refusal logged by the machine");
+    }
+    assert!(is_running(switch_pid) && is_running(parent_pid));
+    let names: Vec<String> = server
+        .list()
+        .expect("list")
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
+    assert!(names.contains(&"switch/Switch".to_owned()), "{names:?}");
+    assert!(names.contains(&"family/Parent".to_owned()), "{names:?}");
+}
+
+#[cfg(test)]
+/// A relay between a client and a server that keeps what the client sent,
+/// as an eavesdropper on the path would.
+struct Relay {
+    address: SocketAddr,
+    captured: Arc<Mutex<Vec<Vec<u8>>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+#[cfg(test)]
+impl Relay {
+    fn to(server: SocketAddr) -> Relay {
+        let socket = UdpSocket::bind("127.0.0.1:0").expect("relay socket");
+        socket
+            .set_read_timeout(Some(Duration::from_millis(20)))
+            .expect("timeout");
+        let address = socket.local_addr().expect("relay address");
+        let captured = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (kept, stopping) = (captured.clone(), stop.clone());
+        let thread = thread::spawn(move || {
+            let mut buf = vec![0u8; 65536];
+            let mut client = None;
+            while !stopping.load(Ordering::Relaxed) {
+                let Ok((len, from)) = socket.recv_from(&mut buf) else {
+                    continue;
+                };
+                if from == server {
+                    if let Some(client) = client {
+                        let _ = socket.send_to(&buf[..len], client);
+                    }
+                } else {
+                    client = Some(from);
+                    if let Ok(mut kept) = kept.lock() {
+                        kept.push(buf[..len].to_vec());
+                    }
+                    let _ = socket.send_to(&buf[..len], server);
+                }
+            }
+        });
+        Relay {
+            address,
+            captured,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// What the client sent since the last call.
+    fn take(&self) -> Vec<Vec<u8>> {
+        std::mem::take(&mut *self.captured.lock().expect("captured"))
+    }
+}
+
+#[cfg(test)]
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+#[cfg(test)]
+/// `wink --server <relay> --key-file <key> args…`.
+fn wink_through(relay: &Relay, key: &Path, args: &[&str]) -> wink_tests::Output {
+    let relay = relay.address.to_string();
+    let key = key.display().to_string();
+    let mut all = vec!["--server", relay.as_str(), "--key-file", key.as_str()];
+    all.extend_from_slice(args);
+    run(&binary("wink").expect("wink"), &all, PATIENCE)
+        .expect("wink")
+        .success()
+        .expect("wink through the relay")
+}
+
+#[cfg(test)]
+/// Sends every datagram of `captured` to `to` from a new socket; returns
+/// that socket's address.
+fn replay(captured: &[Vec<u8>], to: SocketAddr) -> SocketAddr {
+    let socket = UdpSocket::bind("127.0.0.1:0").expect("replay socket");
+    for datagram in captured {
+        socket.send_to(datagram, to).expect("replay");
+    }
+    socket.local_addr().expect("address")
+}
+
+#[test]
+fn captured_requests_replayed_are_refused() {
+    let keys = key_files();
+    // A second of skew: a replay a few seconds old is out of time.
+    let mut server = keyed_server(
+        &keys,
+        ServerOptions::default().env("WINK_MAX_SKEW_MS", "1000"),
+    );
+    let server_at = server.address().socket_addr();
+    // One relay each: the server goes on telling a `start`'s requester of
+    // the machine's life.
+    let (starting, relay) = (Relay::to(server_at), Relay::to(server_at));
+    let out = wink_through(&starting, &keys.ours, &["start", "echo/Echo", ":0"]);
+    let first = wink_tests::started_address(&out.stdout).expect("started");
+    let start = starting.take();
+    wink_through(&relay, &keys.ours, &["stop", &first.to_string()]);
+    let stop = relay.take();
+    assert!(!start.is_empty() && !stop.is_empty());
+    server
+        .expect_line(&format!("{first} echo/Echo exited: stopped"), PATIENCE)
+        .expect("stopped");
+    // A new machine on the same port; the captured stop and start, sent
+    // again from another address at once, are refused.
+    let port = format!(":{}", first.port());
+    let out = server
+        .wink_ok(&["start", "echo/Echo", &port])
+        .expect("restart");
+    assert_eq!(
+        wink_tests::started_address(&out.stdout).expect("started"),
+        first
+    );
+    let pid = server
+        .expect_registration("echo/Echo")
+        .expect("registered")
+        .pid;
+    for captured in [&stop, &start] {
+        let from = replay(captured, server_at);
+        server
+            .expect_all(
+                &[&format!("dropped datagrams from {from}"), "a replay"],
+                PATIENCE,
+            )
+            .expect("replay refused");
+    }
+    assert!(is_running(pid), "the replayed stop was obeyed");
+    assert_eq!(server.list().expect("list").len(), 1);
+    // Later than the skew, sent again from the relay's own address: out
+    // of time. (The seal holds whole seconds; the wait is the point.)
+    thread::sleep(Duration::from_millis(2500));
+    let from = relay.address;
+    drop(relay);
+    let socket = UdpSocket::bind(from).expect("the relay's address");
+    for datagram in &stop {
+        socket.send_to(datagram, server_at).expect("replay");
+    }
+    server
+        .expect_all(
+            &[
+                &format!("dropped datagrams from {from}"),
+                "too far from our clock",
+            ],
+            PATIENCE,
+        )
+        .expect("outdated replay refused");
+    assert!(is_running(pid), "the replayed stop was obeyed");
+}
+
+#[test]
+fn a_datagram_of_an_earlier_incarnation_is_refused() {
+    let keys = key_files();
+    let mut server = keyed_server(&keys, ServerOptions::default());
+    let (echo, _) = server.start_machine("echo/Echo", &[]).expect("echo");
+    let cluster = keys_of(&keys.ours);
+    // What a process at `me` sent in an earlier life, ten seconds ago.
+    let me: SocketAddr = {
+        let probe = UdpSocket::bind("127.0.0.1:0").expect("port");
+        probe.local_addr().expect("address")
+    };
+    let now = Instant::now();
+    let unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock");
+    let mut earlier = Transport::new(
+        incarnation_at(unix - Duration::from_secs(10), 7),
+        TransportConfig {
+            keys: Some(cluster.clone()),
+            ..TransportConfig::default()
+        },
+    );
+    earlier.set_clock(now, unix);
+    earlier
+        .send(echo.socket_addr(), "ping from an earlier life")
+        .expect("send");
+    let mut buf = vec![0u8; 65536];
+    let (_, len) = earlier.poll_transmit(now, &mut buf).expect("a datagram");
+    let captured = buf[..len].to_vec();
+    // Its current life talks to the echo.
+    {
+        let mut current = Client::bind(Address::from(me), Some(cluster)).expect("client");
+        let reply = current.ask(echo, "ping now", PATIENCE).expect("reply");
+        assert_eq!(reply, "ping now");
+        current.settle(PATIENCE).expect("settled");
+    }
+    let socket = UdpSocket::bind(me).expect("the same address");
+    socket
+        .send_to(&captured, echo.socket_addr())
+        .expect("replay");
+    server
+        .expect_all(
+            &[
+                &format!("{echo} echo/Echo dropped datagrams from {me}"),
+                "a replay",
+            ],
+            PATIENCE,
+        )
+        .expect("refused");
+    let lines: Vec<String> = server
+        .process()
+        .lines()
+        .iter()
+        .map(|l| l.text.clone())
+        .collect();
+    assert!(
+        !lines.iter().any(|l| l.contains("earlier life")),
+        "delivered: {lines:#?}"
+    );
+}
+
+#[test]
+fn without_a_key_the_cluster_is_open_and_a_keyed_command_is_refused() {
+    let keys = key_files();
+    let mut server = Server::start().expect("server");
+    let (echo, pid) = server.start_machine("echo/Echo", &[]).expect("echo");
+    // Anybody may stop it: the cluster is open (docs/security.md).
+    let out = server
+        .wink_keyed(
+            Some(&keys.ours),
+            &["--timeout", "1", "stop", &echo.to_string()],
+        )
+        .expect("wink");
+    assert!(
+        !out.status.success(),
+        "an open server read a sealed request: {out}"
+    );
+    server
+        .expect_all(
+            &["dropped datagrams from", "which is not one of ours"],
+            PATIENCE,
+        )
+        .expect("sealed refused by an open server");
+    assert!(is_running(pid));
+    server
+        .wink_ok(&["stop", &echo.to_string()])
+        .expect("stop without a key");
+    server
+        .expect_line(&format!("{echo} echo/Echo exited: stopped"), PATIENCE)
+        .expect("stopped");
+}
