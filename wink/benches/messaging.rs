@@ -50,6 +50,19 @@ const ONE_WAY: usize = 500_000;
 /// `m 0000042` 9.
 const WIDTH: usize = 7;
 
+/// The transport of the Wink rows: unsealed, or sealed with a key known to
+/// both sides (a benchmark's, not a secret).
+fn transport(sealed: bool) -> TransportConfig {
+    TransportConfig {
+        keys: sealed.then(|| {
+            std::sync::Arc::new(
+                wink::auth::Keys::parse(&"b3".repeat(32)).unwrap_or_else(|e| panic!("{e}")),
+            )
+        }),
+        ..TransportConfig::default()
+    }
+}
+
 fn text(prefix: &str, i: usize) -> String {
     format!("{prefix} {i:0WIDTH$}")
 }
@@ -399,10 +412,10 @@ fn server_main(role: &str, extra: &[String]) -> io::Result<()> {
             }
             format!("{received} {}", (last - first).as_secs_f64())
         }
-        "wink-echo" | "wink-sink" => {
-            let endpoint = Endpoint::bind(loopback(), TransportConfig::default())?;
+        "wink-echo" | "wink-sink" | "sealed-echo" | "sealed-sink" => {
+            let endpoint = Endpoint::bind(loopback(), transport(role.starts_with("sealed")))?;
             print_address(endpoint.local_addr().socket_addr());
-            if role == "wink-echo" {
+            if role.ends_with("echo") {
                 serve(endpoint, true, "ping")?
             } else {
                 serve(endpoint, false, "m")?
@@ -564,11 +577,17 @@ impl Traffic {
 }
 
 /// Wink request/reply between two endpoints in two processes.
-fn wink_round_trip(n: usize, warmup: usize, at: Placement) -> io::Result<(Vec<Duration>, Traffic)> {
-    let server = Server::start("wink-echo", at.server, &[])?;
+fn wink_round_trip(
+    n: usize,
+    warmup: usize,
+    at: Placement,
+    sealed: bool,
+) -> io::Result<(Vec<Duration>, Traffic)> {
+    let role = if sealed { "sealed-echo" } else { "wink-echo" };
+    let server = Server::start(role, at.server, &[])?;
     let echo_at = server.address;
     let result = join(on_cpu(at.client, move || {
-        let mut client = Endpoint::bind(loopback(), TransportConfig::default())?;
+        let mut client = Endpoint::bind(loopback(), transport(sealed))?;
         let latency = round_trips(&mut client, echo_at, n, warmup)?;
         client.settle(Duration::from_secs(5))?;
         Ok((latency, Traffic::of(&client)))
@@ -647,11 +666,16 @@ fn raw_one_way(n: usize, at: Placement) -> io::Result<Throughput> {
 /// Wink one way to an endpoint in another process: the sender queues `n`
 /// messages at once and runs until every one is acknowledged; the receiver
 /// checks they arrived once and in order.
-fn wink_one_way(n: usize, at: Placement) -> io::Result<(Throughput, Traffic, String)> {
-    let server = Server::start("wink-sink", at.server, &[])?;
+fn wink_one_way(
+    n: usize,
+    at: Placement,
+    sealed: bool,
+) -> io::Result<(Throughput, Traffic, String)> {
+    let role = if sealed { "sealed-sink" } else { "wink-sink" };
+    let server = Server::start(role, at.server, &[])?;
     let to = server.address;
     let (span, traffic) = join(on_cpu(at.client, move || {
-        let mut sender = Endpoint::bind(loopback(), TransportConfig::default())?;
+        let mut sender = Endpoint::bind(loopback(), transport(sealed))?;
         let start = Instant::now();
         for i in 0..n {
             send(&mut sender, to, text("m", i))?;
@@ -758,6 +782,7 @@ fn main() -> io::Result<()> {
             ("wink", "wink endpoint <-> endpoint"),
             ("machine", "wink endpoint <-> machine"),
             ("threads", "wink endpoints on 2 threads of 1 process"),
+            ("sealed", "wink endpoint <-> endpoint, sealed (key)"),
         ]
         .into_iter()
         .filter(|(key, _)| wanted(&format!("{key}-rtt-{cores}")))
@@ -772,10 +797,11 @@ fn main() -> io::Result<()> {
                 let got = match key {
                     "raw" => raw_round_trip(share, warmup, at)?,
                     "wink" => {
-                        let (got, t) = wink_round_trip(share, warmup, at)?;
+                        let (got, t) = wink_round_trip(share, warmup, at, false)?;
                         traffic += t;
                         got
                     }
+                    "sealed" => wink_round_trip(share, warmup, at, true)?.0,
                     "machine" => machine_round_trip(share, warmup, at)?,
                     _ => threads_round_trip(share, warmup, at)?,
                 };
@@ -808,6 +834,17 @@ fn main() -> io::Result<()> {
                     traffic.retransmits
                 ));
             }
+            let open = rows
+                .iter()
+                .position(|&(key, _)| key == "wink")
+                .map(|row| latencies[row]);
+            if let (Some(open), 1, "sealed") = (open, cores, key) {
+                let times = latency.p50.as_secs_f64() / open.p50.as_secs_f64();
+                verdicts.push(format!(
+                    "sealed round trip p50 <= 1.1x unsealed, 1 core: {} ({times:.2}x)",
+                    if times <= 1.1 { "met" } else { "missed" }
+                ));
+            }
             if let (Some(raw), 1, "wink" | "machine") = (raw, cores, key) {
                 let times = latency.p50.as_secs_f64() / raw.p50.as_secs_f64();
                 verdicts.push(format!(
@@ -831,15 +868,29 @@ fn main() -> io::Result<()> {
         ("raw", "raw UDP (lossy)"),
         ("wink", "wink reliable, endpoint -> endpoint"),
         ("machine", "wink reliable, endpoint -> machine"),
+        ("sealed", "wink reliable, endpoint -> endpoint, sealed"),
     ];
+    let mut open: Option<Throughput> = None;
     for (key, name) in rows {
         if !wanted(&format!("{key}-flow-{cores}")) {
             continue;
         }
         let throughput = match key {
             "raw" => raw_one_way(one_way, at)?,
+            "sealed" => {
+                let (throughput, _, _) = wink_one_way(one_way, at, true)?;
+                if let Some(open) = open {
+                    let times = throughput.rate / open.rate;
+                    verdicts.push(format!(
+                        "sealed one way >= 0.9x unsealed: {} ({times:.2}x)",
+                        if times >= 0.9 { "met" } else { "missed" }
+                    ));
+                }
+                throughput
+            }
             "wink" => {
-                let (throughput, t, report) = wink_one_way(one_way, at)?;
+                let (throughput, t, report) = wink_one_way(one_way, at, false)?;
+                open = Some(throughput);
                 let mut words = report.split(' ').skip(2);
                 notes.push(format!(
                     "one way: the sender sent {} data for {one_way} messages ({} \
