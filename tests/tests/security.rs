@@ -424,3 +424,64 @@ fn without_a_key_the_cluster_is_open_and_a_keyed_command_is_refused() {
         .expect_line(&format!("{echo} echo/Echo exited: stopped"), PATIENCE)
         .expect("stopped");
 }
+
+#[test]
+fn a_key_is_rotated_without_stopping_the_cluster() {
+    // The steps of docs/operations.md: add the new key as accepted,
+    // SIGHUP; make it the current one, SIGHUP; drop the old one, SIGHUP.
+    // The server passes each SIGHUP on to its machines.
+    let keys = key_files();
+    let old = std::fs::read_to_string(&keys.ours).expect("old key");
+    let new = std::fs::read_to_string(&keys.theirs).expect("new key");
+    let (old, new) = (old.trim(), new.trim());
+    let mut server = keyed_server(&keys, ServerOptions::default());
+    let (echo, pid) = server.start_machine("echo/Echo", &[]).expect("echo");
+    let only_new = keys._dir.path().join("only-new.key");
+    let only_old = keys._dir.path().join("only-old.key");
+    for (file, text) in [(&only_new, new), (&only_old, old)] {
+        std::fs::write(file, format!("{text}\n")).expect("write");
+        std::fs::set_permissions(file, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .expect("chmod");
+    }
+    let id = |text: &str| Keys::parse(text).expect("key").current().id();
+    let ask = |server: &Server, key: &Path| {
+        let echo = echo.to_string();
+        let args = ["--timeout", "2", "send", "-r", "1", echo.as_str(), "ping"];
+        server.wink_keyed(Some(key), &args)
+    };
+    for (step, file_text, current) in [
+        ("accept the new key", format!("{old}\n{new}\n"), id(old)),
+        ("seal with the new key", format!("{new}\n{old}\n"), id(new)),
+        ("drop the old key", format!("{new}\n"), id(new)),
+    ] {
+        std::fs::write(&keys.ours, file_text).expect("rewrite the key file");
+        wink_tests::signal(server.pid(), rustix::process::Signal::HUP).expect("SIGHUP");
+        let sealing = format!("again: sealing with key {current},");
+        server
+            .expect_all(&["the server read the key file", &sealing], PATIENCE)
+            .unwrap_or_else(|e| panic!("{step}: {e}"));
+        server
+            .expect_all(&[&format!("{echo} read the key file"), &sealing], PATIENCE)
+            .unwrap_or_else(|e| panic!("{step}: the machine: {e}"));
+        assert!(is_running(pid), "{step}: the machine stopped");
+        // Who can talk to the machine now.
+        let (new_ok, old_ok) = match step {
+            "accept the new key" => (false, true),
+            "seal with the new key" => (true, false),
+            _ => (true, false),
+        };
+        let with_new = ask(&server, &only_new).expect("wink");
+        assert_eq!(
+            with_new.status.success(),
+            new_ok,
+            "{step}, new key only: {with_new}"
+        );
+        let with_old = ask(&server, &only_old).expect("wink");
+        assert_eq!(
+            with_old.status.success(),
+            old_ok,
+            "{step}, old key only: {with_old}"
+        );
+    }
+    assert_eq!(server.list().expect("list")[0].pid, pid);
+}

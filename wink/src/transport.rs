@@ -901,6 +901,12 @@ impl Transport {
         self.incarnations.insert(incarnation, (from, now));
     }
 
+    /// Seals with, and accepts, `keys` from now on (after the key file was
+    /// read again, for a rotation); `None` opens the transport.
+    pub fn set_keys(&mut self, keys: Option<Arc<Keys>>) {
+        self.config.keys = keys;
+    }
+
     /// Tells the transport what this host's clock (time since the Unix
     /// epoch) reads at `now`; it counts on from there with the `now`s it
     /// is given. Sealed datagrams carry that clock; a transport with keys

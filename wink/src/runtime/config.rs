@@ -22,6 +22,9 @@ pub struct Config {
     pub linger: Duration,
     /// Whether every message sent and received is logged (seed: yes).
     pub log_messages: bool,
+    /// The cluster's key file, if it has one (its keys are in
+    /// `transport.keys`): read again on SIGHUP.
+    pub key_file: Option<std::path::PathBuf>,
 }
 
 impl Default for Config {
@@ -32,6 +35,7 @@ impl Default for Config {
             heartbeat_timeout: Duration::from_secs(60),
             linger: Duration::from_secs(2),
             log_messages: true,
+            key_file: None,
         }
     }
 }

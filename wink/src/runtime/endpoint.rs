@@ -205,6 +205,38 @@ impl<S: Socket> Endpoint<S> {
         self.local
     }
 
+    /// Seals with, and accepts, `keys` from now on (see
+    /// [`Transport::set_keys`]).
+    pub fn set_keys(&mut self, keys: Option<std::sync::Arc<crate::auth::Keys>>) {
+        self.transport.set_keys(keys);
+    }
+
+    /// Reads the key file `file` again and uses its keys, logging what it
+    /// did as `who`; on an error the keys in use stay. For SIGHUP
+    /// ([`super::RELOAD`]).
+    pub fn reload_keys(&mut self, file: &std::path::Path, log: &slog::Logger, who: &str) {
+        match crate::auth::Keys::read(file) {
+            Ok(keys) => {
+                let ids: Vec<String> = keys.iter().map(|k| k.id().to_string()).collect();
+                slog::info!(
+                    log,
+                    "{} read the key file {} again: sealing with key {}, accepting keys {}",
+                    who,
+                    file.display(),
+                    keys.current().id(),
+                    ids.join(", ")
+                );
+                self.set_keys(Some(std::sync::Arc::new(keys)));
+            }
+            Err(e) => slog::warn!(
+                log,
+                "{} cannot read the key file again, keeping the keys in use: {}",
+                who,
+                e
+            ),
+        }
+    }
+
     /// Forgets everything about `peer` (see [`Transport::forget`]).
     pub fn forget(&mut self, peer: Address) -> usize {
         self.transport.forget(peer.socket_addr())

@@ -26,7 +26,8 @@ const LOG_RETRY: Duration = Duration::from_millis(10);
 
 /// Runs `machine` on `endpoint` until it exits, errors, loses its parent,
 /// or `stop` becomes readable (a [`Signals`](super::Signals) descriptor,
-/// say), then waits up to [`Config::linger`] for its last messages
+/// say: SIGHUP then reads [`Config::key_file`] again instead), then waits
+/// up to [`Config::linger`] for its last messages
 /// (`errored`, `exited`, `unregister`, stops for its children) to be
 /// acknowledged.
 pub fn run_machine<M: Machine, S: Socket>(
@@ -66,9 +67,30 @@ pub fn run_machine<M: Machine, S: Socket>(
         let ready = endpoint.wait_with(deadline, stop)?;
         let now = Instant::now();
         if ready.other {
-            // Asked once; the loop ends soon after.
-            stop = None;
-            let _ = node.stop(now);
+            let mut stopping = false;
+            let mut first = true;
+            while let Some(fd) = stop {
+                match super::take_from(fd) {
+                    Ok(Some(super::RELOAD)) => {
+                        if let Some(file) = &config.key_file {
+                            endpoint.reload_keys(file, &log, &me.to_string());
+                        }
+                    }
+                    // Not a signal descriptor: being readable is the request.
+                    Ok(None) if first => stopping = true,
+                    Ok(None) => break,
+                    Ok(Some(_)) | Err(_) => stopping = true,
+                }
+                first = false;
+                if stopping {
+                    break;
+                }
+            }
+            if stopping {
+                // Asked once; the loop ends soon after.
+                stop = None;
+                let _ = node.stop(now);
+            }
             continue;
         }
         if ready.readable {

@@ -30,7 +30,7 @@ pub use config::{Config, ConfigError, MAX_WINDOW};
 pub use endpoint::{Endpoint, Inbox, Ready};
 pub use machine::run_machine;
 pub use server::{serve, serve_until, ServeError, ServeSettings};
-pub use signals::{unblock_in_child, Signals};
+pub use signals::{take_from, unblock_in_child, Signals, RELOAD};
 
 use std::os::fd::AsFd;
 use std::process::ExitCode;
@@ -224,9 +224,12 @@ fn run_with<M: Machine>(machine: M, program: &str, args: &[String]) -> Result<Ex
     };
     let mut config = Config::from_env().map_err(usage_error)?;
     // The server passes its key file on; by hand, WINK_KEY_FILE names one.
-    config.transport.keys = crate::auth::load_keys(None)
+    if let Some((file, keys)) = crate::auth::load_keys(None)
         .map_err(|e| usage_error(format!("{}: {e}", crate::auth::KEY_FILE_ENV)))?
-        .map(|(_, keys)| keys);
+    {
+        config.transport.keys = Some(keys);
+        config.key_file = Some(file);
+    }
     let server = match std::env::var(SERVER_ENV) {
         Ok(server) => server
             .parse::<Address>()

@@ -103,7 +103,7 @@ pub fn serve(
     log: Logger,
     signals: &Signals,
 ) -> Result<(), ServeError> {
-    serve_until(endpoint, settings, log, signals)
+    serve_on(endpoint, settings, log, signals.as_fd(), true)
 }
 
 /// [`serve`], shutting down when `stop` becomes readable instead of on a
@@ -113,6 +113,19 @@ pub fn serve_until(
     settings: ServeSettings,
     log: Logger,
     stop: impl AsFd,
+) -> Result<(), ServeError> {
+    serve_on(endpoint, settings, log, stop.as_fd(), false)
+}
+
+/// [`serve`] if `stop` is a [`Signals`] descriptor (`signals`: SIGHUP then
+/// reads the key file again, and is passed on to every machine), else
+/// [`serve_until`].
+fn serve_on(
+    endpoint: Endpoint,
+    settings: ServeSettings,
+    log: Logger,
+    stop: BorrowedFd<'_>,
+    signals: bool,
 ) -> Result<(), ServeError> {
     let dir = settings
         .dir
@@ -124,6 +137,7 @@ pub fn serve_until(
     let me = endpoint.local_addr();
     info!(log, "Directory: {}", dir.display());
     info!(log, "Address: {}", me);
+    let key_file = settings.key_file.clone();
     let served = Arc::new(Served {
         dir,
         log_dir: settings.log_dir,
@@ -134,7 +148,7 @@ pub fn serve_until(
     let epoll = epoll::create(epoll::CreateFlags::CLOEXEC).map_err(wait)?;
     let wake = Arc::new(eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK).map_err(wait)?);
     epoll::add(&epoll, &endpoint, data(SOCKET), epoll::EventFlags::IN).map_err(wait)?;
-    epoll::add(&epoll, &stop, data(STOP), epoll::EventFlags::IN).map_err(wait)?;
+    epoll::add(&epoll, stop, data(STOP), epoll::EventFlags::IN).map_err(wait)?;
     epoll::add(&epoll, &*wake, data(WAKE), epoll::EventFlags::IN).map_err(wait)?;
     let (jobs, jobs_rx) = mpsc::channel();
     let jobs_rx = Arc::new(Mutex::new(jobs_rx));
@@ -163,8 +177,10 @@ pub fn serve_until(
         watches: HashMap::new(),
         next_serial: 0,
         log,
+        key_file,
+        signals,
     };
-    driver.run(stop.as_fd())
+    driver.run(stop)
 }
 
 fn data(value: u64) -> epoll::EventData {
@@ -230,9 +246,37 @@ struct Driver {
     watches: HashMap<u32, Watch>,
     next_serial: u32,
     log: Logger,
+    /// The cluster's key file, read again on SIGHUP.
+    key_file: Option<PathBuf>,
+    /// Whether the stop descriptor is a [`Signals`] one.
+    signals: bool,
 }
 
 impl Driver {
+    /// Takes the pending signals: true if one asks to stop. SIGHUP reads
+    /// the key file again and passes the signal on to every machine, which
+    /// reads it too.
+    fn take_signals(&mut self, fd: BorrowedFd<'_>) -> bool {
+        let mut stop = false;
+        loop {
+            match super::take_from(fd) {
+                Ok(Some(super::RELOAD)) => {
+                    if let Some(file) = self.key_file.clone() {
+                        self.endpoint.reload_keys(&file, &self.log, "the server");
+                        for (pid, watch) in &self.watches {
+                            if let Err(e) = process::hang_up(&watch.pidfd) {
+                                info!(self.log, "cannot pass SIGHUP on to {}: {}", pid, e);
+                            }
+                        }
+                    }
+                }
+                Ok(Some(_)) => stop = true,
+                Ok(None) => return stop,
+                Err(_) => return true,
+            }
+        }
+    }
+
     fn run(mut self, stop: BorrowedFd<'_>) -> Result<(), ServeError> {
         let mut events = Vec::with_capacity(EVENTS);
         let mut ended = Vec::new();
@@ -267,6 +311,7 @@ impl Driver {
             for event in &events {
                 match event.data.u64() {
                     SOCKET => readable = true,
+                    STOP if self.signals => stopped |= self.take_signals(stop),
                     STOP => stopped = true,
                     WAKE => {
                         let mut count = [0u8; 8];

@@ -1,6 +1,10 @@
-//! SIGTERM and SIGINT as a file descriptor (a `signalfd`), so that a loop
-//! blocked on its socket sees them in the same `ppoll` or `epoll_wait`,
-//! with no handler and no helper thread.
+//! SIGTERM, SIGINT and SIGHUP as a file descriptor (a `signalfd`), so that
+//! a loop blocked on its socket sees them in the same `ppoll` or
+//! `epoll_wait`, with no handler and no helper thread. SIGTERM and SIGINT
+//! ask for an orderly exit; SIGHUP for the cluster's key file to be read
+//! again ([`RELOAD`]).
+//!
+//! [`RELOAD`]: RELOAD
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
@@ -8,16 +12,20 @@ use std::os::unix::process::CommandExt;
 use std::process::Command;
 
 /// The signals [`Signals`] takes.
-const STOPS: [libc::c_int; 2] = [libc::SIGTERM, libc::SIGINT];
+const STOPS: [libc::c_int; 3] = [libc::SIGTERM, libc::SIGINT, libc::SIGHUP];
 
-/// SIGTERM and SIGINT, blocked and readable from a file descriptor.
+/// The signal that asks a server or machine to read its key file again
+/// (and a server to pass it on to its machines).
+pub const RELOAD: i32 = libc::SIGHUP;
+
+/// SIGTERM, SIGINT and SIGHUP, blocked and readable from a file descriptor.
 #[derive(Debug)]
 pub struct Signals {
     fd: OwnedFd,
 }
 
 impl Signals {
-    /// Blocks SIGTERM and SIGINT in the calling thread, and so in every
+    /// Blocks SIGTERM, SIGINT and SIGHUP in the calling thread, and so in every
     /// thread it starts afterwards, and opens a descriptor that is
     /// readable while one of them is pending. Make it before starting
     /// threads (each keeps the mask it started with) and before binding
@@ -34,17 +42,23 @@ impl Signals {
 
     /// The signal pending, taken off the descriptor; `None` when none is.
     pub fn take(&self) -> io::Result<Option<i32>> {
-        // A `struct signalfd_siginfo`, whose first field is the signal.
-        let mut info = [0u8; 128];
-        match rustix::io::read(&self.fd, &mut info) {
-            Ok(128) => {
-                let mut signal = [0u8; 4];
-                signal.copy_from_slice(&info[..4]);
-                Ok(Some(u32::from_ne_bytes(signal) as i32))
-            }
-            Ok(_) | Err(rustix::io::Errno::AGAIN) => Ok(None),
-            Err(e) => Err(e.into()),
+        take_from(self.fd.as_fd())
+    }
+}
+
+/// The signal pending on the signalfd `fd` (a [`Signals`]' descriptor),
+/// taken off it; `None` when none is.
+pub fn take_from(fd: BorrowedFd<'_>) -> io::Result<Option<i32>> {
+    // A `struct signalfd_siginfo`, whose first field is the signal.
+    let mut info = [0u8; 128];
+    match rustix::io::read(fd, &mut info) {
+        Ok(128) => {
+            let mut signal = [0u8; 4];
+            signal.copy_from_slice(&info[..4]);
+            Ok(Some(u32::from_ne_bytes(signal) as i32))
         }
+        Ok(_) | Err(rustix::io::Errno::AGAIN) => Ok(None),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -54,7 +68,7 @@ impl AsFd for Signals {
     }
 }
 
-/// Makes `command` start its process with SIGTERM and SIGINT unblocked. A
+/// Makes `command` start its process with SIGTERM, SIGINT and SIGHUP unblocked. A
 /// new process inherits the signal mask of the thread that forks it, so a
 /// machine forked by a server thread that has them blocked (see
 /// [`Signals::new`]) would otherwise ignore a stop request until SIGKILL.
@@ -106,6 +120,15 @@ fn block_and_open(signals: &[libc::c_int]) -> io::Result<OwnedFd> {
         if status != 0 {
             return Err(io::Error::from_raw_os_error(status));
         }
+        // An ignored signal is discarded, never queued for the descriptor:
+        // a process started with SIGHUP or SIGINT ignored (by `nohup`, or a
+        // shell's background job) would not hear them. Blocked already,
+        // the default action cannot happen meanwhile.
+        for &signal in signals {
+            if libc::signal(signal, libc::SIG_DFL) == libc::SIG_ERR {
+                return Err(io::Error::last_os_error());
+            }
+        }
         let fd = libc::signalfd(-1, &set, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC);
         if fd < 0 {
             return Err(io::Error::last_os_error());
@@ -154,8 +177,8 @@ mod tests {
             .join()
             .unwrap()
         };
-        // SIGINT is bit 1, SIGTERM bit 14.
-        assert!(blocked(false).trim_end().ends_with("4002"), "inherited");
+        // SIGHUP is bit 0, SIGINT bit 1, SIGTERM bit 14.
+        assert!(blocked(false).trim_end().ends_with("4003"), "inherited");
         assert_eq!(blocked(true).trim_end(), "SigBlk:\t0000000000000000");
     }
 }

@@ -296,6 +296,11 @@ pub(super) fn reap(pidfd: &OwnedFd) -> Option<ProcessExit> {
     }
 }
 
+/// Sends SIGHUP to the process of `pidfd`: read the key file again.
+pub(super) fn hang_up(pidfd: &OwnedFd) -> io::Result<()> {
+    pidfd_send_signal(pidfd, rustix::process::Signal::HUP).map_err(io::Error::from)
+}
+
 /// Sends `signal` to the process of `pidfd` (never to another process with
 /// its pid).
 pub(super) fn signal(pidfd: &OwnedFd, signal: Signal) -> io::Result<()> {
