@@ -55,3 +55,70 @@ fn parent_on_one_host_starts_a_child_on_another() {
     )
     .expect("host B reaps it");
 }
+
+#[test]
+fn with_a_key_a_parent_starts_a_child_on_another_host_and_an_outsider_cannot_stop_it() {
+    let Some(hosts) = Hosts::create("mk", 1) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let key = dir.path().join("cluster.key");
+    wink::auth::write_new_key_file(&key).expect("keygen");
+    let key = key.display().to_string();
+    let staged = wink_tests::Staged::new().expect("stage");
+    let server_a = format!("{}:42000", hosts.ip_a);
+    let server_b = format!("{}:42000", hosts.ip_b);
+    let env = [("WINK_KEY_FILE", key.as_str())];
+    let mut a = Hosts::serve(&hosts.a, &staged, &server_a, &env).expect("server on host A");
+    let mut b = Hosts::serve(&hosts.b, &staged, &server_b, &env).expect("server on host B");
+
+    let at_b = format!("{}:7005", hosts.ip_b);
+    let start = [
+        "-s",
+        server_a.as_str(),
+        "start",
+        "greeter/Host",
+        ":0",
+        &at_b,
+        "Bob",
+    ];
+    let mut keyed = vec!["--key-file", key.as_str()];
+    keyed.extend(start);
+    let out = Hosts::wink(&hosts.a, &keyed).expect("run wink");
+    assert!(
+        out.status.success(),
+        "wink start: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let host = wink_tests::started_address(&stdout).expect("the Host's address");
+    b.expect_all(&["Forked: ", "greeter/Greeter#Bob", &at_b], PATIENCE)
+        .expect("host B starts the greeter, sealed both ways");
+    a.expect_line(&format!("Host: Bob says hello from {at_b}"), PATIENCE)
+        .expect("host A hears the greeting from host B");
+
+    // From host B, without the key: no stop, no start, on either server.
+    let host_text = host.to_string();
+    // It binds host B's own address: loopback reaches no other host.
+    let outsider = format!("{}:0", hosts.ip_b);
+    let stop = ["stop", host_text.as_str()];
+    let start = ["start", "echo/Echo", ":7006"];
+    for (server, request) in [(&server_a, &stop[..]), (&server_b, &start[..])] {
+        let mut attempt = vec!["-a", outsider.as_str(), "-t", "1", "-s", server.as_str()];
+        attempt.extend_from_slice(request);
+        let out = Hosts::wink(&hosts.b, &attempt).expect("run wink");
+        assert!(!out.status.success(), "obeyed without the key: {attempt:?}");
+    }
+    a.expect_all(&["dropped datagrams from ", "not sealed"], PATIENCE)
+        .expect("host A's server refused the outsider");
+    b.expect_all(&["dropped datagrams from ", "not sealed"], PATIENCE)
+        .expect("host B's server refused the outsider");
+    // The Host still runs: listed by its server, to a member.
+    let list = Hosts::wink(&hosts.a, &["--key-file", &key, "-s", &server_a, "list"]).expect("list");
+    let rows = wink_tests::parse_list(&String::from_utf8_lossy(&list.stdout)).expect("rows");
+    assert!(
+        rows.iter()
+            .any(|r| r.address == host_text && r.name == "greeter/Host"),
+        "{rows:?}"
+    );
+}
