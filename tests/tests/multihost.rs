@@ -1,7 +1,8 @@
 //! Two hosts on one machine: two network namespaces joined by a veth pair,
 //! a `wink-server` in each. A parent on the first host starts a child on the
 //! second, through the second host's server, and the child talks back across
-//! the link.
+//! the link; then the same with a cluster key on both servers, and a command
+//! without it from the second host obeyed by neither.
 //!
 //! Needs root (to make namespaces), which CI has; with `CI` set and no
 //! root, it fails.
