@@ -1,18 +1,17 @@
 //! A cluster with a key: nobody without it can start, stop, message or
-//! impersonate, and captured datagrams replayed are refused; without a key
-//! the cluster is open, as `docs/security.md` says.
+//! impersonate, and captured datagrams replayed are refused; the key
+//! rotates without stopping anything; without a key the cluster is open,
+//! as `docs/security.md` says.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use wink::auth::{write_new_key_file, Keys};
 use wink::transport::{incarnation_at, Transport, TransportConfig};
-use wink::Address;
-use wink_tests::{binary, is_running, run, Client, Server, ServerOptions, Staged, PATIENCE};
+use wink_tests::{is_running, Client, Server, ServerOptions, Staged, PATIENCE};
 
 #[cfg(test)]
 /// Two key files in a temporary directory: the cluster's, and another
@@ -178,117 +177,72 @@ fn forged_words_from_outside_change_nothing() {
 }
 
 #[cfg(test)]
-/// A relay between a client and a server that keeps what the client sent,
-/// as an eavesdropper on the path would.
-struct Relay {
-    address: SocketAddr,
-    captured: Arc<Mutex<Vec<Vec<u8>>>>,
-    stop: Arc<AtomicBool>,
-    thread: Option<thread::JoinHandle<()>>,
+/// A member of the cluster speaking from `socket`: what it sends is what an
+/// eavesdropper on the path would capture, sealed for the recipient.
+struct Member {
+    socket: UdpSocket,
+    transport: Transport,
 }
 
 #[cfg(test)]
-impl Relay {
-    fn to(server: SocketAddr) -> Relay {
-        let socket = UdpSocket::bind("127.0.0.1:0").expect("relay socket");
-        socket
-            .set_read_timeout(Some(Duration::from_millis(20)))
-            .expect("timeout");
-        let address = socket.local_addr().expect("relay address");
-        let captured = Arc::new(Mutex::new(Vec::new()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (kept, stopping) = (captured.clone(), stop.clone());
-        let thread = thread::spawn(move || {
-            let mut buf = vec![0u8; 65536];
-            let mut client = None;
-            while !stopping.load(Ordering::Relaxed) {
-                let Ok((len, from)) = socket.recv_from(&mut buf) else {
-                    continue;
-                };
-                if from == server {
-                    if let Some(client) = client {
-                        let _ = socket.send_to(&buf[..len], client);
-                    }
-                } else {
-                    client = Some(from);
-                    if let Ok(mut kept) = kept.lock() {
-                        kept.push(buf[..len].to_vec());
-                    }
-                    let _ = socket.send_to(&buf[..len], server);
-                }
-            }
-        });
-        Relay {
-            address,
-            captured,
-            stop,
-            thread: Some(thread),
-        }
+impl Member {
+    fn new(keys: Arc<Keys>) -> Member {
+        let socket = UdpSocket::bind("127.0.0.1:0").expect("member socket");
+        let unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock");
+        let mut transport = Transport::new(
+            incarnation_at(unix, std::process::id()),
+            TransportConfig {
+                keys: Some(keys),
+                ..TransportConfig::default()
+            },
+        );
+        transport.set_clock(Instant::now(), unix);
+        transport.set_local_addr(socket.local_addr().expect("address"));
+        Member { socket, transport }
     }
 
-    /// What the client sent since the last call.
-    fn take(&self) -> Vec<Vec<u8>> {
-        std::mem::take(&mut *self.captured.lock().expect("captured"))
+    /// Sends `text` to `to` and returns the datagram that carried it.
+    fn send(&mut self, to: SocketAddr, text: &str) -> Vec<u8> {
+        self.transport.send(to, text).expect("send");
+        let mut buf = vec![0u8; 65536];
+        let (_, len) = self
+            .transport
+            .poll_transmit(Instant::now(), &mut buf)
+            .expect("a datagram");
+        self.socket.send_to(&buf[..len], to).expect("send");
+        buf[..len].to_vec()
     }
 }
 
 #[cfg(test)]
-impl Drop for Relay {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-#[cfg(test)]
-/// `wink --server <relay> --key-file <key> args…`.
-fn wink_through(relay: &Relay, key: &Path, args: &[&str]) -> wink_tests::Output {
-    let relay = relay.address.to_string();
-    let key = key.display().to_string();
-    let mut all = vec!["--server", relay.as_str(), "--key-file", key.as_str()];
-    all.extend_from_slice(args);
-    run(&binary("wink").expect("wink"), &all, PATIENCE)
-        .expect("wink")
-        .success()
-        .expect("wink through the relay")
-}
-
-#[cfg(test)]
-/// Sends every datagram of `captured` to `to` from a new socket; returns
-/// that socket's address.
-fn replay(captured: &[Vec<u8>], to: SocketAddr) -> SocketAddr {
+/// Sends `datagram` to `to` from a new socket; returns its address.
+fn replay(datagram: &[u8], to: SocketAddr) -> SocketAddr {
     let socket = UdpSocket::bind("127.0.0.1:0").expect("replay socket");
-    for datagram in captured {
-        socket.send_to(datagram, to).expect("replay");
-    }
+    socket.send_to(datagram, to).expect("replay");
     socket.local_addr().expect("address")
 }
 
 #[test]
 fn captured_requests_replayed_are_refused() {
     let keys = key_files();
+    let cluster = keys_of(&keys.ours);
     // A second of skew: a replay a few seconds old is out of time.
     let mut server = keyed_server(
         &keys,
         ServerOptions::default().env("WINK_MAX_SKEW_MS", "1000"),
     );
     let server_at = server.address().socket_addr();
-    // One relay each: the server goes on telling a `start`'s requester of
-    // the machine's life.
-    let (starting, relay) = (Relay::to(server_at), Relay::to(server_at));
-    let out = wink_through(&starting, &keys.ours, &["start", "echo/Echo", ":0"]);
-    let first = wink_tests::started_address(&out.stdout).expect("started");
-    let start = starting.take();
-    wink_through(&relay, &keys.ours, &["stop", &first.to_string()]);
-    let stop = relay.take();
-    assert!(!start.is_empty() && !stop.is_empty());
+    let (first, _) = server.start_machine("echo/Echo", &[]).expect("start");
+    // A member stops it; its datagram is captured.
+    let mut member = Member::new(cluster.clone());
+    let stop = member.send(server_at, &format!("stop 900 {}", first.port()));
     server
         .expect_line(&format!("{first} echo/Echo exited: stopped"), PATIENCE)
         .expect("stopped");
-    // A new machine on the same port; the captured stop and start, sent
-    // again from another address at once, are refused.
+    // A new machine on the same port; the captured stop, sent again at once
+    // from another address, is refused.
     let port = format!(":{}", first.port());
     let out = server
         .wink_ok(&["start", "echo/Echo", &port])
@@ -301,26 +255,38 @@ fn captured_requests_replayed_are_refused() {
         .expect_registration("echo/Echo")
         .expect("registered")
         .pid;
-    for captured in [&stop, &start] {
-        let from = replay(captured, server_at);
-        server
-            .expect_all(
-                &[&format!("dropped datagrams from {from}"), "a replay"],
-                PATIENCE,
-            )
-            .expect("replay refused");
-    }
-    assert!(is_running(pid), "the replayed stop was obeyed");
-    assert_eq!(server.list().expect("list").len(), 1);
-    // Later than the skew, sent again from the relay's own address: out
+    let from = replay(&stop, server_at);
+    server
+        .expect_all(
+            &[&format!("dropped datagrams from {from}"), "a replay"],
+            PATIENCE,
+        )
+        .expect("replayed stop refused");
+    // A member starts a machine; its captured start, sent again, starts
+    // nothing more.
+    let mut starter = Member::new(cluster);
+    let captured = starter.send(server_at, "start 901 echo/Echo :0 server");
+    let started = server
+        .expect_registration("echo/Echo")
+        .expect("the member's start")
+        .pid;
+    let from = replay(&captured, server_at);
+    server
+        .expect_all(
+            &[&format!("dropped datagrams from {from}"), "a replay"],
+            PATIENCE,
+        )
+        .expect("replayed start refused");
+    assert!(
+        is_running(pid) && is_running(started),
+        "a replay was obeyed"
+    );
+    assert_eq!(server.list().expect("list").len(), 2);
+    // Later than the skew, sent again from the member's own address: out
     // of time. (The seal holds whole seconds; the wait is the point.)
     thread::sleep(Duration::from_millis(2500));
-    let from = relay.address;
-    drop(relay);
-    let socket = UdpSocket::bind(from).expect("the relay's address");
-    for datagram in &stop {
-        socket.send_to(datagram, server_at).expect("replay");
-    }
+    member.socket.send_to(&stop, server_at).expect("replay");
+    let from = member.socket.local_addr().expect("address");
     server
         .expect_all(
             &[
@@ -339,11 +305,15 @@ fn a_datagram_of_an_earlier_incarnation_is_refused() {
     let mut server = keyed_server(&keys, ServerOptions::default());
     let (echo, _) = server.start_machine("echo/Echo", &[]).expect("echo");
     let cluster = keys_of(&keys.ours);
-    // What a process at `me` sent in an earlier life, ten seconds ago.
-    let me: SocketAddr = {
-        let probe = UdpSocket::bind("127.0.0.1:0").expect("port");
-        probe.local_addr().expect("address")
-    };
+    // The current life of a process at some address talks to the echo.
+    let mut current = Member::new(cluster.clone());
+    let me = current.socket.local_addr().expect("address");
+    current.send(echo.socket_addr(), "ping now");
+    server
+        .expect_line(&format!("{echo} echo/Echo < {me} ping now"), PATIENCE)
+        .expect("delivered");
+    // What the same address sent in an earlier life, ten seconds before
+    // (an older incarnation), sealed within the skew, comes again.
     let now = Instant::now();
     let unix = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -351,7 +321,7 @@ fn a_datagram_of_an_earlier_incarnation_is_refused() {
     let mut earlier = Transport::new(
         incarnation_at(unix - Duration::from_secs(10), 7),
         TransportConfig {
-            keys: Some(cluster.clone()),
+            keys: Some(cluster),
             ..TransportConfig::default()
         },
     );
@@ -361,17 +331,9 @@ fn a_datagram_of_an_earlier_incarnation_is_refused() {
         .expect("send");
     let mut buf = vec![0u8; 65536];
     let (_, len) = earlier.poll_transmit(now, &mut buf).expect("a datagram");
-    let captured = buf[..len].to_vec();
-    // Its current life talks to the echo.
-    {
-        let mut current = Client::bind(Address::from(me), Some(cluster)).expect("client");
-        let reply = current.ask(echo, "ping now", PATIENCE).expect("reply");
-        assert_eq!(reply, "ping now");
-        current.settle(PATIENCE).expect("settled");
-    }
-    let socket = UdpSocket::bind(me).expect("the same address");
-    socket
-        .send_to(&captured, echo.socket_addr())
+    current
+        .socket
+        .send_to(&buf[..len], echo.socket_addr())
         .expect("replay");
     server
         .expect_all(

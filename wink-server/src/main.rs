@@ -81,14 +81,17 @@ fn main() -> ExitCode {
     };
     let key_file = match wink::auth::load_keys(key_file.as_deref()) {
         Ok(Some((path, keys))) => {
+            if let Err(e) = config.check_for_keys() {
+                return fail(&e.to_string());
+            }
             config.transport.keys = Some(keys);
             Some(path)
         }
         Ok(None) => None,
         Err(e) => return fail(&e.to_string()),
     };
-    // Before the socket and the worker threads: every thread has SIGTERM
-    // and SIGINT blocked, and the loop reads them from a descriptor.
+    // Before the socket and the worker threads: every thread has SIGTERM,
+    // SIGINT and SIGHUP blocked, and the loop reads them from a descriptor.
     let signals = match Signals::new() {
         Ok(signals) => signals,
         Err(e) => return fail(&format!("cannot watch signals: {e}")),

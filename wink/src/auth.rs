@@ -26,6 +26,7 @@
 use std::fmt;
 use std::fs;
 use std::io::{self, Write};
+use std::net::SocketAddr;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -97,6 +98,30 @@ impl Key {
     /// Whether `tag` is the tag of `bytes` (compared in constant time).
     pub fn verify(&self, bytes: &[u8], tag: &[u8]) -> bool {
         let mut mac = self.mac.clone();
+        mac.update(bytes);
+        tag.len() == TAG_LEN && mac.verify_truncated_left(tag).is_ok()
+    }
+
+    /// The tag of a datagram `bytes` (everything before its tag) sent to
+    /// `to`: the recipient's address goes into the HMAC first (its IP's 4
+    /// or 16 bytes, then its port, big-endian), not into the datagram, so
+    /// a datagram captured on its way to one recipient is refused by any
+    /// other.
+    pub fn seal_tag(&self, to: SocketAddr, bytes: &[u8]) -> [u8; TAG_LEN] {
+        let mut mac = self.mac.clone();
+        mac.update(&recipient(to));
+        mac.update(bytes);
+        let full = mac.finalize().into_bytes();
+        let mut tag = [0; TAG_LEN];
+        tag.copy_from_slice(&full[..TAG_LEN]);
+        tag
+    }
+
+    /// Whether `tag` is the seal of `bytes` sent to `to` (see
+    /// [`Key::seal_tag`]; compared in constant time).
+    pub fn verify_seal(&self, to: SocketAddr, bytes: &[u8], tag: &[u8]) -> bool {
+        let mut mac = self.mac.clone();
+        mac.update(&recipient(to));
         mac.update(bytes);
         tag.len() == TAG_LEN && mac.verify_truncated_left(tag).is_ok()
     }
@@ -292,6 +317,19 @@ pub fn write_new_key_file(path: &Path) -> Result<(), KeyError> {
     file.sync_all().map_err(io)
 }
 
+/// The recipient as the seal covers it: its IP's bytes, then its port,
+/// big-endian.
+fn recipient(to: SocketAddr) -> Vec<u8> {
+    let mut bytes = match to.ip() {
+        std::net::IpAddr::V4(ip) => ip.octets().to_vec(),
+        std::net::IpAddr::V6(ip) => ip.octets().to_vec(),
+    };
+    bytes.extend_from_slice(&to.port().to_be_bytes());
+    bytes
+}
+
+/// A key line's 32 bytes. Errors say where, never which characters: they
+/// may be most of a key.
 fn parse_hex(line: &str) -> Result<[u8; KEY_LEN], String> {
     if line.len() != 2 * KEY_LEN {
         return Err(format!(
@@ -300,11 +338,13 @@ fn parse_hex(line: &str) -> Result<[u8; KEY_LEN], String> {
             line.chars().count()
         ));
     }
+    if let Some(column) = line.bytes().position(|b| !b.is_ascii_hexdigit()) {
+        return Err(format!("column {} is not a hexadecimal digit", column + 1));
+    }
     let mut bytes = [0u8; KEY_LEN];
     for (i, byte) in bytes.iter_mut().enumerate() {
         let pair = line.get(2 * i..2 * i + 2).ok_or("not hexadecimal digits")?;
-        *byte = u8::from_str_radix(pair, 16)
-            .map_err(|_| format!("{pair:?} at column {} is not hexadecimal", 2 * i + 1))?;
+        *byte = u8::from_str_radix(pair, 16).map_err(|_| "not hexadecimal digits".to_owned())?;
     }
     Ok(bytes)
 }
@@ -338,13 +378,20 @@ mod tests {
             Err(KeyError::Empty)
         ));
         assert!(matches!(
+            Keys::parse(&"+a".repeat(32)),
+            Err(KeyError::Malformed { line: 1, .. })
+        ));
+        assert!(matches!(
             Keys::parse("abc"),
             Err(KeyError::Malformed { line: 1, .. })
         ));
         let bad = format!("{A}\n{}zz", &A[..62]);
         match Keys::parse(&bad) {
             Err(KeyError::Malformed { line: 2, reason }) => {
-                assert!(reason.contains("\"zz\""), "{reason}")
+                assert!(
+                    reason.contains("column 63") && !reason.contains("zz"),
+                    "{reason}"
+                )
             }
             other => panic!("{other:?}"),
         }

@@ -196,13 +196,13 @@ pub struct TransportConfig {
 pub const BUFFER_OVERHEAD: usize = recv::MESSAGE_OVERHEAD;
 
 /// An incarnation for a process started at `unix` (time since the Unix
-/// epoch): its milliseconds in the high 48 bits, `random` in the low 16, so
-/// a later start at the same address has a larger incarnation (unless the
-/// clock went back), and two starts in the same millisecond still differ
-/// with odds 65,535 in 65,536.
-pub fn incarnation_at(unix: Duration, random: u16) -> u64 {
-    let millis = u64::try_from(unix.as_millis()).unwrap_or(u64::MAX) & ((1 << 48) - 1);
-    (millis << 16) | u64::from(random)
+/// epoch): its milliseconds in the high 42 bits (enough until 2109),
+/// `random`'s low 22 bits below, so a later start at the same address has
+/// a larger incarnation (unless the clock went back), and two processes
+/// started in the same millisecond differ but for one chance in 4,194,304.
+pub fn incarnation_at(unix: Duration, random: u32) -> u64 {
+    let millis = u64::try_from(unix.as_millis()).unwrap_or(u64::MAX) & ((1 << 42) - 1);
+    (millis << 22) | (u64::from(random) & ((1 << 22) - 1))
 }
 
 /// A message is taken for lost, and retransmitted without waiting for its
@@ -314,9 +314,11 @@ pub enum TransportEvent {
         version: u8,
     },
     /// A datagram from `peer` was refused by the cluster key: not sealed,
-    /// sealed with another key, tampered with, or outside the clock skew
-    /// (reported once per peer; every such datagram is counted in
-    /// [`Stats::unauthenticated`] or [`Stats::outdated`]).
+    /// sealed with another key or for another recipient, tampered with,
+    /// outside the clock skew, or a replay (reported once per peer, and at
+    /// most [`REPORTS_PER_SECOND`] a second; every such datagram is
+    /// counted, in [`Stats::unauthenticated`], [`Stats::outdated`] or, for
+    /// its `Data` frames, [`Stats::stale`]).
     Refused {
         /// Who (by its source address) sent it.
         peer: SocketAddr,
@@ -378,7 +380,8 @@ pub struct Stats {
     /// than allowed, dropped unacknowledged.
     pub over_capacity: u64,
     /// `Data` from an earlier incarnation of its address, dropped
-    /// unacknowledged.
+    /// unacknowledged; with a key also `Data` of a sealed replay (an
+    /// incarnation heard at another address).
     pub stale: u64,
     /// Sequence numbers never received that a sender's floor moved past.
     pub skipped: u64,
@@ -466,6 +469,9 @@ pub struct Transport {
     /// What this host's clock read (since the Unix epoch) at an instant,
     /// for sealed datagrams (see [`Transport::set_clock`]).
     clock: Option<(Instant, Duration)>,
+    /// The address datagrams to us are sent to, which their seal names
+    /// (see [`Transport::set_local_addr`]).
+    local: SocketAddr,
     /// The latest time the transport was given, once it was given one.
     now: Option<Instant>,
     /// Sequence numbers given out so far, to all peers: a peer record made
@@ -477,6 +483,8 @@ pub struct Transport {
     wrong_version_seen: HashSet<SocketAddr>,
     /// Peers already reported sending datagrams the key refused.
     refused_seen: HashSet<SocketAddr>,
+    /// When the current second of refusal reports began, and how many.
+    reports: Option<(Instant, u32)>,
     /// Sealed: the address each sender incarnation heard lately came from,
     /// and when; the same incarnation from another address is a replay.
     incarnations: HashMap<u64, (SocketAddr, Instant)>,
@@ -489,7 +497,11 @@ pub struct Transport {
 /// Most peers remembered as having sent another protocol version (or
 /// datagrams the key refused); past it, the memory starts again (and they
 /// may be reported again).
-const WRONG_VERSION_MEMORY: usize = 1024;
+const REPORTED_MEMORY: usize = 1024;
+
+/// Refused datagrams reported (as [`TransportEvent::Refused`]) a second at
+/// most.
+pub const REPORTS_PER_SECOND: u32 = 16;
 
 impl Transport {
     /// Bookkeeping for a process whose incarnation (random, chosen at each
@@ -512,10 +524,12 @@ impl Transport {
             tombstones_until: None,
             gave_back: false,
             clock: None,
+            local: SocketAddr::from(([0, 0, 0, 0], 0)),
             now: None,
             seqs_given: 0,
             wrong_version_seen: HashSet::new(),
             refused_seen: HashSet::new(),
+            reports: None,
             incarnations: HashMap::new(),
             full_until: None,
             ranges: Vec::new(),
@@ -597,7 +611,7 @@ impl Transport {
         self.now = self.now.max(Some(now));
         let read = match &self.config.keys {
             None => wire::decode(datagram),
-            Some(keys) => match wire::open(datagram, keys) {
+            Some(keys) => match wire::open(datagram, keys, self.local) {
                 Ok((decoded, time)) if self.in_time(now, time) => Ok(decoded),
                 Ok((_, time)) => Err(WireError::Outdated(time)),
                 Err(error) => Err(error),
@@ -621,7 +635,7 @@ impl Transport {
                     self.report_refused(from, error);
                 } else if let WireError::UnknownVersion(version) = error {
                     self.stats.wrong_version += 1;
-                    if self.wrong_version_seen.len() >= WRONG_VERSION_MEMORY {
+                    if self.wrong_version_seen.len() >= REPORTED_MEMORY {
                         self.wrong_version_seen.clear();
                     }
                     if self.wrong_version_seen.insert(from) {
@@ -639,6 +653,18 @@ impl Transport {
         self.stats.received += 1;
         let incarnation = decoded.incarnation();
         let has_data = decoded.has_data();
+        // Sealed, incarnations are ordered and cannot be forged: one heard
+        // at another address, or older than one heard from this address, is
+        // a replay, refused whole before it costs a peer record.
+        let keyed = self.config.keys.is_some();
+        if keyed && self.is_replay(from, incarnation) {
+            self.stats.stale += decoded
+                .frames()
+                .filter(|f| matches!(f, Frame::Data(_)))
+                .count() as u64;
+            self.report_refused(from, WireError::Replayed);
+            return Ok(());
+        }
         let id = match self.peers.lookup(from) {
             Some(id) => Some(id),
             None if has_data => self.admit_new_peer(now, from),
@@ -653,31 +679,6 @@ impl Transport {
             }
             return Ok(());
         };
-        // Sealed, incarnations are ordered and cannot be forged: one older
-        // than an incarnation heard before from the address is a replay of
-        // an earlier life, refused whole.
-        let keyed = self.config.keys.is_some();
-        let elsewhere = keyed
-            && self
-                .incarnations
-                .get(&incarnation)
-                .is_some_and(|&(addr, _)| addr != from);
-        let superseded = elsewhere
-            || keyed
-                && self.peers.get(id).is_some_and(|peer| {
-                    peer.is_superseded(incarnation)
-                        || (peer.recv.is_none()
-                            && buried(&self.tombstones, peer.addr)
-                                .is_some_and(|buried| incarnation < buried))
-                });
-        if superseded {
-            self.stats.stale += decoded
-                .frames()
-                .filter(|f| matches!(f, Frame::Data(_)))
-                .count() as u64;
-            self.report_refused(from, WireError::Replayed);
-            return Ok(());
-        }
         let retired = self
             .peers
             .get(id)
@@ -865,10 +866,43 @@ impl Transport {
         )
     }
 
+    /// Whether a sealed datagram of `incarnation` from `from` is a replay:
+    /// that incarnation was heard at another address, or a later one at
+    /// this address (by its peer record, or the table of forgotten ones).
+    fn is_replay(&self, from: SocketAddr, incarnation: u64) -> bool {
+        if self
+            .incarnations
+            .get(&incarnation)
+            .is_some_and(|&(addr, _)| addr != from)
+        {
+            return true;
+        }
+        let peer = self.peers.by_addr(from);
+        peer.is_some_and(|peer| peer.is_superseded(incarnation))
+            || (peer.is_none_or(|peer| peer.recv.is_none())
+                && buried(&self.tombstones, from).is_some_and(|buried| incarnation < buried))
+    }
+
     /// Reports, once per address, that the key refused a datagram from
     /// `from`.
+    /// At most [`REPORTS_PER_SECOND`] a second, so that forged sources
+    /// cannot turn into a flood of log lines (every datagram is counted
+    /// all the same).
     fn report_refused(&mut self, from: SocketAddr, why: WireError) {
-        if self.refused_seen.len() >= WRONG_VERSION_MEMORY {
+        if let Some(now) = self.now {
+            match self.reports {
+                Some((since, count))
+                    if now.saturating_duration_since(since) < Duration::from_secs(1) =>
+                {
+                    if count >= REPORTS_PER_SECOND {
+                        return;
+                    }
+                    self.reports = Some((since, count + 1));
+                }
+                _ => self.reports = Some((now, 1)),
+            }
+        }
+        if self.refused_seen.len() >= REPORTED_MEMORY {
             self.refused_seen.clear();
         }
         if self.refused_seen.insert(from) {
@@ -899,6 +933,14 @@ impl Transport {
             }
         }
         self.incarnations.insert(incarnation, (from, now));
+    }
+
+    /// Tells the transport the address it receives on: a sealed datagram
+    /// names its recipient, and one sealed for another address is refused.
+    /// A transport with keys must be told it (until then it refuses every
+    /// sealed datagram).
+    pub fn set_local_addr(&mut self, local: SocketAddr) {
+        self.local = local;
     }
 
     /// Seals with, and accepts, `keys` from now on (after the key file was
@@ -1171,7 +1213,7 @@ impl Transport {
         let peer = peers.get_mut(id)?;
         let written = match config.keys.as_deref() {
             None => Writer::new(buf, *incarnation),
-            Some(keys) => Writer::sealed(buf, *incarnation, keys.current(), *time),
+            Some(keys) => Writer::sealed(buf, *incarnation, keys.current(), *time, peer.addr),
         };
         let Ok(mut writer) = written else {
             stats.encode_failures += 1;

@@ -38,20 +38,17 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+use std::net::SocketAddr;
+
 use crate::auth::{Key, Keys, SEAL_LEN, TAG_LEN, TIME_LEN};
 
 /// The protocol version this module reads and writes: the first byte of
 /// every datagram.
 pub const VERSION: u8 = 2;
 
-/// The `key` byte of a datagram that carries no authentication tag: the
-/// only value this version accepts.
+/// The `key` byte of a datagram that is not sealed (any other value names
+/// the key that sealed it).
 pub const NO_KEY: u8 = 0;
-
-/// Bytes reserved at the end of every datagram for a seal (the sender's
-/// clock and the tag), so that the longest message is the same with or
-/// without a cluster key.
-pub const TAG_RESERVE: usize = SEAL_LEN;
 
 /// The largest datagram we send, in bytes: the largest UDP payload that fits
 /// one IPv4 packet (65,535 − 20 bytes of IPv4 header − 8 bytes of UDP
@@ -70,9 +67,10 @@ pub const MAX_HEADER: usize = 1 + 1 + 10;
 pub const MAX_DATA_OVERHEAD: usize = 1 + 10 + 10 + 3;
 
 /// The longest message text, in bytes of UTF-8, that fits one datagram
-/// whatever the sequence numbers and incarnation are, with room for a tag:
-/// 65,507 − 12 − 24 − 16 = 65,455.
-pub const MAX_MESSAGE_LEN: usize = MAX_DATAGRAM - MAX_HEADER - MAX_DATA_OVERHEAD - TAG_RESERVE;
+/// whatever the sequence numbers and incarnation are, with room for a
+/// seal ([`SEAL_LEN`], so the longest message is the same with or without
+/// a cluster key): 65,507 − 12 − 24 − 16 = 65,455.
+pub const MAX_MESSAGE_LEN: usize = MAX_DATAGRAM - MAX_HEADER - MAX_DATA_OVERHEAD - SEAL_LEN;
 
 /// The most ranges of messages received ahead of a hole that one `Ack`
 /// frame written by this module lists (decoders accept any number).
@@ -336,7 +334,13 @@ pub fn decode(datagram: &[u8]) -> Result<Datagram<'_>, WireError> {
 /// Reads a sealed datagram: checks its key byte names one of `keys` and its
 /// tag, before reading anything else; then reads it as [`decode`] does.
 /// Returns it with the sender's clock when it sealed it (Unix seconds).
-pub fn open<'a>(datagram: &'a [u8], keys: &Keys) -> Result<(Datagram<'a>, u32), WireError> {
+/// `to` is the receiver's own address: the seal names the recipient (see
+/// [`Key::seal_tag`]), so a datagram sealed for another is refused.
+pub fn open<'a>(
+    datagram: &'a [u8],
+    keys: &Keys,
+    to: SocketAddr,
+) -> Result<(Datagram<'a>, u32), WireError> {
     let id = key_of(datagram)?;
     if id == NO_KEY {
         return Err(WireError::Unsealed);
@@ -346,7 +350,7 @@ pub fn open<'a>(datagram: &'a [u8], keys: &Keys) -> Result<(Datagram<'a>, u32), 
         return Err(WireError::BadTag(id));
     }
     let (sealed, tag) = datagram.split_at(datagram.len() - TAG_LEN);
-    if !key.verify(sealed, tag) {
+    if !key.verify_seal(to, sealed, tag) {
         return Err(WireError::BadTag(id));
     }
     let (body, time) = sealed.split_at(sealed.len() - TIME_LEN);
@@ -414,8 +418,8 @@ pub struct Writer<'b> {
     buf: &'b mut [u8],
     len: usize,
     header: usize,
-    /// The key and clock a sealed datagram ends with.
-    seal: Option<(&'b Key, u32)>,
+    /// The key, clock and recipient a sealed datagram is sealed with.
+    seal: Option<(&'b Key, u32, SocketAddr)>,
 }
 
 impl<'b> Writer<'b> {
@@ -440,13 +444,15 @@ impl<'b> Writer<'b> {
         Ok(writer)
     }
 
-    /// Starts a datagram from `incarnation` in `buf`, to be sealed with
-    /// `key` and the sender's clock `time` (Unix seconds) when finished.
+    /// Starts a datagram from `incarnation` in `buf`, to be sealed for the
+    /// recipient `to` with `key` and the sender's clock `time` (Unix
+    /// seconds) when finished.
     pub fn sealed(
         buf: &'b mut [u8],
         incarnation: u64,
         key: &'b Key,
         time: u32,
+        to: SocketAddr,
     ) -> Result<Self, EncodeError> {
         let needed = 2 + varint_len(incarnation) + SEAL_LEN;
         if buf.len() < needed {
@@ -457,7 +463,7 @@ impl<'b> Writer<'b> {
         }
         let mut writer = Writer::new(buf, incarnation)?;
         writer.buf[1] = key.id();
-        writer.seal = Some((key, time));
+        writer.seal = Some((key, time, to));
         Ok(writer)
     }
 
@@ -527,10 +533,10 @@ impl<'b> Writer<'b> {
 
     /// The datagram's length: the bytes to send are `buf[..len]`.
     pub fn finish(mut self) -> usize {
-        if let Some((key, time)) = self.seal {
+        if let Some((key, time, to)) = self.seal {
             self.buf[self.len..self.len + TIME_LEN].copy_from_slice(&time.to_be_bytes());
             self.len += TIME_LEN;
-            let tag = key.tag(&self.buf[..self.len]);
+            let tag = key.seal_tag(to, &self.buf[..self.len]);
             self.buf[self.len..self.len + TAG_LEN].copy_from_slice(&tag);
             self.len += TAG_LEN;
         }
@@ -832,14 +838,14 @@ mod tests {
     fn largest_message_fits_one_datagram_with_the_largest_header_and_a_tag() {
         let text = "x".repeat(MAX_MESSAGE_LEN);
         assert_eq!(
-            header_len(u64::MAX) + data_frame_len(u64::MAX, u64::MAX, &text) + TAG_RESERVE,
+            header_len(u64::MAX) + data_frame_len(u64::MAX, u64::MAX, &text) + SEAL_LEN,
             MAX_DATAGRAM
         );
         let mut buf = vec![0; MAX_DATAGRAM];
         let mut w = Writer::new(&mut buf, u64::MAX).unwrap();
         assert!(w.push_data(u64::MAX, u64::MAX, &text));
         let len = w.finish();
-        assert_eq!(len, MAX_DATAGRAM - TAG_RESERVE);
+        assert_eq!(len, MAX_DATAGRAM - SEAL_LEN);
         assert_eq!(frames(&buf[..len]).len(), 1);
     }
 
@@ -900,13 +906,15 @@ mod tests {
     fn a_sealed_datagram_is_the_documented_bytes() {
         let keys = example_keys();
         let mut buf = [0u8; 64];
-        let mut w = Writer::sealed(&mut buf, 5, keys.current(), 0x6553_f100).unwrap();
+        let to: SocketAddr = "10.0.0.2:42000".parse().unwrap();
+        let mut w = Writer::sealed(&mut buf, 5, keys.current(), 0x6553_f100, to).unwrap();
         assert!(w.push_data(0, 0, "hi"));
         let len = w.finish();
         // version 2, key 90 (0x5a), incarnation 5, Data 0 0 "hi", time,
-        // then HMAC-SHA-256 of all that, first 12 bytes (Python:
-        // hmac.new(bytes(range(32)), bytes.fromhex("025a05000000026869
-        // 6553f100"), "sha256").hexdigest()[:24]).
+        // then HMAC-SHA-256 of the recipient 10.0.0.2:42000 (0a 00 00 02
+        // a4 10) and all that, first 12 bytes (Python:
+        // hmac.new(bytes(range(32)), bytes.fromhex("0a000002a410025a05
+        // 0000000268696553f100"), "sha256").hexdigest()[:24]).
         let sealed_hex = "02 5a 05 00 00 00 02 68 69 65 53 f1 00 ".to_owned() + SEALED_EXAMPLE_TAG;
         assert_eq!(hex(&buf[..len]), sealed_hex);
         let doc = include_str!("../../docs/protocol.md");
@@ -914,8 +922,16 @@ mod tests {
             doc.contains(&sealed_hex),
             "protocol.md lacks the sealed example"
         );
-        let (datagram, time) = open(&buf[..len], &keys).unwrap();
+        let (datagram, time) = open(&buf[..len], &keys, to).unwrap();
         assert_eq!((datagram.incarnation(), time), (5, 0x6553_f100));
+        // Sealed for 10.0.0.2:42000, refused at any other address.
+        for other in ["10.0.0.3:42000", "10.0.0.2:42001"] {
+            let other: SocketAddr = other.parse().unwrap();
+            assert_eq!(
+                open(&buf[..len], &keys, other).map(|_| ()),
+                Err(WireError::BadTag(90))
+            );
+        }
         let texts: Vec<_> = datagram
             .frames()
             .map(|f| match f {
@@ -926,22 +942,23 @@ mod tests {
         assert_eq!(texts, ["hi"]);
     }
 
-    const SEALED_EXAMPLE_TAG: &str = "1b cc 2e 19 de db 0a de 86 5c 1a 80";
+    const SEALED_EXAMPLE_TAG: &str = "3b 62 6c 93 e9 32 9e 69 eb 20 a3 6d";
 
     #[test]
     fn a_seal_refuses_every_change_and_every_other_key() {
         let keys = example_keys();
         let mut buf = [0u8; 64];
-        let mut w = Writer::sealed(&mut buf, 5, keys.current(), 1).unwrap();
+        let to: SocketAddr = "127.0.0.1:42000".parse().unwrap();
+        let mut w = Writer::sealed(&mut buf, 5, keys.current(), 1, to).unwrap();
         assert!(w.push_data(3, 1, "stop 5000"));
         let len = w.finish();
         let good = buf[..len].to_vec();
-        assert!(open(&good, &keys).is_ok());
+        assert!(open(&good, &keys, to).is_ok());
         for byte in 0..len {
             for bit in 0..8 {
                 let mut bad = good.clone();
                 bad[byte] ^= 1 << bit;
-                let refused = open(&bad, &keys);
+                let refused = open(&bad, &keys, to);
                 assert!(
                     matches!(
                         refused,
@@ -955,7 +972,7 @@ mod tests {
             }
         }
         for cut in 0..len {
-            assert!(open(&good[..cut], &keys).is_err());
+            assert!(open(&good[..cut], &keys, to).is_err());
         }
         // Unsealed where a key is required, sealed where none is known,
         // and another cluster's key.
@@ -964,13 +981,13 @@ mod tests {
         assert!(w.push_data(3, 1, "stop 5000"));
         let plain_len = w.finish();
         assert_eq!(
-            open(&plain[..plain_len], &keys).map(|_| ()),
+            open(&plain[..plain_len], &keys, to).map(|_| ()),
             Err(WireError::Unsealed)
         );
         assert_eq!(decode(&good).map(|_| ()), Err(WireError::UnknownKey(90)));
         let other = Keys::parse(&"42".repeat(32)).unwrap();
         assert!(matches!(
-            open(&good, &other),
+            open(&good, &other, to),
             Err(WireError::UnknownKey(90) | WireError::BadTag(90))
         ));
     }

@@ -56,6 +56,22 @@ pub struct ConfigError {
 }
 
 impl Config {
+    /// Checks what a cluster key asks of the timings: a peer is remembered
+    /// longer than a replay of its datagrams could be accepted (twice
+    /// `WINK_MAX_SKEW_MS`, and a second), or its late replay would be taken
+    /// for a new message.
+    pub fn check_for_keys(&self) -> Result<(), ConfigError> {
+        let replayable = self.transport.max_skew * 2 + Duration::from_secs(1);
+        if self.transport.peer_idle <= replayable {
+            return Err(ConfigError {
+                name: "WINK_PEER_IDLE_MS",
+                value: self.transport.peer_idle.as_millis().to_string(),
+                problem: "with a cluster key, must be longer than 2 x WINK_MAX_SKEW_MS + 1000",
+            });
+        }
+        Ok(())
+    }
+
     /// The timings of a machine's supervision core.
     pub fn node(&self) -> crate::node::NodeConfig {
         crate::node::NodeConfig {
@@ -191,6 +207,13 @@ impl Config {
                 name: "WINK_HEARTBEAT_TIMEOUT_MS",
                 value: config.heartbeat_timeout.as_millis().to_string(),
                 problem: "must be longer than the pulse interval, or every child times out",
+            });
+        }
+        if config.transport.max_skew < Duration::from_secs(1) {
+            return Err(ConfigError {
+                name: "WINK_MAX_SKEW_MS",
+                value: config.transport.max_skew.as_millis().to_string(),
+                problem: "at least 1000: a sealed datagram's clock is in whole seconds",
             });
         }
         if config.transport.min_rto > config.transport.max_rto {

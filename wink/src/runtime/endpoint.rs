@@ -176,8 +176,17 @@ impl<S: Socket> Endpoint<S> {
         let now = Instant::now();
         let unix = unix_time();
         let mut transport =
-            Transport::new(transport::incarnation_at(unix, fastrand::u16(..)), config);
+            Transport::new(transport::incarnation_at(unix, fastrand::u32(..)), config);
         transport.set_clock(now, unix);
+        transport.set_local_addr(local.socket_addr());
+        if transport.config().keys.is_some() && local.ip().is_unspecified() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "with a cluster key, bind a specific address, not {local}: a sealed datagram names the address it is sent to"
+                ),
+            ));
+        }
         Ok(Endpoint {
             socket,
             transport,

@@ -229,6 +229,7 @@ fn run_with<M: Machine>(machine: M, program: &str, args: &[String]) -> Result<Ex
     {
         config.transport.keys = Some(keys);
         config.key_file = Some(file);
+        config.check_for_keys().map_err(usage_error)?;
     }
     let server = match std::env::var(SERVER_ENV) {
         Ok(server) => server

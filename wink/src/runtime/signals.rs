@@ -68,12 +68,15 @@ impl AsFd for Signals {
     }
 }
 
-/// Makes `command` start its process with SIGTERM, SIGINT and SIGHUP unblocked. A
+/// Makes `command` start its process with SIGTERM and SIGINT unblocked. A
 /// new process inherits the signal mask of the thread that forks it, so a
 /// machine forked by a server thread that has them blocked (see
 /// [`Signals::new`]) would otherwise ignore a stop request until SIGKILL.
 pub fn unblock_in_child(command: &mut Command) -> io::Result<()> {
-    let set = sigset(&STOPS)?;
+    // SIGHUP stays blocked: until the machine makes its own `Signals`, a
+    // SIGHUP its server passes on (read the key file again) waits pending
+    // instead of ending it.
+    let set = sigset(&[libc::SIGTERM, libc::SIGINT])?;
     // SAFETY: the closure runs in the child between fork and exec; it only
     // calls `pthread_sigmask`, which is async-signal-safe, on a set made
     // beforehand, and allocates nothing.
@@ -177,8 +180,9 @@ mod tests {
             .join()
             .unwrap()
         };
-        // SIGHUP is bit 0, SIGINT bit 1, SIGTERM bit 14.
+        // SIGHUP is bit 0, SIGINT bit 1, SIGTERM bit 14: SIGHUP stays
+        // blocked, to wait for the machine's own descriptor.
         assert!(blocked(false).trim_end().ends_with("4003"), "inherited");
-        assert_eq!(blocked(true).trim_end(), "SigBlk:\t0000000000000000");
+        assert_eq!(blocked(true).trim_end(), "SigBlk:\t0000000000000001");
     }
 }

@@ -1345,6 +1345,7 @@ fn sealed(incarnation: u64, keys: Arc<Keys>, now: Instant) -> Transport {
         },
     );
     t.set_clock(now, UNIX);
+    t.set_local_addr(b_addr());
     t
 }
 
@@ -1367,7 +1368,7 @@ fn sealed_transports_deliver_to_each_other_and_nothing_unsealed_gets_in() {
     let acks = transmit_all(&mut b, now);
     assert_eq!(acks.len(), 1);
     assert!(wire::decode(&acks[0].1).is_err());
-    assert!(wire::open(&acks[0].1, &cluster_keys()).is_ok());
+    assert!(wire::open(&acks[0].1, &cluster_keys(), a_addr()).is_ok());
 
     // Unsealed, or sealed with another cluster's key: dropped before it
     // is read, counted, no peer made, nothing sent back.
@@ -1489,4 +1490,19 @@ fn a_sealed_datagram_replayed_from_another_address_is_refused() {
     }
     assert!(b.incarnations.is_empty());
     assert!(now + idle * 4 > now + skew * 2);
+}
+
+#[test]
+fn a_sealed_datagram_is_refused_by_any_recipient_but_its_own() {
+    // Captured on its way to b, sent to another receiver that runs a
+    // machine on the same port, say: sealed for b, refused there.
+    let now = Instant::now();
+    let captured = sealed_data(A, cluster_keys(), now, "stop 5000");
+    let mut c = sealed(B, cluster_keys(), now);
+    c.set_local_addr(addr(4002));
+    assert_eq!(
+        c.receive(now, a_addr(), &captured, |_, m| panic!("{m}")),
+        Err(WireError::BadTag(cluster_keys().current().id()))
+    );
+    assert_eq!((c.stats().unauthenticated, c.peers()), (1, 0));
 }
