@@ -109,7 +109,8 @@ impl Key {
     /// other.
     pub fn seal_tag(&self, to: SocketAddr, bytes: &[u8]) -> [u8; TAG_LEN] {
         let mut mac = self.mac.clone();
-        mac.update(&recipient(to));
+        let (recipient, len) = recipient(to);
+        mac.update(&recipient[..len]);
         mac.update(bytes);
         let full = mac.finalize().into_bytes();
         let mut tag = [0; TAG_LEN];
@@ -121,7 +122,8 @@ impl Key {
     /// [`Key::seal_tag`]; compared in constant time).
     pub fn verify_seal(&self, to: SocketAddr, bytes: &[u8], tag: &[u8]) -> bool {
         let mut mac = self.mac.clone();
-        mac.update(&recipient(to));
+        let (recipient, len) = recipient(to);
+        mac.update(&recipient[..len]);
         mac.update(bytes);
         tag.len() == TAG_LEN && mac.verify_truncated_left(tag).is_ok()
     }
@@ -318,14 +320,21 @@ pub fn write_new_key_file(path: &Path) -> Result<(), KeyError> {
 }
 
 /// The recipient as the seal covers it: its IP's bytes, then its port,
-/// big-endian.
-fn recipient(to: SocketAddr) -> Vec<u8> {
-    let mut bytes = match to.ip() {
-        std::net::IpAddr::V4(ip) => ip.octets().to_vec(),
-        std::net::IpAddr::V6(ip) => ip.octets().to_vec(),
+/// big-endian (in a buffer of 18 bytes, of which the first `len`).
+fn recipient(to: SocketAddr) -> ([u8; 18], usize) {
+    let mut bytes = [0u8; 18];
+    let ip = match to.ip() {
+        std::net::IpAddr::V4(ip) => {
+            bytes[..4].copy_from_slice(&ip.octets());
+            4
+        }
+        std::net::IpAddr::V6(ip) => {
+            bytes[..16].copy_from_slice(&ip.octets());
+            16
+        }
     };
-    bytes.extend_from_slice(&to.port().to_be_bytes());
-    bytes
+    bytes[ip..ip + 2].copy_from_slice(&to.port().to_be_bytes());
+    (bytes, ip + 2)
 }
 
 /// A key line's 32 bytes. Errors say where, never which characters: they

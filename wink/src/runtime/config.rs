@@ -283,6 +283,25 @@ mod tests {
     }
 
     #[test]
+    fn a_key_asks_peers_to_be_remembered_longer_than_a_replay_is_accepted() {
+        let err = Config::from_lookup(lookup(&[("WINK_MAX_SKEW_MS", "999")])).unwrap_err();
+        assert_eq!(err.name, "WINK_MAX_SKEW_MS");
+        let config = Config::from_lookup(lookup(&[
+            ("WINK_MAX_SKEW_MS", "30000"),
+            ("WINK_PEER_IDLE_MS", "61000"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            config.check_for_keys().unwrap_err().name,
+            "WINK_PEER_IDLE_MS"
+        );
+        assert!(Config::from_lookup(|_| None)
+            .unwrap()
+            .check_for_keys()
+            .is_ok());
+    }
+
+    #[test]
     fn zero_or_inverted_timings_are_refused() {
         for (name, value) in [
             ("WINK_PULSE_MS", "0"),
