@@ -43,6 +43,10 @@ use wink::Address;
 /// only waits this long when it is going to fail anyway.
 pub const PATIENCE: Duration = Duration::from_secs(15);
 
+/// How long [`Process::wait`] waits, once the process ended, for its
+/// output pipes to close.
+pub const PIPES_CLOSE: Duration = Duration::from_secs(2);
+
 /// What went wrong, with context and the output seen so far.
 pub struct Error(String);
 
@@ -481,10 +485,23 @@ impl Process {
         Error(text)
     }
 
-    /// Waits up to `timeout` for the process to end.
+    /// Waits up to `timeout` for the process to end, and then for what it
+    /// wrote to be read to the end (its pipes close), so [`Process::lines`]
+    /// has every line: up to [`PIPES_CLOSE`] more, since a process it
+    /// started (a server's machines) may hold its pipes open.
     pub fn wait(&mut self, timeout: Duration) -> Result<ExitStatus> {
         match wait_for(&mut self.child, timeout) {
-            Ok(Some(status)) => Ok(status),
+            Ok(Some(status)) => {
+                let give_up = Instant::now() + PIPES_CLOSE;
+                while self.open > 0 {
+                    let left = give_up.saturating_duration_since(Instant::now());
+                    match self.events.recv_timeout(left) {
+                        Ok(event) => self.take(event),
+                        Err(_) => break,
+                    }
+                }
+                Ok(status)
+            }
             Ok(None) => Err(self.failure(&format!(
                 "{} did not end within {:.1}s",
                 self.name,
