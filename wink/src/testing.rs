@@ -277,9 +277,9 @@ impl<M: Machine> Harness<M> {
         self.effects
             .iter()
             .filter_map(|e| match e {
-                Effect::Send { message, .. } | Effect::SendAt { message, .. } => {
-                    Some(message.as_str())
-                }
+                Effect::Send { message, .. }
+                | Effect::SendAt { message, .. }
+                | Effect::StateTimeout { message, .. } => Some(message.as_str()),
                 _ => None,
             })
             .collect()

@@ -18,8 +18,11 @@ pub enum Effect {
         /// The message text, `name arg arg…`.
         message: String,
     },
-    /// Send `message` to `to` at `at`.
+    /// Send `message` to `to` at `at`, unless timer `id` is cancelled
+    /// first.
     SendAt {
+        /// The timer, for [`Context::cancel`].
+        id: TimerId,
         /// When to send it.
         at: Instant,
         /// The recipient.
@@ -27,6 +30,20 @@ pub enum Effect {
         /// The message text.
         message: String,
     },
+    /// Send `message` to the machine itself at `at`, unless it leaves the
+    /// state it is in once the handler returns (or timer `id` is
+    /// cancelled, or another state timeout replaces it) first.
+    StateTimeout {
+        /// The timer, for [`Context::cancel`].
+        id: TimerId,
+        /// When to deliver it.
+        at: Instant,
+        /// The message text.
+        message: String,
+    },
+    /// Forget timer `id`: its message is not sent (nothing, if it was sent
+    /// already).
+    Cancel(TimerId),
     /// Ask a server to start a child machine whose parent is this machine.
     Spawn {
         /// The name of the machine to start.
@@ -40,6 +57,11 @@ pub enum Effect {
     /// Exit in order: exit actions, `exited` to the parent.
     Exit,
 }
+
+/// A timer of [`Context::send_after`], [`Context::send_at`] or
+/// [`Context::state_timeout`], to [`Context::cancel`] it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TimerId(pub u64);
 
 /// A step the machine took, recorded for logs and tests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +99,8 @@ pub struct Context<M: Machine> {
     keep_steps: bool,
     log_steps: bool,
     raised: Option<String>,
+    /// The id the next timer gets.
+    next_timer: u64,
 }
 
 impl<M: Machine> std::fmt::Debug for Context<M> {
@@ -117,6 +141,7 @@ impl<M: Machine> Context<M> {
             keep_steps: false,
             log_steps: false,
             raised: None,
+            next_timer: 0,
         }
     }
 
@@ -139,19 +164,57 @@ impl<M: Machine> Context<M> {
         self.send(to, message);
     }
 
-    /// Sends `message` to `to` after `delay`.
-    pub fn send_after(&mut self, delay: Duration, to: Address, message: impl Into<String>) {
+    /// Sends `message` to `to` after `delay`; the timer can be cancelled
+    /// until then ([`Context::cancel`]).
+    pub fn send_after(
+        &mut self,
+        delay: Duration,
+        to: Address,
+        message: impl Into<String>,
+    ) -> TimerId {
         let at = self.now + delay;
-        self.send_at(at, to, message);
+        self.send_at(at, to, message)
     }
 
-    /// Sends `message` to `to` at `at`.
-    pub fn send_at(&mut self, at: Instant, to: Address, message: impl Into<String>) {
+    /// Sends `message` to `to` at `at`; the timer can be cancelled until
+    /// then ([`Context::cancel`]).
+    pub fn send_at(&mut self, at: Instant, to: Address, message: impl Into<String>) -> TimerId {
+        let id = self.timer();
         self.effects.push(Effect::SendAt {
+            id,
             at,
             to,
             message: message.into(),
         });
+        id
+    }
+
+    /// Delivers `message` to this machine after `delay`, unless it has left
+    /// the state it is in when this handler returns (gen_statem's state
+    /// timeout): set in a state's entry action, or in a receiver that then
+    /// transitions, it belongs to the state the machine ends up in. A
+    /// machine has one state timeout at most: a new one replaces the last.
+    /// Leaving the state (any transition to another current state) cancels
+    /// it, as does [`Context::cancel`].
+    pub fn state_timeout(&mut self, delay: Duration, message: impl Into<String>) -> TimerId {
+        let id = self.timer();
+        self.effects.push(Effect::StateTimeout {
+            id,
+            at: self.now + delay,
+            message: message.into(),
+        });
+        id
+    }
+
+    /// Cancels timer `id`: its message will not be sent. Cancelling a timer
+    /// that already fired, or twice, does nothing.
+    pub fn cancel(&mut self, id: TimerId) {
+        self.effects.push(Effect::Cancel(id));
+    }
+
+    fn timer(&mut self) -> TimerId {
+        self.next_timer += 1;
+        TimerId(self.next_timer)
     }
 
     /// Asks this host's server to start the machine `name` as a child of

@@ -26,7 +26,7 @@ mod context;
 mod describe;
 
 pub use args::Args;
-pub use context::{Context, Effect, Step};
+pub use context::{Context, Effect, Step, TimerId};
 pub use describe::{Description, StateInfo};
 
 use std::fmt::{self, Debug, Display};

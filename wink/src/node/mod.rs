@@ -42,7 +42,7 @@ mod children;
 mod tests;
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+use std::collections::{BTreeMap, BinaryHeap, HashSet, VecDeque};
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -52,7 +52,7 @@ use crate::address::Address;
 use crate::control::{
     Control, ExitReason, Kind, Lifecycle, Parent, Reply, Request, RequestId, Target,
 };
-use crate::hsm::{Context, Effect, Hsm, Machine, MachineError, Step};
+use crate::hsm::{Context, Effect, Hsm, Machine, MachineError, Step, TimerId};
 use crate::name::MachineName;
 use crate::transport::TransportEvent;
 use crate::wire::{self, MAX_MESSAGE_LEN};
@@ -166,6 +166,7 @@ pub struct NodeStats {
 struct Scheduled {
     at: Instant,
     order: u64,
+    id: TimerId,
     to: Address,
     message: String,
 }
@@ -191,6 +192,11 @@ pub struct Node<M: Machine> {
     /// delivered after the current handler.
     internal: VecDeque<(Address, String, Option<RequestId>)>,
     scheduled: BinaryHeap<Reverse<Scheduled>>,
+    /// The timers of `scheduled` not cancelled: one fires only if it is
+    /// still here.
+    timers: HashSet<TimerId>,
+    /// The state timeout, and the state it belongs to.
+    state_timeout: Option<(TimerId, M::State)>,
     order: u64,
     next_id: u64,
     children: Children,
@@ -275,6 +281,8 @@ impl<M: Machine> Node<M> {
             out: VecDeque::new(),
             internal: VecDeque::new(),
             scheduled: BinaryHeap::new(),
+            timers: HashSet::new(),
+            state_timeout: None,
             order: 0,
             next_id: 1,
             registering: None,
@@ -447,7 +455,12 @@ impl<M: Machine> Node<M> {
         self.cx.set_now(now);
         while self.ending.is_none() && self.scheduled.peek().is_some_and(|Reverse(s)| s.at <= now) {
             if let Some(Reverse(due)) = self.scheduled.pop() {
-                self.send_checked(due.to, due.message);
+                if self.timers.remove(&due.id) {
+                    if self.state_timeout.is_some_and(|(id, _)| id == due.id) {
+                        self.state_timeout = None;
+                    }
+                    self.send_checked(due.to, due.message);
+                }
             }
         }
         if self.ending.is_none() && now >= self.next_pulse {
@@ -856,6 +869,13 @@ impl<M: Machine> Node<M> {
         for effect in effects {
             self.apply(now, effect);
         }
+        // A state timeout belongs to the state it was set for.
+        if let Some((id, state)) = self.state_timeout {
+            if self.hsm.current() != state {
+                self.timers.remove(&id);
+                self.state_timeout = None;
+            }
+        }
         if let Err(e) = result {
             self.end(Ending::errored(e.to_string()));
         }
@@ -864,14 +884,25 @@ impl<M: Machine> Node<M> {
     fn apply(&mut self, now: Instant, effect: Effect) {
         match effect {
             Effect::Send { to, message } => self.send_checked(to, message),
-            Effect::SendAt { at, to, message } => {
-                self.order += 1;
-                self.scheduled.push(Reverse(Scheduled {
-                    at,
-                    order: self.order,
-                    to,
-                    message,
-                }));
+            Effect::SendAt {
+                id,
+                at,
+                to,
+                message,
+            } => self.schedule(id, at, to, message),
+            Effect::StateTimeout { id, at, message } => {
+                if let Some((previous, _)) = self.state_timeout.take() {
+                    self.timers.remove(&previous);
+                }
+                self.state_timeout = Some((id, self.hsm.current()));
+                let me = self.cx.address();
+                self.schedule(id, at, me, message);
+            }
+            Effect::Cancel(id) => {
+                self.timers.remove(&id);
+                if self.state_timeout.is_some_and(|(timeout, _)| timeout == id) {
+                    self.state_timeout = None;
+                }
             }
             Effect::Spawn {
                 name,
@@ -880,6 +911,25 @@ impl<M: Machine> Node<M> {
             } => self.spawn(now, name, address, args),
             Effect::Exit => self.end(Ending::new(ExitReason::Normal)),
         }
+    }
+
+    /// Sends `message` to `to` at `at`, unless timer `id` is cancelled.
+    fn schedule(&mut self, id: TimerId, at: Instant, to: Address, message: String) {
+        // Cancelled timers wait in the heap until their time; so many that
+        // they outnumber the live ones twice, they go (amortised O(1)).
+        if self.scheduled.len() > 2 * self.timers.len() + 64 {
+            let timers = &self.timers;
+            self.scheduled.retain(|Reverse(s)| timers.contains(&s.id));
+        }
+        self.order += 1;
+        self.timers.insert(id);
+        self.scheduled.push(Reverse(Scheduled {
+            at,
+            order: self.order,
+            id,
+            to,
+            message,
+        }));
     }
 
     fn spawn(&mut self, now: Instant, name: MachineName, at: Option<Address>, args: Vec<String>) {
@@ -1008,6 +1058,8 @@ impl<M: Machine> Node<M> {
             }
         }
         self.scheduled.clear();
+        self.timers.clear();
+        self.state_timeout = None;
         info!(self.log, "{} exited: {}", self.who, ending.reason);
         let exited = Lifecycle::Exited {
             name,

@@ -544,3 +544,134 @@ fn a_machine_without_a_receiver_for_undelivered_ignores_it() {
     h.give_up(local(6000), "lost");
     assert!(h.ending().is_none(), "no error: {:?}", h.ending());
 }
+
+#[crate::machine]
+mod timers {
+    use std::time::Duration;
+
+    use crate::hsm::TimerId;
+
+    /// Arms, cancels and waits, and writes down every timer that fired.
+    #[derive(Default)]
+    pub struct Timers {
+        pub armed: Option<TimerId>,
+        pub fired: Vec<String>,
+    }
+
+    pub enum State {
+        #[initial]
+        Idle,
+        Waiting,
+    }
+
+    impl Timers {
+        #[receive(Idle, "arm")]
+        fn arm(&mut self, cx: &mut Context<Self>, ms: u64) {
+            let me = cx.address();
+            self.armed = Some(cx.send_after(Duration::from_millis(ms), me, "ring"));
+        }
+
+        #[receive(Idle, "disarm")]
+        fn disarm(&mut self, cx: &mut Context<Self>) {
+            if let Some(id) = self.armed {
+                cx.cancel(id);
+            }
+        }
+
+        #[receive(Idle, "ring")]
+        fn ring(&mut self, _cx: &mut Context<Self>) {
+            self.fired.push("ring".to_owned());
+        }
+
+        #[receive(Idle, "wait")]
+        fn wait(&mut self, cx: &mut Context<Self>) {
+            cx.transition(State::Waiting);
+        }
+
+        #[entry(Waiting)]
+        fn waiting(&mut self, cx: &mut Context<Self>) {
+            cx.state_timeout(Duration::from_millis(200), "late");
+        }
+
+        #[receive(Waiting, "again")]
+        fn again(&mut self, cx: &mut Context<Self>) {
+            cx.state_timeout(Duration::from_millis(300), "late");
+        }
+
+        #[receive(Waiting, "done")]
+        fn done(&mut self, cx: &mut Context<Self>) {
+            cx.transition(State::Idle);
+        }
+
+        #[receive(Waiting, "late")]
+        fn late(&mut self, cx: &mut Context<Self>) {
+            self.fired.push("late".to_owned());
+            cx.transition(State::Idle);
+        }
+
+        #[receive(Idle, "late")]
+        fn stale(&mut self, _cx: &mut Context<Self>) {
+            self.fired.push("stale late".to_owned());
+        }
+    }
+}
+
+fn timers() -> Harness<timers::Timers> {
+    let mut h = Harness::new(timers::Timers::default());
+    h.start().unwrap();
+    h
+}
+
+#[test]
+fn a_cancelled_timer_never_fires_and_cancelling_a_fired_one_does_nothing() {
+    let mut h = timers();
+    h.receive("arm 100").unwrap();
+    h.receive("disarm").unwrap();
+    h.advance(Duration::from_secs(1));
+    assert!(h.machine().fired.is_empty(), "{:?}", h.machine().fired);
+    h.receive("arm 100").unwrap();
+    h.advance(Duration::from_secs(1));
+    assert_eq!(h.machine().fired, ["ring"]);
+    h.receive("disarm").unwrap();
+    h.advance(Duration::from_secs(1));
+    assert_eq!(h.machine().fired, ["ring"]);
+}
+
+#[test]
+fn leaving_a_state_cancels_its_state_timeout_and_staying_lets_it_fire() {
+    let mut h = timers();
+    h.receive("wait").unwrap();
+    h.advance(Duration::from_millis(100));
+    h.receive("done").unwrap();
+    h.advance(Duration::from_secs(1));
+    assert!(h.machine().fired.is_empty(), "{:?}", h.machine().fired);
+    h.receive("wait").unwrap();
+    h.advance(Duration::from_secs(1));
+    assert_eq!(h.machine().fired, ["late"]);
+    assert_eq!(h.state(), "Idle");
+}
+
+#[test]
+fn a_new_state_timeout_replaces_the_last() {
+    let mut h = timers();
+    h.receive("wait").unwrap();
+    h.advance(Duration::from_millis(150));
+    h.receive("again").unwrap();
+    // The first would have fired at 200 ms.
+    h.advance(Duration::from_millis(200));
+    assert!(h.machine().fired.is_empty(), "{:?}", h.machine().fired);
+    h.advance(Duration::from_millis(200));
+    assert_eq!(h.machine().fired, ["late"]);
+    h.advance(Duration::from_secs(1));
+    assert_eq!(h.machine().fired, ["late"], "nothing stale after");
+}
+
+#[test]
+fn cancelled_timers_do_not_pile_up() {
+    let mut h = timers();
+    for _ in 0..10_000 {
+        h.receive("arm 3600000").unwrap();
+        h.receive("disarm").unwrap();
+    }
+    assert!(h.node().table_sizes() < 200, "{}", h.node().table_sizes());
+}
