@@ -27,7 +27,12 @@ pub fn run(client: &mut Client, args: Args) -> Result<(), Failure> {
     for _ in 0..args.replies {
         let reply = client.receive(Some(timeout), |from, text| reply_from(machine, from, text))?;
         match reply {
-            Some(text) => print([text])?,
+            Some(text) => {
+                if let Some(failure) = failure(machine, &text) {
+                    return Err(failure);
+                }
+                print([text])?
+            }
             None => return Err(no_answer(machine, timeout)),
         }
     }
@@ -45,6 +50,14 @@ fn message(words: &[String]) -> String {
     words.join(" ")
 }
 
+/// The failure `failed <name> <why>` from `machine` says: it errored on
+/// our message (and exits).
+fn failure(machine: Address, text: &str) -> Option<Failure> {
+    let rest = text.strip_prefix(wink::node::FAILED)?.strip_prefix(' ')?;
+    let (name, why) = rest.split_once(' ').unwrap_or((rest, ""));
+    Some(Failure::new(format!("{machine} failed on `{name}`: {why}")))
+}
+
 /// `text` if it is a reply from `machine`: anything it sends; messages
 /// from others are not.
 fn reply_from(machine: Address, from: Address, text: &str) -> Option<String> {
@@ -59,6 +72,18 @@ mod tests {
     fn the_words_make_one_message() {
         let words = ["hello  wide", "world"].map(str::to_owned);
         assert_eq!(message(&words), "hello  wide world");
+    }
+
+    #[test]
+    fn a_failed_message_is_a_failure_with_its_reason() {
+        let machine: Address = "127.0.0.1:42101".parse().unwrap();
+        let failure = failure(machine, "failed ping boom: no such thing").unwrap();
+        assert_eq!(
+            failure.to_string(),
+            "127.0.0.1:42101 failed on `ping`: boom: no such thing"
+        );
+        assert!(super::failure(machine, "failedness is a word").is_none());
+        assert!(super::failure(machine, "pong").is_none());
     }
 
     #[test]

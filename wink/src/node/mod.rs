@@ -247,6 +247,12 @@ impl<M: Machine> fmt::Debug for Node<M> {
 /// given up: `undelivered <to> <message>`.
 pub const UNDELIVERED: &str = "undelivered";
 
+/// The word of the message a machine sends the sender of a message it
+/// errored on, before it exits: `failed <message-name> <why>`. A machine
+/// that gets one hands it to its receiver for it, if any (none is no
+/// error).
+pub const FAILED: &str = "failed";
+
 impl<M: Machine> Node<M> {
     /// A node for `hsm` at `me`; nothing happens until [`Node::start`].
     pub fn new(
@@ -810,14 +816,28 @@ impl<M: Machine> Node<M> {
         self.settle(now);
     }
 
-    /// Delivers an ordinary message to the receivers.
+    /// Delivers an ordinary message to the receivers. If the machine
+    /// errors on it, its sender is told first: `failed <name> <why>`.
     fn dispatch(&mut self, now: Instant, from: Address, text: &str) -> Result<(), MachineError> {
         if self.ending.is_some() {
             return Err(MachineError::Lifecycle("not running"));
         }
         self.stats.delivered += 1;
         self.cx.set_sender(from);
-        let result = self.hsm.dispatch(&mut self.cx, text);
+        let word = text.split_ascii_whitespace().next().unwrap_or("");
+        let result = if word == FAILED {
+            // Told that a message of ours failed: news, like a lifecycle
+            // word, for a receiver if there is one.
+            self.dispatch_if_handled(text)
+        } else {
+            self.hsm.dispatch(&mut self.cx, text)
+        };
+        if let Err(e) = &result {
+            if from != self.cx.address() && word != FAILED {
+                let why = cut(&e.to_string(), MAX_ERROR);
+                self.send(from, format!("{FAILED} {} {why}", cut(word, 200)));
+            }
+        }
         self.after_handler(now, result.clone());
         result
     }

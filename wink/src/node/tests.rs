@@ -341,9 +341,11 @@ fn after_an_error_the_machine_takes_nothing_more() {
     );
     let ending = h.ending().unwrap();
     assert_eq!(ending.reason, ExitReason::Error);
+    // The parent sent it: it is told as the sender, then as the parent.
     assert_eq!(
         sent_to(&h, PARENT)[1..],
         [
+            "failed fail receiver `fail` failed: asked to fail",
             "errored test/Machine receiver `fail` failed: asked to fail",
             "exited test/Machine error"
         ]
@@ -674,4 +676,35 @@ fn cancelled_timers_do_not_pile_up() {
         h.receive("disarm").unwrap();
     }
     assert!(h.node().table_sizes() < 200, "{}", h.node().table_sizes());
+}
+
+#[test]
+fn the_sender_of_a_message_the_machine_fails_on_is_told_why() {
+    let mut h = harness(&[]);
+    let peer = local(6100);
+    let err = h.receive_from(peer, "fail").unwrap_err();
+    assert_eq!(
+        sent_to(&h, peer),
+        [format!("failed fail {err}")],
+        "told before the machine exits"
+    );
+    // A word the machine has no receiver for fails it too, and says so.
+    let mut h = harness(&[]);
+    assert!(h.receive_from(peer, "bogus 1").is_err());
+    assert_eq!(
+        sent_to(&h, peer),
+        ["failed bogus unhandled message `bogus` in state `Running`"]
+    );
+}
+
+#[test]
+fn a_failed_message_is_news_for_a_receiver_not_an_error() {
+    let mut h = harness(&[]);
+    h.receive_from(local(6100), "failed ping boom").unwrap();
+    h.receive("quit").unwrap();
+    assert_eq!(h.ending().unwrap().reason, ExitReason::Normal);
+    assert!(
+        sent_to(&h, local(6100)).is_empty(),
+        "no failed about failed"
+    );
 }
