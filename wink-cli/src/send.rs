@@ -50,12 +50,18 @@ fn message(words: &[String]) -> String {
     words.join(" ")
 }
 
-/// The failure `failed <name> <why>` from `machine` says: it errored on
-/// our message (and exits).
+/// The failure `failed <name> <why>` from `machine` says (it errored on
+/// our message, and exits), or `refused <name> <why>` (it refused it, and
+/// goes on).
 fn failure(machine: Address, text: &str) -> Option<Failure> {
-    let rest = text.strip_prefix(wink::node::FAILED)?.strip_prefix(' ')?;
+    let (word, said) = if let Some(rest) = text.strip_prefix(wink::node::FAILED) {
+        ("failed on", rest)
+    } else {
+        ("refused", text.strip_prefix(wink::node::REFUSED)?)
+    };
+    let rest = said.strip_prefix(' ')?;
     let (name, why) = rest.split_once(' ').unwrap_or((rest, ""));
-    Some(Failure::new(format!("{machine} failed on `{name}`: {why}")))
+    Some(Failure::new(format!("{machine} {word} `{name}`: {why}")))
 }
 
 /// `text` if it is a reply from `machine`: anything it sends; messages
@@ -83,6 +89,11 @@ mod tests {
             "127.0.0.1:42101 failed on `ping`: boom: no such thing"
         );
         assert!(super::failure(machine, "failedness is a word").is_none());
+        let refused = super::failure(machine, "refused withdraw not enough money").unwrap();
+        assert_eq!(
+            refused.to_string(),
+            "127.0.0.1:42101 refused `withdraw`: not enough money"
+        );
         assert!(super::failure(machine, "pong").is_none());
     }
 

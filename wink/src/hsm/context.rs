@@ -44,6 +44,9 @@ pub enum Effect {
     /// Forget timer `id`: its message is not sent (nothing, if it was sent
     /// already).
     Cancel(TimerId),
+    /// Tell the sender of the message being handled that it is refused,
+    /// and why (`refused <name> <why>`); the machine goes on.
+    Refuse(String),
     /// Ask a server to start a child machine whose parent is this machine.
     Spawn {
         /// The name of the machine to start.
@@ -204,6 +207,15 @@ impl<M: Machine> Context<M> {
             message: message.into(),
         });
         id
+    }
+
+    /// Refuses the message being handled without failing: its sender gets
+    /// `refused <name> <why>`, and the machine goes on, in whatever state
+    /// the handler leaves it (a handler that refuses usually changes
+    /// nothing). Outside a receiver (an entry action at start, say) there
+    /// is no sender, and nothing is sent.
+    pub fn refuse(&mut self, why: impl std::fmt::Display) {
+        self.effects.push(Effect::Refuse(why.to_string()));
     }
 
     /// Cancels timer `id`: its message will not be sent. Cancelling a timer

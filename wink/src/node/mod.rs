@@ -197,6 +197,9 @@ pub struct Node<M: Machine> {
     timers: HashSet<TimerId>,
     /// The state timeout, and the state it belongs to.
     state_timeout: Option<(TimerId, M::State)>,
+    /// The sender and first word of the ordinary message being handled,
+    /// for a refusal.
+    handling: Option<(Address, String)>,
     order: u64,
     next_id: u64,
     children: Children,
@@ -253,6 +256,11 @@ pub const UNDELIVERED: &str = "undelivered";
 /// error).
 pub const FAILED: &str = "failed";
 
+/// The word of the message a machine sends the sender of a message it
+/// refused ([`Context::refuse`]): `refused <message-name> <why>`. Like
+/// `failed`, news for a receiver if there is one.
+pub const REFUSED: &str = "refused";
+
 impl<M: Machine> Node<M> {
     /// A node for `hsm` at `me`; nothing happens until [`Node::start`].
     pub fn new(
@@ -289,6 +297,7 @@ impl<M: Machine> Node<M> {
             scheduled: BinaryHeap::new(),
             timers: HashSet::new(),
             state_timeout: None,
+            handling: None,
             order: 0,
             next_id: 1,
             registering: None,
@@ -825,7 +834,8 @@ impl<M: Machine> Node<M> {
         self.stats.delivered += 1;
         self.cx.set_sender(from);
         let word = text.split_ascii_whitespace().next().unwrap_or("");
-        let result = if word == FAILED {
+        self.handling = Some((from, cut(word, 200)));
+        let result = if word == FAILED || word == REFUSED {
             // Told that a message of ours failed: news, like a lifecycle
             // word, for a receiver if there is one.
             self.dispatch_if_handled(text)
@@ -833,12 +843,13 @@ impl<M: Machine> Node<M> {
             self.hsm.dispatch(&mut self.cx, text)
         };
         if let Err(e) = &result {
-            if from != self.cx.address() && word != FAILED {
+            if from != self.cx.address() && word != FAILED && word != REFUSED {
                 let why = cut(&e.to_string(), MAX_ERROR);
                 self.send(from, format!("{FAILED} {} {why}", cut(word, 200)));
             }
         }
         self.after_handler(now, result.clone());
+        self.handling = None;
         result
     }
 
@@ -918,6 +929,17 @@ impl<M: Machine> Node<M> {
                 let me = self.cx.address();
                 self.schedule(id, at, me, message);
             }
+            Effect::Refuse(why) => match &self.handling {
+                Some((from, word)) if *from != self.cx.address() => {
+                    let (from, text) =
+                        (*from, format!("{REFUSED} {word} {}", cut(&why, MAX_ERROR)));
+                    self.send(from, text);
+                }
+                _ => info!(
+                    self.log,
+                    "{} refused with no sender to tell: {}", self.who, why
+                ),
+            },
             Effect::Cancel(id) => {
                 self.timers.remove(&id);
                 if self.state_timeout.is_some_and(|(timeout, _)| timeout == id) {

@@ -104,7 +104,7 @@ fn starts(h: &Harness<Sup>) -> Vec<(Address, RequestId, String)> {
 }
 
 /// The texts sent to `to`.
-fn sent_to(h: &Harness<Sup>, to: Address) -> Vec<String> {
+fn sent_to<M: crate::hsm::Machine>(h: &Harness<M>, to: Address) -> Vec<String> {
     h.sent()
         .iter()
         .filter(|t| t.to == to)
@@ -615,6 +615,11 @@ mod timers {
         fn stale(&mut self, _cx: &mut Context<Self>) {
             self.fired.push("stale late".to_owned());
         }
+
+        #[receive(Idle, "withdraw")]
+        fn withdraw(&mut self, cx: &mut Context<Self>, amount: u64) {
+            cx.refuse(format!("not enough money for {amount}"));
+        }
     }
 }
 
@@ -707,4 +712,21 @@ fn a_failed_message_is_news_for_a_receiver_not_an_error() {
         sent_to(&h, local(6100)).is_empty(),
         "no failed about failed"
     );
+}
+
+#[test]
+fn a_refused_message_tells_its_sender_and_the_machine_goes_on() {
+    let mut h = timers();
+    let peer = local(6200);
+    h.receive_from(peer, "withdraw 50").unwrap();
+    assert_eq!(
+        sent_to(&h, peer),
+        ["refused withdraw not enough money for 50"]
+    );
+    assert!(h.ending().is_none());
+    assert_eq!(h.state(), "Idle");
+    // And it still takes messages.
+    h.receive("arm 10").unwrap();
+    h.advance(Duration::from_millis(20));
+    assert_eq!(h.machine().fired, ["ring"]);
 }
