@@ -87,19 +87,12 @@ impl Key {
 
     /// The tag of `bytes`.
     pub fn tag(&self, bytes: &[u8]) -> [u8; TAG_LEN] {
-        let mut mac = self.mac.clone();
-        mac.update(bytes);
-        let full = mac.finalize().into_bytes();
-        let mut tag = [0; TAG_LEN];
-        tag.copy_from_slice(&full[..TAG_LEN]);
-        tag
+        truncated(self.mac_of(&[bytes]))
     }
 
     /// Whether `tag` is the tag of `bytes` (compared in constant time).
     pub fn verify(&self, bytes: &[u8], tag: &[u8]) -> bool {
-        let mut mac = self.mac.clone();
-        mac.update(bytes);
-        tag.len() == TAG_LEN && mac.verify_truncated_left(tag).is_ok()
+        tag.len() == TAG_LEN && self.mac_of(&[bytes]).verify_truncated_left(tag).is_ok()
     }
 
     /// The tag of a datagram `bytes` (everything before its tag) sent to
@@ -108,25 +101,37 @@ impl Key {
     /// a datagram captured on its way to one recipient is refused by any
     /// other.
     pub fn seal_tag(&self, to: SocketAddr, bytes: &[u8]) -> [u8; TAG_LEN] {
-        let mut mac = self.mac.clone();
         let (recipient, len) = recipient(to);
-        mac.update(&recipient[..len]);
-        mac.update(bytes);
-        let full = mac.finalize().into_bytes();
-        let mut tag = [0; TAG_LEN];
-        tag.copy_from_slice(&full[..TAG_LEN]);
-        tag
+        truncated(self.mac_of(&[&recipient[..len], bytes]))
     }
 
     /// Whether `tag` is the seal of `bytes` sent to `to` (see
     /// [`Key::seal_tag`]; compared in constant time).
     pub fn verify_seal(&self, to: SocketAddr, bytes: &[u8], tag: &[u8]) -> bool {
-        let mut mac = self.mac.clone();
         let (recipient, len) = recipient(to);
-        mac.update(&recipient[..len]);
-        mac.update(bytes);
-        tag.len() == TAG_LEN && mac.verify_truncated_left(tag).is_ok()
+        tag.len() == TAG_LEN
+            && self
+                .mac_of(&[&recipient[..len], bytes])
+                .verify_truncated_left(tag)
+                .is_ok()
     }
+
+    /// The HMAC, keyed once, of `parts` one after another.
+    fn mac_of(&self, parts: &[&[u8]]) -> Hmac<Sha256> {
+        let mut mac = self.mac.clone();
+        for part in parts {
+            mac.update(part);
+        }
+        mac
+    }
+}
+
+/// The first [`TAG_LEN`] bytes of `mac`'s result.
+fn truncated(mac: Hmac<Sha256>) -> [u8; TAG_LEN] {
+    let full = mac.finalize().into_bytes();
+    let mut tag = [0; TAG_LEN];
+    tag.copy_from_slice(&full[..TAG_LEN]);
+    tag
 }
 
 impl fmt::Debug for Key {

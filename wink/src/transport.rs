@@ -234,6 +234,15 @@ pub const TOMBSTONES: usize = 4096;
 /// acks reached it to have arrived.
 pub const EVICT_AFTER: Duration = Duration::from_secs(2);
 
+impl TransportConfig {
+    /// How long after a sealed datagram was last heard a replay of it could
+    /// still be accepted: its sender's clock and ours may each be off by
+    /// `max_skew`, and the seal holds whole seconds.
+    pub fn replay_window(&self) -> Duration {
+        self.max_skew * 2 + Duration::from_secs(1)
+    }
+}
+
 impl Default for TransportConfig {
     fn default() -> Self {
         TransportConfig {
@@ -918,7 +927,7 @@ impl Transport {
     fn note_incarnation(&mut self, incarnation: u64, from: SocketAddr, now: Instant) {
         if self.incarnations.len() >= INCARNATIONS && !self.incarnations.contains_key(&incarnation)
         {
-            let keep = self.config.max_skew * 2 + Duration::from_secs(1);
+            let keep = self.config.replay_window();
             self.incarnations
                 .retain(|_, &mut (_, heard)| now.saturating_duration_since(heard) < keep);
             if self.incarnations.len() >= INCARNATIONS {
@@ -1127,7 +1136,7 @@ impl Transport {
                     self.tombstones_until = None;
                     self.gave_back = true;
                 }
-                let keep = self.config.max_skew * 2 + Duration::from_secs(1);
+                let keep = self.config.replay_window();
                 self.incarnations
                     .retain(|_, &mut (_, heard)| now.saturating_duration_since(heard) < keep);
                 self.peers.compact();

@@ -197,9 +197,8 @@ pub struct Node<M: Machine> {
     timers: HashSet<TimerId>,
     /// The state timeout, and the state it belongs to.
     state_timeout: Option<(TimerId, M::State)>,
-    /// The sender and first word of the ordinary message being handled,
-    /// for a refusal.
-    handling: Option<(Address, String)>,
+    /// Why the handler that just ran refused its message, if it did.
+    refused: Option<String>,
     order: u64,
     next_id: u64,
     children: Children,
@@ -261,6 +260,12 @@ pub const FAILED: &str = "failed";
 /// `failed`, news for a receiver if there is one.
 pub const REFUSED: &str = "refused";
 
+/// Whether `word` is news of a message of ours (`failed`, `refused`): for
+/// a receiver if there is one, never an error, never answered.
+fn is_news(word: &str) -> bool {
+    word == FAILED || word == REFUSED
+}
+
 impl<M: Machine> Node<M> {
     /// A node for `hsm` at `me`; nothing happens until [`Node::start`].
     pub fn new(
@@ -297,7 +302,7 @@ impl<M: Machine> Node<M> {
             scheduled: BinaryHeap::new(),
             timers: HashSet::new(),
             state_timeout: None,
-            handling: None,
+            refused: None,
             order: 0,
             next_id: 1,
             registering: None,
@@ -403,7 +408,7 @@ impl<M: Machine> Node<M> {
         self.send(self.identity.parent, started.to_string());
         self.register(now);
         let result = self.hsm.start(&mut self.cx);
-        self.after_handler(now, result.clone());
+        self.after_handler(now, result.clone(), None);
         self.settle(now);
         result
     }
@@ -821,7 +826,7 @@ impl<M: Machine> Node<M> {
         let me = self.cx.address();
         self.cx.set_sender(me);
         let result = self.dispatch_if_handled(&text);
-        self.after_handler(now, result);
+        self.after_handler(now, result, None);
         self.settle(now);
     }
 
@@ -834,8 +839,7 @@ impl<M: Machine> Node<M> {
         self.stats.delivered += 1;
         self.cx.set_sender(from);
         let word = text.split_ascii_whitespace().next().unwrap_or("");
-        self.handling = Some((from, cut(word, 200)));
-        let result = if word == FAILED || word == REFUSED {
+        let result = if is_news(word) {
             // Told that a message of ours failed: news, like a lifecycle
             // word, for a receiver if there is one.
             self.dispatch_if_handled(text)
@@ -843,13 +847,12 @@ impl<M: Machine> Node<M> {
             self.hsm.dispatch(&mut self.cx, text)
         };
         if let Err(e) = &result {
-            if from != self.cx.address() && word != FAILED && word != REFUSED {
+            if from != self.cx.address() && !is_news(word) {
                 let why = cut(&e.to_string(), MAX_ERROR);
                 self.send(from, format!("{FAILED} {} {why}", cut(word, 200)));
             }
         }
-        self.after_handler(now, result.clone());
-        self.handling = None;
+        self.after_handler(now, result.clone(), Some((from, word)));
         result
     }
 
@@ -877,7 +880,7 @@ impl<M: Machine> Node<M> {
         self.cx.set_sender(from);
         let now = self.cx.now();
         let result = self.dispatch_if_handled(text);
-        self.after_handler(now, result.clone());
+        self.after_handler(now, result.clone(), None);
         result
     }
 
@@ -891,7 +894,14 @@ impl<M: Machine> Node<M> {
     }
 
     /// Carries out what the last handler asked for, or records its error.
-    fn after_handler(&mut self, now: Instant, result: Result<(), MachineError>) {
+    /// `message` is the sender and first word of the ordinary message the
+    /// handler took, if it took one: a refusal is said to that sender.
+    fn after_handler(
+        &mut self,
+        now: Instant,
+        result: Result<(), MachineError>,
+        message: Option<(Address, &str)>,
+    ) {
         let effects: Vec<Effect> = self.cx.drain_effects().collect();
         if self.keep_records {
             self.effects.extend(effects.iter().cloned());
@@ -899,6 +909,18 @@ impl<M: Machine> Node<M> {
         }
         for effect in effects {
             self.apply(now, effect);
+        }
+        if let Some(why) = self.refused.take() {
+            match message {
+                Some((from, word)) if from != self.cx.address() => {
+                    let why = cut(&why, MAX_ERROR);
+                    self.send(from, format!("{REFUSED} {} {why}", cut(word, 200)));
+                }
+                _ => info!(
+                    self.log,
+                    "{} refused with no sender to tell: {}", self.who, why
+                ),
+            }
         }
         // A state timeout belongs to the state it was set for.
         if let Some((id, state)) = self.state_timeout {
@@ -929,17 +951,7 @@ impl<M: Machine> Node<M> {
                 let me = self.cx.address();
                 self.schedule(id, at, me, message);
             }
-            Effect::Refuse(why) => match &self.handling {
-                Some((from, word)) if *from != self.cx.address() => {
-                    let (from, text) =
-                        (*from, format!("{REFUSED} {word} {}", cut(&why, MAX_ERROR)));
-                    self.send(from, text);
-                }
-                _ => info!(
-                    self.log,
-                    "{} refused with no sender to tell: {}", self.who, why
-                ),
-            },
+            Effect::Refuse(why) => self.refused = Some(why),
             Effect::Cancel(id) => {
                 self.timers.remove(&id);
                 if self.state_timeout.is_some_and(|(timeout, _)| timeout == id) {

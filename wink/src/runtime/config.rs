@@ -61,8 +61,7 @@ impl Config {
     /// `WINK_MAX_SKEW_MS`, and a second), or its late replay would be taken
     /// for a new message.
     pub fn check_for_keys(&self) -> Result<(), ConfigError> {
-        let replayable = self.transport.max_skew * 2 + Duration::from_secs(1);
-        if self.transport.peer_idle <= replayable {
+        if self.transport.peer_idle <= self.transport.replay_window() {
             return Err(ConfigError {
                 name: "WINK_PEER_IDLE_MS",
                 value: self.transport.peer_idle.as_millis().to_string(),

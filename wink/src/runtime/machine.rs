@@ -67,26 +67,11 @@ pub fn run_machine<M: Machine, S: Socket>(
         let ready = endpoint.wait_with(deadline, stop)?;
         let now = Instant::now();
         if ready.other {
-            let mut stopping = false;
-            let mut first = true;
-            while let Some(fd) = stop {
-                match super::take_from(fd) {
-                    Ok(Some(super::RELOAD)) => {
-                        if let Some(file) = &config.key_file {
-                            endpoint.reload_keys(file, &log, &me.to_string());
-                        }
-                    }
-                    // Not a signal descriptor: being readable is the request.
-                    Ok(None) if first => stopping = true,
-                    Ok(None) => break,
-                    Ok(Some(_)) | Err(_) => stopping = true,
-                }
-                first = false;
-                if stopping {
-                    break;
-                }
+            let asked = stop.map(super::take_all).unwrap_or_default();
+            if let (true, Some(file)) = (asked.reload, &config.key_file) {
+                endpoint.reload_keys(file, &log, &me.to_string());
             }
-            if stopping {
+            if asked.stop {
                 // Asked once; the loop ends soon after.
                 stop = None;
                 let _ = node.stop(now);

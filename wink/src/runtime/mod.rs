@@ -30,7 +30,7 @@ pub use config::{Config, ConfigError, MAX_WINDOW};
 pub use endpoint::{Endpoint, Inbox, Ready};
 pub use machine::run_machine;
 pub use server::{serve, serve_until, ServeError, ServeSettings};
-pub use signals::{take_from, unblock_in_child, Signals, RELOAD};
+pub use signals::{take_all, unblock_in_child, Asked, Signals, RELOAD};
 
 use std::os::fd::AsFd;
 use std::process::ExitCode;

@@ -257,24 +257,16 @@ impl Driver {
     /// the key file again and passes the signal on to every machine, which
     /// reads it too.
     fn take_signals(&mut self, fd: BorrowedFd<'_>) -> bool {
-        let mut stop = false;
-        loop {
-            match super::take_from(fd) {
-                Ok(Some(super::RELOAD)) => {
-                    if let Some(file) = self.key_file.clone() {
-                        self.endpoint.reload_keys(&file, &self.log, "the server");
-                        for (pid, watch) in &self.watches {
-                            if let Err(e) = process::hang_up(&watch.pidfd) {
-                                info!(self.log, "cannot pass SIGHUP on to {}: {}", pid, e);
-                            }
-                        }
-                    }
+        let asked = super::take_all(fd);
+        if let (true, Some(file)) = (asked.reload, &self.key_file) {
+            self.endpoint.reload_keys(file, &self.log, "the server");
+            for (pid, watch) in &self.watches {
+                if let Err(e) = process::hang_up(&watch.pidfd) {
+                    info!(self.log, "cannot pass SIGHUP on to {}: {}", pid, e);
                 }
-                Ok(Some(_)) => stop = true,
-                Ok(None) => return stop,
-                Err(_) => return true,
             }
         }
+        asked.stop
     }
 
     fn run(mut self, stop: BorrowedFd<'_>) -> Result<(), ServeError> {

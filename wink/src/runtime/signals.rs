@@ -46,9 +46,41 @@ impl Signals {
     }
 }
 
+/// What the signals pending on a stop descriptor ask for.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Asked {
+    /// SIGTERM or SIGINT: exit in order.
+    pub stop: bool,
+    /// SIGHUP ([`RELOAD`]): read the key file again.
+    pub reload: bool,
+}
+
+/// Takes every signal pending on `fd`, a stop descriptor that polled
+/// readable. One that is readable but holds no signal (not a signalfd: a
+/// test's socket) asks to stop, as does one that cannot be read.
+pub fn take_all(fd: BorrowedFd<'_>) -> Asked {
+    let mut asked = Asked::default();
+    let mut first = true;
+    loop {
+        match take_from(fd) {
+            Ok(Some(RELOAD)) => asked.reload = true,
+            Ok(Some(_)) => asked.stop = true,
+            Ok(None) => {
+                asked.stop |= first;
+                return asked;
+            }
+            Err(_) => {
+                asked.stop = true;
+                return asked;
+            }
+        }
+        first = false;
+    }
+}
+
 /// The signal pending on the signalfd `fd` (a [`Signals`]' descriptor),
 /// taken off it; `None` when none is.
-pub fn take_from(fd: BorrowedFd<'_>) -> io::Result<Option<i32>> {
+fn take_from(fd: BorrowedFd<'_>) -> io::Result<Option<i32>> {
     // A `struct signalfd_siginfo`, whose first field is the signal.
     let mut info = [0u8; 128];
     match rustix::io::read(fd, &mut info) {
