@@ -143,27 +143,30 @@ fn forged_words_from_outside_change_nothing() {
     let (parent, parent_pid) = server
         .start_machine("family/Parent", &["1"])
         .expect("parent");
-    let mut outsider = Client::new().expect("client");
     let server_address = server.address();
     let forged = [
         (switch, "no-such-word".to_owned()),
         (parent, format!("died {switch} 9")),
         (server_address, "unregister 77".to_owned()),
     ];
-    for (to, text) in &forged {
-        let refused = outsider.ask(*to, text, Duration::from_millis(300));
-        assert!(refused.is_err(), "{to} answered `{text}`: {refused:?}");
-    }
-    for who in [switch, parent] {
-        server
-            .expect_all(
-                &[
-                    &format!("{who} "),
-                    &format!("dropped datagrams from {}", outsider.address()),
-                ],
-                PATIENCE,
-            )
-            .expect("refusal logged by the machine");
+    // Without a key, and with another cluster's.
+    for keys in [None, Some(keys_of(&keys.theirs))] {
+        let mut outsider = Client::keyed(keys).expect("client");
+        for (to, text) in &forged {
+            let refused = outsider.ask(*to, text, Duration::from_millis(300));
+            assert!(refused.is_err(), "{to} answered `{text}`: {refused:?}");
+        }
+        for who in [switch, parent] {
+            server
+                .expect_all(
+                    &[
+                        &format!("{who} "),
+                        &format!("dropped datagrams from {}", outsider.address()),
+                    ],
+                    PATIENCE,
+                )
+                .expect("refusal logged by the machine");
+        }
     }
     assert!(is_running(switch_pid) && is_running(parent_pid));
     let names: Vec<String> = server
@@ -379,6 +382,11 @@ fn without_a_key_the_cluster_is_open_and_a_keyed_command_is_refused() {
         )
         .expect("sealed refused by an open server");
     assert!(is_running(pid));
+    // Anybody may message it, and stop it.
+    let out = server
+        .wink_ok(&["send", "-r", "1", &echo.to_string(), "ping open"])
+        .expect("send without a key");
+    assert!(out.stdout.contains("ping open"), "{out}");
     server
         .wink_ok(&["stop", &echo.to_string()])
         .expect("stop without a key");
