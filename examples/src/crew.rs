@@ -1,34 +1,40 @@
-//! A boss that supervises several workers, some on other hosts, and
-//! restarts any that ends for a reason other than `normal`; and a worker
-//! that runs until told to quit (or to crash).
+//! A boss that supervises several workers, some on other hosts, with a
+//! declared supervisor (`wink::supervisor`): its strategy, restart type
+//! and intensity come from its arguments; and a worker that runs until
+//! told to quit (or to crash).
 
-use std::time::Duration;
-
-/// The boss: `crew/Boss <worker>…`, each worker `<tag>` (on this host) or
-/// `<tag>@<ip>` (on the host at `<ip>`, through its server), or a whole
-/// machine name (`echo/Echo`). It starts `crew/Worker#<tag>` (or that
-/// machine) for each, and when one exits for any reason but
-/// `normal` (an error, a crash, a lost heartbeat) starts it again after
-/// 100 ms: OTP's `transient` restart.
+/// The boss: `crew/Boss [<option>=<value>…] <worker>…`, each worker
+/// `<tag>` (`crew/Worker#<tag>` on this host), `<tag>@<ip>` (on the host
+/// at `<ip>`, through its server), or a whole machine name (`echo/Echo`).
+/// It supervises them, started in that order, with the options:
+///
+/// - `strategy=one_for_one|one_for_all|rest_for_one` (default
+///   `one_for_one`);
+/// - `restart=permanent|transient|temporary`, for every worker (default
+///   `transient`: a worker that exits `normal` is done);
+/// - `intensity=<restarts>/<period-ms>` (default `3/5000`);
+/// - `shutdown=<ms>`, each worker's time to exit when stopped (default
+///   5000).
+///
+/// Too many restarts and the boss errors, so its own parent decides.
 #[wink::machine]
 pub mod boss {
-    use super::Duration;
     use std::net::IpAddr;
+    use std::time::Duration;
+    use wink::supervisor::{ChildSpec, Restart, Strategy, Supervision};
 
-    /// The workers and what became of them.
+    /// What the boss was asked to supervise, and what it heard.
     #[derive(Debug, Default)]
     pub struct Boss {
-        /// Each worker's tag and host (`None`: this host).
-        pub workers: Vec<(String, Option<IpAddr>)>,
-        /// Workers started so far, restarts included.
-        pub starts: u32,
         /// Workers that ended normally and are not restarted.
-        pub done: Vec<String>,
+        pub done: Vec<MachineName>,
+        /// `started` heard from workers, restarts included.
+        pub starts: u32,
     }
 
     /// Its one state.
     pub enum State {
-        /// Starts every worker on entry.
+        /// Supervises from entry.
         #[initial]
         Bossing,
     }
@@ -36,52 +42,22 @@ pub mod boss {
     impl Boss {
         #[entry(Bossing)]
         fn enter(&mut self, cx: &mut Context<Self>) -> Result<(), String> {
-            for arg in cx.args().to_vec() {
-                let (tag, host) = match arg.split_once('@') {
-                    Some((tag, ip)) => {
-                        let ip = ip.parse().map_err(|e| format!("worker `{arg}`: {e}"))?;
-                        (tag.to_owned(), Some(ip))
-                    }
-                    None => (arg.clone(), None),
-                };
-                self.workers.push((tag, host));
-            }
-            for i in 0..self.workers.len() {
-                self.start(cx, i)?;
-            }
+            let supervision = supervision(cx.args())?;
+            cx.supervise(supervision);
             Ok(())
+        }
+
+        #[receive(Bossing, "started")]
+        fn started(&mut self, cx: &mut Context<Self>, child: MachineName) {
+            self.starts += 1;
+            info!(cx.log(), "Boss: {} started at {}", child, cx.sender());
         }
 
         #[receive(Bossing, "exited")]
-        fn exited(
-            &mut self,
-            cx: &mut Context<Self>,
-            child: MachineName,
-            reason: ExitReason,
-        ) -> Result<(), String> {
-            let tag = match child.tag() {
-                Some(tag) if child.package() == "crew" => tag.to_owned(),
-                _ => child.to_string(),
-            };
+        fn exited(&mut self, cx: &mut Context<Self>, child: MachineName, reason: ExitReason) {
+            info!(cx.log(), "Boss: {} exited ({})", child, reason);
             if reason.is_normal() {
-                info!(cx.log(), "Boss: {} is done", child);
-                self.done.push(tag);
-                return Ok(());
-            }
-            info!(
-                cx.log(),
-                "Boss: {} exited ({}): restarting it", child, reason
-            );
-            let me = cx.address();
-            cx.send_after(Duration::from_millis(100), me, format!("restart {tag}"));
-            Ok(())
-        }
-
-        #[receive(Bossing, "restart")]
-        fn restart(&mut self, cx: &mut Context<Self>, tag: String) -> Result<(), String> {
-            match self.workers.iter().position(|(t, _)| *t == tag) {
-                Some(i) => self.start(cx, i),
-                None => Err(format!("no worker {tag}")),
+                self.done.push(child);
             }
         }
 
@@ -89,19 +65,68 @@ pub mod boss {
         fn lifecycle(&mut self, _cx: &mut Context<Self>, _message: &str) {}
     }
 
-    impl Boss {
-        fn start(&mut self, cx: &mut Context<Self>, i: usize) -> Result<(), String> {
-            let (tag, host) = self.workers[i].clone();
-            let at = host.map(|ip| Address::new(std::net::SocketAddr::new(ip, 0)));
-            self.starts += 1;
+    /// The supervision the arguments ask for.
+    pub fn supervision(args: &[String]) -> Result<Supervision, String> {
+        let mut supervision = Supervision::one_for_one().intensity(3, Duration::from_secs(5));
+        let mut restart = Restart::Transient;
+        let mut shutdown = wink::supervisor::DEFAULT_SHUTDOWN;
+        let mut workers = Vec::new();
+        for arg in args {
+            let Some((option, value)) = arg.split_once('=') else {
+                workers.push(arg.as_str());
+                continue;
+            };
+            let bad = || format!("bad {option}: `{value}`");
+            match option {
+                "strategy" => {
+                    supervision.strategy = match value {
+                        "one_for_one" => Strategy::OneForOne,
+                        "one_for_all" => Strategy::OneForAll,
+                        "rest_for_one" => Strategy::RestForOne,
+                        _ => return Err(bad()),
+                    }
+                }
+                "restart" => {
+                    restart = match value {
+                        "permanent" => Restart::Permanent,
+                        "transient" => Restart::Transient,
+                        "temporary" => Restart::Temporary,
+                        _ => return Err(bad()),
+                    }
+                }
+                "intensity" => {
+                    let (n, ms) = value.split_once('/').ok_or_else(bad)?;
+                    supervision.intensity = n.parse().map_err(|_| bad())?;
+                    supervision.period = Duration::from_millis(ms.parse().map_err(|_| bad())?);
+                }
+                "shutdown" => {
+                    shutdown = Duration::from_millis(value.parse().map_err(|_| bad())?);
+                }
+                _ => return Err(format!("unknown option `{option}`")),
+            }
+        }
+        for worker in workers {
+            let (tag, host) = match worker.split_once('@') {
+                Some((tag, ip)) => {
+                    let ip: IpAddr = ip.parse().map_err(|e| format!("worker `{worker}`: {e}"))?;
+                    (tag, Some(ip))
+                }
+                None => (worker, None),
+            };
             let name = if tag.contains('/') {
-                tag
+                tag.to_owned()
             } else {
                 format!("crew/Worker#{tag}")
             };
-            cx.spawn_with(&name, at, &[] as &[&str])
-                .map_err(|e| e.to_string())
+            let mut child = ChildSpec::new(&name).map_err(|e| e.to_string())?;
+            if let Some(ip) = host {
+                child = child.at(Address::new(std::net::SocketAddr::new(ip, 0)));
+            }
+            child.restart = restart;
+            child.shutdown = shutdown;
+            supervision = supervision.child(child);
         }
+        Ok(supervision)
     }
 }
 
@@ -148,41 +173,165 @@ pub use worker::Worker;
 mod tests {
     use super::*;
     use wink::control::ExitReason;
-    use wink::hsm::Effect;
+    use wink::control::Request;
     use wink::testing::{local, Harness};
 
-    #[test]
-    fn boss_starts_every_worker_here_or_on_their_host() {
-        let mut h = Harness::new(Boss::default()).with_args(["a", "b@10.0.0.2"]);
-        h.start().unwrap();
-        let spawns: Vec<String> = h
-            .effects()
+    /// The `start` and `stop` requests the boss sent since the last
+    /// look, as `start <name>` and `stop <port>`.
+    fn requests(h: &mut Harness<Boss>) -> Vec<String> {
+        let out = h
+            .sent()
             .iter()
-            .filter_map(|e| match e {
-                Effect::Spawn { name, address, .. } => Some(format!(
-                    "{name} {}",
-                    address.map_or("-".to_owned(), |a| a.to_string())
-                )),
+            .filter_map(|t| t.text.parse::<Request>().ok())
+            .filter_map(|r| match r {
+                Request::Start { name, .. } => Some(format!("start {name}")),
+                Request::Stop { port, .. } => Some(format!("stop {port}")),
                 _ => None,
             })
             .collect();
-        assert_eq!(spawns, ["crew/Worker#a -", "crew/Worker#b 10.0.0.2:0"]);
+        h.clear();
+        out
+    }
+
+    /// A boss of workers a, b, c (on ports 7001…) all started.
+    fn boss_of_three(strategy: &str) -> Harness<Boss> {
+        let mut h = Harness::new(Boss::default()).with_args([strategy, "a", "b", "c"]);
+        h.start().unwrap();
+        for (i, tag) in ["a", "b", "c"].iter().enumerate() {
+            assert_eq!(
+                requests(&mut h),
+                [format!("start crew/Worker#{tag}")],
+                "one at a time"
+            );
+            h.child_started(&format!("crew/Worker#{tag}"), local(7001 + i as u16))
+                .unwrap();
+        }
+        assert!(requests(&mut h).is_empty());
+        h
+    }
+
+    /// Worker `tag` (on `port`) crashes.
+    fn crash(h: &mut Harness<Boss>, tag: &str, port: u16) {
+        let name = format!("crew/Worker#{tag}");
+        h.receive_from(local(port), &format!("errored {name} asked to crash"))
+            .unwrap();
+        h.receive_from(local(port), &format!("exited {name} error"))
+            .unwrap();
+    }
+
+    /// Worker `tag` (on `port`) exits as stopped, and the next request is
+    /// returned.
+    fn stopped(h: &mut Harness<Boss>, tag: &str, port: u16) -> Vec<String> {
+        h.receive_from(local(port), &format!("exited crew/Worker#{tag} stopped"))
+            .unwrap();
+        requests(h)
+    }
+
+    fn started(h: &mut Harness<Boss>, tag: &str, port: u16) -> Vec<String> {
+        h.child_started(&format!("crew/Worker#{tag}"), local(port))
+            .unwrap();
+        requests(h)
     }
 
     #[test]
-    fn boss_restarts_a_worker_that_failed_but_not_one_that_quit() {
-        let mut h = Harness::new(Boss::default()).with_args(["a", "b"]);
+    fn one_for_one_restarts_only_the_worker_that_crashed() {
+        let mut h = boss_of_three("strategy=one_for_one");
+        crash(&mut h, "b", 7002);
+        assert_eq!(requests(&mut h), ["start crew/Worker#b"]);
+        assert!(started(&mut h, "b", 7012).is_empty());
+        // Stopping the boss stops the workers, last first, each awaited.
+        h.stop().unwrap();
+        assert_eq!(requests(&mut h), ["stop 7003"]);
+        assert_eq!(stopped(&mut h, "c", 7003), ["stop 7012"]);
+        assert_eq!(stopped(&mut h, "b", 7012), ["stop 7001"]);
+        assert!(h.ending().is_some() && !h.node().is_finished());
+        assert!(stopped(&mut h, "a", 7001).is_empty());
+        assert!(h.node().is_finished());
+    }
+
+    #[test]
+    fn one_for_all_stops_the_others_in_reverse_and_starts_all_in_order() {
+        let mut h = boss_of_three("strategy=one_for_all");
+        crash(&mut h, "b", 7002);
+        assert_eq!(requests(&mut h), ["stop 7003"]);
+        assert_eq!(stopped(&mut h, "c", 7003), ["stop 7001"]);
+        assert_eq!(stopped(&mut h, "a", 7001), ["start crew/Worker#a"]);
+        assert_eq!(started(&mut h, "a", 7011), ["start crew/Worker#b"]);
+        assert_eq!(started(&mut h, "b", 7012), ["start crew/Worker#c"]);
+        assert!(started(&mut h, "c", 7013).is_empty());
+    }
+
+    #[test]
+    fn rest_for_one_restarts_the_worker_and_those_after_it() {
+        let mut h = boss_of_three("strategy=rest_for_one");
+        crash(&mut h, "b", 7002);
+        assert_eq!(requests(&mut h), ["stop 7003"]);
+        assert_eq!(stopped(&mut h, "c", 7003), ["start crew/Worker#b"]);
+        assert_eq!(started(&mut h, "b", 7012), ["start crew/Worker#c"]);
+        assert!(started(&mut h, "c", 7013).is_empty());
+        // a was never touched.
+        crash(&mut h, "a", 7001);
+        assert_eq!(requests(&mut h), ["stop 7013"]);
+    }
+
+    #[test]
+    fn too_many_restarts_stop_the_rest_and_escalate_to_the_bosses_parent() {
+        let mut h = Harness::new(Boss::default()).with_args(["intensity=1/1000", "a", "b"]);
         h.start().unwrap();
-        let (a, b) = (local(7001), local(7002));
-        h.child_started("crew/Worker#a", a).unwrap();
-        h.child_started("crew/Worker#b", b).unwrap();
-        h.receive_from(a, "exited crew/Worker#a normal").unwrap();
-        h.receive_from(b, "errored crew/Worker#b asked to crash")
+        started(&mut h, "a", 7001);
+        started(&mut h, "b", 7002);
+        crash(&mut h, "a", 7001);
+        assert_eq!(requests(&mut h), ["start crew/Worker#a"]);
+        assert!(started(&mut h, "a", 7011).is_empty());
+        h.advance(std::time::Duration::from_millis(500));
+        h.clear();
+        crash(&mut h, "a", 7011);
+        // Two restarts within a second: the boss stops b and errors.
+        assert_eq!(requests(&mut h), ["stop 7002"]);
+        h.receive_from(local(7002), "exited crew/Worker#b stopped")
             .unwrap();
-        h.receive_from(b, "exited crew/Worker#b error").unwrap();
-        h.advance(std::time::Duration::from_millis(150));
-        assert_eq!(h.machine().done, ["a"]);
-        assert_eq!(h.machine().starts, 3, "b restarted, a not");
+        let ending = h.ending().unwrap();
+        assert_eq!(ending.reason, ExitReason::Error);
+        let to_parent: Vec<&str> = h
+            .sent()
+            .iter()
+            .filter(|t| t.to == wink::testing::PARENT)
+            .map(|t| t.text.as_str())
+            .collect();
+        assert_eq!(to_parent.len(), 2, "{to_parent:?}");
+        assert!(
+            to_parent[0].starts_with(
+                "errored test/Machine too many restarts: 2 within 1000 ms (intensity 1); crew/Worker#a exited error"
+            ),
+            "{to_parent:?}"
+        );
+        assert_eq!(to_parent[1], "exited test/Machine error");
+    }
+
+    #[test]
+    fn boss_options_choose_the_strategy_restart_and_intensity() {
+        let args: Vec<String> = [
+            "strategy=rest_for_one",
+            "restart=permanent",
+            "intensity=2/800",
+            "shutdown=50",
+            "a",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let s = boss::supervision(&args).unwrap();
+        assert_eq!(s.strategy, wink::supervisor::Strategy::RestForOne);
+        assert_eq!(
+            (s.intensity, s.period),
+            (2, std::time::Duration::from_millis(800))
+        );
+        assert_eq!(s.children[0].restart, wink::supervisor::Restart::Permanent);
+        assert_eq!(s.children[0].shutdown, std::time::Duration::from_millis(50));
+        assert_eq!(
+            boss::supervision(&["strategy=simple_one_for_one".into()]).unwrap_err(),
+            "bad strategy: `simple_one_for_one`"
+        );
     }
 
     #[test]

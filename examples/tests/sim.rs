@@ -52,6 +52,11 @@ fn registry() -> Registry {
     r
 }
 
+/// The bosses' restart intensity: faults here last for several heartbeat
+/// timeouts (each failed restart of a worker across a partition takes
+/// one), and the tests want the bosses to outlast them, not escalate.
+const RESTARTS: &str = "intensity=100/1000";
+
 /// Three hosts: a restarting family, two bosses with workers across the
 /// hosts, and a host greeting a guest on another host.
 fn cluster() -> Scenario {
@@ -61,10 +66,14 @@ fn cluster() -> Scenario {
     s.start(
         0,
         "crew/Boss#A",
-        &["a", &format!("b@{b}"), &format!("c@{c}")],
+        &[RESTARTS, "a", &format!("b@{b}"), &format!("c@{c}")],
     );
     s.start(1, "greeter/Host", &[&format!("{c}:7005"), "Bob"]);
-    s.start(2, "crew/Boss#B", &[&format!("x@{}", host_ip(0)), "y"]);
+    s.start(
+        2,
+        "crew/Boss#B",
+        &[RESTARTS, &format!("x@{}", host_ip(0)), "y"],
+    );
     s.run_for = Duration::from_secs(12);
     s.fault_phase = Duration::from_secs(8);
     s
@@ -169,7 +178,7 @@ fn fault_1_a_refused_spawn_is_that_spawns_alone() {
 #[test]
 fn fault_2_a_partition_longer_than_the_heartbeat_leaves_no_orphan() {
     let mut s = quiet(2);
-    s.start(0, "crew/Boss", &[&format!("w@{}", host_ip(1))]);
+    s.start(0, "crew/Boss", &[RESTARTS, &format!("w@{}", host_ip(1))]);
     let heartbeat = s.node.heartbeat_timeout;
     s.at(
         Duration::from_secs(1),
@@ -201,7 +210,7 @@ fn fault_2_a_partition_longer_than_the_heartbeat_leaves_no_orphan() {
 #[test]
 fn fault_3_a_server_restarted_on_its_address_recovers_its_machines() {
     let mut s = quiet(1);
-    s.start(0, "crew/Boss", &["a", "b"]);
+    s.start(0, "crew/Boss", &[RESTARTS, "a", "b"]);
     s.at(
         Duration::from_secs(1),
         Fault::CrashServer {

@@ -82,7 +82,14 @@ fn fault_1_a_refused_spawn_is_reported_for_itself_and_the_other_child_is_supervi
     let mut server = serve(&leftovers.0, &at, &[]);
     let out = wink(
         &at,
-        &["start", "crew/Boss", ":0", "echo/Echo", "nope/Missing"],
+        &[
+            "start",
+            "crew/Boss",
+            ":0",
+            "restart=temporary",
+            "echo/Echo",
+            "nope/Missing",
+        ],
     );
     let out = out.success().expect("wink start");
     let boss = wink_tests::started_address(&out.stdout).expect("the boss's address");
@@ -189,11 +196,12 @@ fn fault_3_a_server_restarted_on_its_address_recovers_its_machines() {
         PATIENCE,
     )
     .expect("the boss is told");
-    old.expect_all(
-        &["Boss: crew/Worker#b exited (unknown): restarting it"],
-        PATIENCE,
-    )
-    .expect("and restarts it");
+    let from = old.cursor();
+    old.expect_all(&["Boss: crew/Worker#b exited (unknown)"], PATIENCE)
+        .expect("and hears it exited");
+    old.set_cursor(from);
+    old.expect_all(&[&boss, "starting child crew/Worker#b"], PATIENCE)
+        .expect("and restarts it");
     new.expect_all(&["Forked: ", "crew/Worker#b"], PATIENCE)
         .expect("through the new server");
 }

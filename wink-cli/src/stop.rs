@@ -65,6 +65,7 @@ impl Conversation for Stop {
         Request::Stop {
             id,
             port: self.machine.port(),
+            grace_ms: None,
         }
     }
 

@@ -132,7 +132,8 @@ fn stop_waits_the_grace_period_beyond_its_timeout() -> Result {
         request,
         Request::Stop {
             id: RequestId(1),
-            port: 42101
+            port: 42101,
+            grace_ms: None
         }
     );
     answer(&mut server, wink, &["stopping 1 42101 400"])?;

@@ -127,6 +127,9 @@ impl FromStr for Parent {
     }
 }
 
+/// The longest grace period a `stop` may ask for: an hour.
+pub const MAX_GRACE_MS: u64 = 3_600_000;
+
 /// A request to a server.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub enum Request {
@@ -145,12 +148,17 @@ pub enum Request {
         /// Its arguments, one word each.
         args: Vec<String>,
     },
-    /// `stop <id> <port>`: stop the machine this server runs on that port.
+    /// `stop <id> <port> [<grace-ms>]`: stop the machine this server runs
+    /// on that port, with SIGKILL after `<grace-ms>` (the server's grace
+    /// period if absent, at most [`MAX_GRACE_MS`]).
     Stop {
         /// The request's id.
         id: RequestId,
         /// The machine's port.
         port: u16,
+        /// How long the machine has to exit before SIGKILL, in
+        /// milliseconds; `None`: the server's grace period.
+        grace_ms: Option<u64>,
     },
     /// `list <id>`: which machines the server runs.
     List {
@@ -220,7 +228,16 @@ impl fmt::Display for Request {
                 }
                 Ok(())
             }
-            Request::Stop { id, port } => write!(f, "stop {id} {port}"),
+            Request::Stop {
+                id,
+                port,
+                grace_ms: None,
+            } => write!(f, "stop {id} {port}"),
+            Request::Stop {
+                id,
+                port,
+                grace_ms: Some(grace),
+            } => write!(f, "stop {id} {port} {grace}"),
             Request::List { id } => write!(f, "list {id}"),
             Request::Register {
                 id,
@@ -310,10 +327,23 @@ fn parse_request_body(
                 args,
             });
         }
-        "stop" => Request::Stop {
-            id,
-            port: words.port()?,
-        },
+        "stop" => {
+            let port = words.port()?;
+            let grace_ms = if words.is_empty() {
+                None
+            } else {
+                let what = "a grace period in milliseconds, at most 3600000";
+                let grace: u64 = words.number(what)?;
+                if grace > MAX_GRACE_MS {
+                    return Err(ControlError::BadNumber {
+                        what,
+                        text: grace.to_string(),
+                    });
+                }
+                Some(grace)
+            };
+            Request::Stop { id, port, grace_ms }
+        }
         "list" => Request::List { id },
         "register" => Request::Register {
             id,
@@ -872,7 +902,7 @@ pub const LIFECYCLE: [&str; 6] = ["started", "pulsed", "errored", "exited", "orp
 /// Every control word and its form, as `docs/operations.md` gives them.
 pub const GRAMMAR: [(&str, &str); 19] = [
     ("start", "start <id> <name> <target> <parent> [<arg>…]"),
-    ("stop", "stop <id> <port>"),
+    ("stop", "stop <id> <port> [<grace-ms>]"),
     ("list", "list <id>"),
     (
         "register",
@@ -975,6 +1005,13 @@ impl<'a> Words<'a> {
 
     fn required(&mut self, what: &'static str) -> Result<&'a str, ControlError> {
         self.next().ok_or(ControlError::Missing(what))
+    }
+
+    /// Whether no word is left.
+    fn is_empty(&self) -> bool {
+        self.rest
+            .trim_start_matches(|c: char| c.is_ascii_whitespace())
+            .is_empty()
     }
 
     fn id(&mut self) -> Result<RequestId, ControlError> {

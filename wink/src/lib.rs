@@ -62,6 +62,7 @@ pub mod node;
 pub mod runtime;
 pub mod server;
 pub mod sim;
+pub mod supervisor;
 pub mod testing;
 pub mod transport;
 pub mod wire;

@@ -56,6 +56,8 @@ pub struct Harness<M: Machine> {
     parent_reachable: bool,
     /// Spawns [`Harness::child_started`] answered.
     started: Vec<crate::control::RequestId>,
+    /// Every spawn asked for, kept through [`Harness::clear`].
+    spawns: Vec<(crate::control::RequestId, String)>,
 }
 
 impl<M: Machine> std::fmt::Debug for Harness<M> {
@@ -128,6 +130,7 @@ impl<M: Machine> Harness<M> {
             sent: Vec::new(),
             parent_reachable: true,
             started: Vec::new(),
+            spawns: Vec::new(),
         }
     }
 
@@ -167,18 +170,11 @@ impl<M: Machine> Harness<M> {
     /// child.
     pub fn child_started(&mut self, name: &str, at: Address) -> Result<(), MachineError> {
         let start = self
-            .sent
+            .spawns
             .iter()
             .rev()
-            .filter_map(|t| t.text.parse::<crate::control::Request>().ok())
-            .find_map(|r| match r {
-                crate::control::Request::Start { id, name: n, .. }
-                    if n.to_string() == name && !self.started.contains(&id) =>
-                {
-                    Some(id)
-                }
-                _ => None,
-            })
+            .find(|(id, n)| n == name && !self.started.contains(id))
+            .map(|(id, _)| *id)
             .ok_or(MachineError::Lifecycle("without a spawn of that name"))?;
         self.started.push(start);
         self.receive_from(at, &format!("started {name} {start}"))
@@ -320,6 +316,9 @@ impl<M: Machine> Harness<M> {
             while let Some(t) = self.node.poll_transmit() {
                 if t.to == MACHINE {
                     to_self.push(t.text.clone());
+                }
+                if let Ok(crate::control::Request::Start { id, name, .. }) = t.text.parse() {
+                    self.spawns.push((id, name.to_string()));
                 }
                 self.sent.push(t);
             }

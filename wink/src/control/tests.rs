@@ -328,7 +328,12 @@ fn request() -> impl Strategy<Value = Request> {
                 parent,
                 args
             }),
-        (request_id(), any::<u16>()).prop_map(|(id, port)| Request::Stop { id, port }),
+        (
+            request_id(),
+            any::<u16>(),
+            proptest::option::of(0..=crate::control::MAX_GRACE_MS)
+        )
+            .prop_map(|(id, port, grace_ms)| Request::Stop { id, port, grace_ms }),
         request_id().prop_map(|id| Request::List { id }),
         (
             request_id(),

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use super::{Machine, MachineError};
 use crate::address::Address;
 use crate::name::MachineName;
+use crate::supervisor::Supervision;
 
 /// Something a machine asked for that the runtime (or a test harness)
 /// carries out after the action or receiver returns.
@@ -59,6 +60,9 @@ pub enum Effect {
     },
     /// Exit in order: exit actions, `exited` to the parent.
     Exit,
+    /// Supervise these children: start them, restart them, stop them
+    /// ([`crate::supervisor`]).
+    Supervise(Box<Supervision>),
 }
 
 /// A timer of [`Context::send_after`], [`Context::send_at`] or
@@ -251,6 +255,17 @@ impl<M: Machine> Context<M> {
             args: args.iter().map(|a| a.as_ref().to_owned()).collect(),
         });
         Ok(())
+    }
+
+    /// Makes this machine the supervisor of `supervision`'s children, once
+    /// the current handler returns: the runtime starts them in order,
+    /// restarts them by their restart type and the strategy, escalates
+    /// (this machine errors) past the intensity, and stops them in
+    /// reverse order when this machine ends. See [`crate::supervisor`].
+    /// Their `started`, `errored` and `exited` still reach this machine's
+    /// receivers. A machine supervises once: a second call is its error.
+    pub fn supervise(&mut self, supervision: Supervision) {
+        self.effects.push(Effect::Supervise(Box::new(supervision)));
     }
 
     /// Exits in order once the current handler returns.

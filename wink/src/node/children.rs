@@ -112,6 +112,9 @@ pub struct Children {
     written_off: BTreeMap<Address, WrittenOff>,
     stop_ids: BTreeMap<RequestId, Address>,
     late: BTreeMap<RequestId, Late>,
+    /// Stops asked of live children's servers (a supervisor's), by request
+    /// id: whose server.
+    asked: BTreeMap<RequestId, Address>,
 }
 
 impl Children {
@@ -126,6 +129,7 @@ impl Children {
             written_off: BTreeMap::new(),
             stop_ids: BTreeMap::new(),
             late: BTreeMap::new(),
+            asked: BTreeMap::new(),
         }
     }
 
@@ -151,6 +155,42 @@ impl Children {
             + self.written_off.len()
             + self.stop_ids.len()
             + self.late.len()
+            + self.asked.len()
+    }
+
+    /// The child spawn `start` made, if alive: its address and server.
+    pub fn find(&self, start: RequestId) -> Option<(Address, Address)> {
+        self.alive
+            .iter()
+            .find(|(_, c)| c.start == start)
+            .map(|(a, c)| (*a, c.server))
+    }
+
+    /// A `stop` (request `id`) asked of `server` for a live child: its
+    /// replies are ours. The oldest such are forgotten past
+    /// [`MAX_WRITTEN_OFF`].
+    pub fn asked_stop(&mut self, id: RequestId, server: Address) {
+        if self.asked.len() >= MAX_WRITTEN_OFF {
+            self.asked.pop_first();
+        }
+        self.asked.insert(id, server);
+    }
+
+    /// Gives up on the live child spawn `start` made, which did not exit
+    /// when stopped: written off (its stop, request `id`, retried) and
+    /// reported lost.
+    pub fn abandon(&mut self, now: Instant, start: RequestId, id: RequestId) -> Option<Lost> {
+        let (address, _) = self.find(start)?;
+        let child = self.alive.remove(&address)?;
+        self.write_off(now, address, child.name.clone(), child.server, id);
+        Some(Lost {
+            from: address,
+            name: child.name,
+            why: "did not exit within its shutdown time".to_owned(),
+            reason: ExitReason::Heartbeat,
+            stop: Some((child.server, id, address.port())),
+            start: Some(start),
+        })
     }
 
     /// A spawn asked of `server` with request `id`.
@@ -186,6 +226,7 @@ impl Children {
                 .alive
                 .values()
                 .any(|c| c.start == id && c.server == server)
+            || self.asked.get(&id) == Some(&server)
             || self
                 .stop_ids
                 .get(&id)
@@ -208,6 +249,12 @@ impl Children {
                     stop: None,
                     start: Some(id),
                 });
+            }
+            return None;
+        }
+        if self.asked.get(&id) == Some(&from) {
+            if !matches!(reply, Reply::Stopping { .. }) {
+                self.asked.remove(&id);
             }
             return None;
         }

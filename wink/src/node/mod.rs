@@ -54,6 +54,7 @@ use crate::control::{
 };
 use crate::hsm::{Context, Effect, Hsm, Machine, MachineError, Step, TimerId};
 use crate::name::MachineName;
+use crate::supervisor::{Action, Supervisor};
 use crate::transport::TransportEvent;
 use crate::wire::{self, MAX_MESSAGE_LEN};
 use children::{Children, Lost};
@@ -199,6 +200,8 @@ pub struct Node<M: Machine> {
     state_timeout: Option<(TimerId, M::State)>,
     /// Why the handler that just ran refused its message, if it did.
     refused: Option<String>,
+    /// The declared supervisor, once the machine asked for one.
+    supervisor: Option<Supervisor>,
     order: u64,
     next_id: u64,
     children: Children,
@@ -303,6 +306,7 @@ impl<M: Machine> Node<M> {
             timers: HashSet::new(),
             state_timeout: None,
             refused: None,
+            supervisor: None,
             order: 0,
             next_id: 1,
             registering: None,
@@ -483,7 +487,13 @@ impl<M: Machine> Node<M> {
                 }
             }
         }
-        if self.ending.is_none() && now >= self.next_pulse {
+        if let Some(supervisor) = self.supervisor.as_mut() {
+            supervisor.handle_timeout(now);
+            self.drive_supervisor(now);
+        }
+        // While its children stop, a supervisor still pulses and watches.
+        let alive = self.ending.is_none() || self.is_draining();
+        if alive && now >= self.next_pulse {
             self.next_pulse = now + self.config.pulse;
             let pulsed = Lifecycle::Pulsed {
                 name: self.identity.name.clone(),
@@ -497,7 +507,7 @@ impl<M: Machine> Node<M> {
         if self.ending.is_none() && self.next_register.is_some_and(|at| now >= at) {
             self.register(now);
         }
-        if self.ending.is_none() && now >= self.next_check {
+        if alive && now >= self.next_check {
             self.check(now);
         }
         if !self.told.is_empty() {
@@ -578,6 +588,11 @@ impl<M: Machine> Node<M> {
         self.cx.set_now(now);
         info!(self.log, "{} stopping", self.who);
         self.end(Ending::new(ExitReason::Stopped));
+        if self.supervisor.is_some() {
+            // Its children stop first, one by one.
+            self.settle(now);
+            return Ok(());
+        }
         self.finish(now)
     }
 
@@ -588,6 +603,13 @@ impl<M: Machine> Node<M> {
             return None;
         }
         let mut at = self.next_pulse.min(self.next_check);
+        if let Some(stop) = self.supervisor.as_ref().and_then(Supervisor::poll_timeout) {
+            at = at.min(stop);
+        }
+        if self.ending.is_some() {
+            // Draining: only pulses, checks and the children's stops.
+            return Some(at);
+        }
         if let Some(Reverse(first)) = self.scheduled.peek() {
             at = at.min(first.at);
         }
@@ -669,7 +691,18 @@ impl<M: Machine> Node<M> {
         match &lifecycle {
             Lifecycle::Started { name, start } => {
                 match self.children.on_started(now, from, name, *start) {
-                    children::Started::Child => {}
+                    children::Started::Child => {
+                        // The receivers hear it first, then the supervisor
+                        // goes on.
+                        let start = self.children.start_of(from);
+                        let result =
+                            self.dispatch_lifecycle(from, &lifecycle.for_receivers(), start);
+                        if let (Some(supervisor), Some(start)) = (self.supervisor.as_mut(), start) {
+                            supervisor.on_started(now, start);
+                            self.drive_supervisor(now);
+                        }
+                        return result;
+                    }
                     children::Started::Late { server } => {
                         // Written off before it said `started`: stop it now
                         // that its port is known.
@@ -700,9 +733,15 @@ impl<M: Machine> Node<M> {
                     return Ok(());
                 }
             }
-            Lifecycle::Exited { name, .. } => match self.children.exited(from, name) {
+            Lifecycle::Exited { name, reason } => match self.children.exited(from, name) {
                 Some(start) => {
-                    return self.dispatch_lifecycle(from, &lifecycle.for_receivers(), Some(start))
+                    let result =
+                        self.dispatch_lifecycle(from, &lifecycle.for_receivers(), Some(start));
+                    if let Some(supervisor) = self.supervisor.as_mut() {
+                        supervisor.on_exited(now, start, *reason);
+                        self.drive_supervisor(now);
+                    }
+                    return result;
                 }
                 None => {
                     self.drop_word(from, &lifecycle.to_string(), "not a child of ours");
@@ -756,6 +795,11 @@ impl<M: Machine> Node<M> {
         if let Some((server, id, port)) = lost.stop {
             self.send_stop(server, id, port);
         }
+        if let (Some(supervisor), Some(start)) = (self.supervisor.as_mut(), lost.start) {
+            supervisor.on_exited(self.cx.now(), start, lost.reason);
+            let now = self.cx.now();
+            self.drive_supervisor(now);
+        }
         let errored = Lifecycle::Errored {
             name: lost.name.clone(),
             message: lost.why,
@@ -799,7 +843,12 @@ impl<M: Machine> Node<M> {
 
     fn send_stop(&mut self, server: Address, id: RequestId, port: u16) {
         self.stats.stops_sent += 1;
-        self.send(server, Request::Stop { id, port }.to_string());
+        let stop = Request::Stop {
+            id,
+            port,
+            grace_ms: None,
+        };
+        self.send(server, stop.to_string());
     }
 
     fn drop_word(&mut self, from: Address, text: &str, why: &str) {
@@ -964,6 +1013,104 @@ impl<M: Machine> Node<M> {
                 args,
             } => self.spawn(now, name, address, args),
             Effect::Exit => self.end(Ending::new(ExitReason::Normal)),
+            Effect::Supervise(supervision) => {
+                if self.supervisor.is_some() {
+                    return self.end(Ending::errored(
+                        "supervise called twice: a machine supervises once".to_owned(),
+                    ));
+                }
+                info!(
+                    self.log,
+                    "{} supervises {} children, {}, at most {} restarts in {} ms",
+                    self.who,
+                    supervision.children.len(),
+                    supervision.strategy,
+                    supervision.intensity,
+                    supervision.period.as_millis()
+                );
+                let mut supervisor = Supervisor::new(*supervision, self.config.pulse);
+                supervisor.start(now);
+                self.supervisor = Some(supervisor);
+                self.drive_supervisor(now);
+            }
+        }
+    }
+
+    /// Whether the machine has ended but waits for its supervised
+    /// children to stop before it finishes.
+    fn is_draining(&self) -> bool {
+        self.ending.is_some()
+            && !self.finished
+            && self.supervisor.as_ref().is_some_and(|s| !s.is_settled())
+    }
+
+    /// Supervised child `i` is no child of ours any more: the supervisor
+    /// hears it gone.
+    fn forget_supervised(&mut self, now: Instant, i: usize) {
+        if let Some(supervisor) = self.supervisor.as_mut() {
+            if let Some(start) = supervisor.started_as(i) {
+                supervisor.on_exited(now, start, ExitReason::Unknown);
+            }
+        }
+    }
+
+    /// Carries out what the supervisor asks.
+    fn drive_supervisor(&mut self, now: Instant) {
+        while let Some(action) = self.supervisor.as_mut().and_then(Supervisor::poll_action) {
+            let Some(supervisor) = self.supervisor.as_ref() else {
+                return;
+            };
+            match action {
+                Action::Start(i) => {
+                    let child = supervisor.spec().children[i].clone();
+                    info!(self.log, "{} starting child {}", self.who, child.name);
+                    let id = self.next_request_id();
+                    if let Some(supervisor) = self.supervisor.as_mut() {
+                        supervisor.spawned(i, id);
+                    }
+                    self.spawn_as(now, id, child.name, child.at, child.args);
+                }
+                Action::Stop(i) => {
+                    let child = &supervisor.spec().children[i];
+                    let (name, shutdown) = (child.name.clone(), child.shutdown);
+                    let found = supervisor
+                        .started_as(i)
+                        .and_then(|start| self.children.find(start));
+                    let Some((address, server)) = found else {
+                        // Gone already, its report handled: nothing to
+                        // wait for.
+                        self.forget_supervised(now, i);
+                        continue;
+                    };
+                    info!(self.log, "{} stopping child {} {}", self.who, address, name);
+                    let id = self.next_request_id();
+                    self.children.asked_stop(id, server);
+                    self.stats.stops_sent += 1;
+                    let stop = Request::Stop {
+                        id,
+                        port: address.port(),
+                        grace_ms: Some(
+                            u64::try_from(shutdown.as_millis())
+                                .unwrap_or(u64::MAX)
+                                .min(crate::control::MAX_GRACE_MS),
+                        ),
+                    };
+                    self.send(server, stop.to_string());
+                }
+                Action::Abandon(i) => {
+                    let start = supervisor.started_as(i);
+                    let id = self.next_request_id();
+                    let lost = start.and_then(|start| self.children.abandon(now, start, id));
+                    match lost {
+                        Some(lost) => self.report_lost(lost),
+                        None => self.forget_supervised(now, i),
+                    }
+                }
+                Action::Escalate(why) => {
+                    warn!(self.log, "{} {}: escalating", self.who, why);
+                    self.end(Ending::errored(why));
+                }
+            }
         }
     }
 
@@ -987,6 +1134,19 @@ impl<M: Machine> Node<M> {
     }
 
     fn spawn(&mut self, now: Instant, name: MachineName, at: Option<Address>, args: Vec<String>) {
+        let id = self.next_request_id();
+        self.spawn_as(now, id, name, at, args);
+    }
+
+    /// Asks for a child whose spawn is request `id`.
+    fn spawn_as(
+        &mut self,
+        now: Instant,
+        id: RequestId,
+        name: MachineName,
+        at: Option<Address>,
+        args: Vec<String>,
+    ) {
         let me = self.cx.address();
         // A child on another host is started by that host's server (on the
         // port this host's server uses).
@@ -997,7 +1157,6 @@ impl<M: Machine> Node<M> {
             Some(a) => (a.with_port(self.identity.server.port()), Target::Address(a)),
             None => (self.identity.server, Target::Port(0)),
         };
-        let id = self.next_request_id();
         if let Err(limit) = self.children.spawn(now, id, name.clone(), server) {
             let lost = Lost {
                 from: self.identity.server,
@@ -1030,13 +1189,22 @@ impl<M: Machine> Node<M> {
         }
         self.internal.clear();
         if self.ending.is_some() && !self.finished {
+            if let Some(supervisor) = self.supervisor.as_mut() {
+                supervisor.shut_down(now);
+                self.drive_supervisor(now);
+                if self.is_draining() {
+                    return;
+                }
+            }
             let _ = self.finish(now);
         }
     }
 
     fn check(&mut self, now: Instant) {
         let timeout = self.config.heartbeat_timeout;
-        if now.saturating_duration_since(self.parent_heard) >= timeout {
+        // A machine already ending (a supervisor stopping its children)
+        // has no more use for its parent's silence.
+        if self.ending.is_none() && now.saturating_duration_since(self.parent_heard) >= timeout {
             warn!(
                 self.log,
                 "{} nothing from its parent {} for {} ms: this machine is orphaned",

@@ -280,7 +280,7 @@ fn a_silent_child_is_written_off_and_its_stop_retried_until_its_server_answers()
         (2..=4).contains(&later),
         "{later} retries in three heartbeats"
     );
-    let Request::Stop { id, port } = sent[0] else {
+    let Request::Stop { id, port, .. } = sent[0] else {
         unreachable!()
     };
     assert_eq!(port, 7001);

@@ -488,7 +488,7 @@ impl ServerCore {
                     follower: spawn.follower,
                 });
                 if self.is_shutting_down() {
-                    self.terminate(now, pid);
+                    self.terminate(now, pid, self.config.grace);
                 }
                 for (from, early) in spawn.early {
                     match early {
@@ -637,7 +637,7 @@ impl ServerCore {
             self.refuse(start.from, start.id, "start", SHUTTING_DOWN);
         }
         for pid in self.machines.pids() {
-            self.terminate(now, pid);
+            self.terminate(now, pid, self.config.grace);
         }
     }
 
@@ -694,7 +694,10 @@ impl ServerCore {
                 };
                 self.start(now, start);
             }
-            Request::Stop { id, port } => self.stop(now, from, id, port),
+            Request::Stop { id, port, grace_ms } => {
+                let grace = grace_ms.map_or(self.config.grace, Duration::from_millis);
+                self.stop(now, from, id, port, grace)
+            }
             Request::List { id } => self.list(now, from, id),
             Request::Register {
                 id,
@@ -799,7 +802,7 @@ impl ServerCore {
                             self.log,
                             "port {} is taken by {}: stopping it first", port, pid
                         );
-                        self.terminate(now, pid);
+                        self.terminate(now, pid, self.config.grace);
                     }
                 }
             }
@@ -867,7 +870,7 @@ impl ServerCore {
             .min()
     }
 
-    fn stop(&mut self, now: Instant, from: Address, id: RequestId, port: u16) {
+    fn stop(&mut self, now: Instant, from: Address, id: RequestId, port: u16, grace: Duration) {
         let found = (port != 0)
             .then(|| self.machines.on_port(port).next())
             .flatten();
@@ -896,8 +899,8 @@ impl ServerCore {
             }
             machine.stoppers.push(stopper);
         }
-        self.terminate(now, pid);
-        let grace_ms = u64::try_from(self.config.grace.as_millis()).unwrap_or(u64::MAX);
+        let grace = self.terminate(now, pid, grace);
+        let grace_ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX);
         self.send(from, Reply::Stopping { id, port, grace_ms });
     }
 
@@ -1227,21 +1230,21 @@ impl ServerCore {
                     "{} lost its parent {}: stopping it", orphan, address
                 );
                 self.stats.orphans_stopped += 1;
-                self.terminate(now, orphan);
+                self.terminate(now, orphan, self.config.grace);
             }
         }
         self.prune_timers();
         self.advance(now, port);
     }
 
-    /// SIGTERM now, SIGKILL after the grace period (once per machine).
-    fn terminate(&mut self, now: Instant, pid: u32) {
-        let grace = self.config.grace;
+    /// SIGTERM now, SIGKILL after `grace` (once per machine): returns how
+    /// long the machine has from now.
+    fn terminate(&mut self, now: Instant, pid: u32, grace: Duration) -> Duration {
         let Some(machine) = self.machines.get_mut(pid) else {
-            return;
+            return grace;
         };
-        if machine.kill_at.is_some() {
-            return;
+        if let Some(at) = machine.kill_at {
+            return at.saturating_duration_since(now);
         }
         let at = deadline(now, grace);
         machine.kill_at = Some(at);
@@ -1259,6 +1262,7 @@ impl ServerCore {
             self.timers
                 .retain(|Reverse(timer)| is_live(machines, timer));
         }
+        grace
     }
 
     /// Discards stale timers at the top of the heap, so that

@@ -259,10 +259,11 @@ fn kill_after_grace() {
         ]
     );
     assert_eq!(s.core.poll_timeout(), Some(s.now + GRACE));
-    // A second stop neither signals again nor moves the deadline.
+    // A second stop neither signals again nor moves the deadline: it is
+    // told the time left.
     s.later(Duration::from_secs(1));
-    s.msg(cli(), "stop 3 :7000");
-    assert_eq!(s.reply(cli()), "stopping 3 7000 5000");
+    s.msg(cli(), "stop 3 :7000 60000");
+    assert_eq!(s.reply(cli()), "stopping 3 7000 4000");
     s.later(GRACE - Duration::from_secs(1) - Duration::from_millis(1));
     assert_eq!(s.effects(), []);
     s.later(Duration::from_millis(1));
@@ -278,6 +279,37 @@ fn kill_after_grace() {
         ]
     );
     assert_eq!(s.core.stats().kills, 1);
+}
+
+#[test]
+fn a_stop_may_give_its_own_grace_period() {
+    let mut s = Fixture::new();
+    s.run(cli(), 1, "echo/Echo", 7000, "requester", 100);
+    s.msg(cli(), "stop 2 7000 250");
+    assert_eq!(
+        s.effects(),
+        [
+            signal(100, Signal::Term),
+            send(cli(), "stopping 2 7000 250")
+        ]
+    );
+    assert_eq!(
+        s.core.poll_timeout(),
+        Some(s.now + Duration::from_millis(250))
+    );
+    s.later(Duration::from_millis(250));
+    assert_eq!(s.effects(), [signal(100, Signal::Kill)]);
+    // Zero: SIGKILL at once (OTP's brutal_kill).
+    s.run(cli(), 3, "echo/Echo", 7001, "requester", 101);
+    s.msg(cli(), "stop 4 7001 0");
+    assert_eq!(
+        s.effects(),
+        [signal(101, Signal::Term), send(cli(), "stopping 4 7001 0")]
+    );
+    assert_eq!(s.core.poll_timeout(), Some(s.now));
+    // Longer than an hour is refused.
+    s.msg(cli(), "stop 5 7001 3600001");
+    assert!(s.reply(cli()).starts_with("error 5 stop "), "refused");
 }
 
 #[test]
