@@ -74,8 +74,12 @@ fn each_bad_request_gets_an_error_reply_and_the_server_keeps_serving() {
             format!("error 8 stop no machine started by this server listens on port {port}"),
         ),
         (
-            "stop 9 1 2".into(),
-            "error 9 stop unexpected words after the last argument: 2".into(),
+            "stop 9 1 2 3".into(),
+            "error 9 stop unexpected words after the last argument: 3".into(),
+        ),
+        (
+            "stop 9 1 soon".into(),
+            "error 9 stop `soon` is not a grace period in milliseconds, at most 3600000".into(),
         ),
         (
             "start 10".into(),
