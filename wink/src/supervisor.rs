@@ -456,11 +456,6 @@ impl Supervisor {
         self.advance(now);
     }
 
-    /// Whether it is shutting down.
-    pub fn is_shutting_down(&self) -> bool {
-        self.shutting_down
-    }
-
     /// Whether nothing is in progress: all started, or (shutting down) all
     /// stopped.
     pub fn is_settled(&self) -> bool {
@@ -560,6 +555,14 @@ mod tests {
             }
         }
 
+        /// A rig whose children all started.
+        fn started(spec: Supervision) -> Self {
+            let mut rig = Rig::new(spec);
+            rig.sup.start(rig.now);
+            rig.run();
+            rig
+        }
+
         /// Carries out every action, each child answering at once.
         fn run(&mut self) {
             while let Some(action) = self.sup.poll_action() {
@@ -622,38 +625,30 @@ mod tests {
             ),
         ];
         for (strategy, expected) in cases {
-            let mut rig = Rig::new(spec(strategy, &[Permanent; 4]));
-            rig.sup.start(rig.now);
-            rig.run();
+            let mut rig = Rig::started(spec(strategy, &[Permanent; 4]));
             assert_eq!(rig.exit(1, ExitReason::Error), expected, "{strategy}");
         }
     }
 
     #[test]
     fn restart_types_decide_by_the_reason() {
-        let mut rig = Rig::new(spec(
+        let mut rig = Rig::started(spec(
             Strategy::OneForOne,
             &[Permanent, Transient, Temporary],
         ));
-        rig.sup.start(rig.now);
-        rig.run();
         assert_eq!(rig.exit(0, ExitReason::Normal), ["start 0"]);
         assert!(rig.exit(1, ExitReason::Normal).is_empty());
         assert!(rig.exit(2, ExitReason::Error).is_empty());
-        let mut rig = Rig::new(spec(Strategy::OneForOne, &[Transient]));
-        rig.sup.start(rig.now);
-        rig.run();
+        let mut rig = Rig::started(spec(Strategy::OneForOne, &[Transient]));
         assert_eq!(rig.exit(0, ExitReason::Heartbeat), ["start 0"]);
     }
 
     #[test]
     fn a_temporary_sibling_stopped_by_a_restart_is_not_started_again() {
-        let mut rig = Rig::new(spec(
+        let mut rig = Rig::started(spec(
             Strategy::OneForAll,
             &[Permanent, Temporary, Permanent],
         ));
-        rig.sup.start(rig.now);
-        rig.run();
         assert_eq!(
             rig.exit(0, ExitReason::Error),
             ["stop 2", "stop 1", "start 0", "start 2"]
@@ -663,9 +658,7 @@ mod tests {
     #[test]
     fn too_many_restarts_within_the_period_escalate() {
         let s = spec(Strategy::OneForOne, &[Permanent]).intensity(2, Duration::from_secs(1));
-        let mut rig = Rig::new(s);
-        rig.sup.start(rig.now);
-        rig.run();
+        let mut rig = Rig::started(s);
         assert_eq!(rig.exit(0, ExitReason::Error), ["start 0"]);
         rig.now += Duration::from_millis(600);
         assert_eq!(rig.exit(0, ExitReason::Error), ["start 0"]);

@@ -317,8 +317,10 @@ impl<M: Machine> Harness<M> {
                 if t.to == MACHINE {
                     to_self.push(t.text.clone());
                 }
-                if let Ok(crate::control::Request::Start { id, name, .. }) = t.text.parse() {
-                    self.spawns.push((id, name.to_string()));
+                if t.text.starts_with("start ") {
+                    if let Ok(crate::control::Request::Start { id, name, .. }) = t.text.parse() {
+                        self.spawns.push((id, name.to_string()));
+                    }
                 }
                 self.sent.push(t);
             }

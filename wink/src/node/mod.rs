@@ -50,7 +50,7 @@ use slog::{info, warn, Logger};
 
 use crate::address::Address;
 use crate::control::{
-    Control, ExitReason, Kind, Lifecycle, Parent, Reply, Request, RequestId, Target,
+    Control, ExitReason, Kind, Lifecycle, Parent, Reply, Request, RequestId, Target, MAX_GRACE_MS,
 };
 use crate::hsm::{Context, Effect, Hsm, Machine, MachineError, Step, TimerId};
 use crate::name::MachineName;
@@ -796,8 +796,8 @@ impl<M: Machine> Node<M> {
             self.send_stop(server, id, port);
         }
         if let (Some(supervisor), Some(start)) = (self.supervisor.as_mut(), lost.start) {
-            supervisor.on_exited(self.cx.now(), start, lost.reason);
             let now = self.cx.now();
+            supervisor.on_exited(now, start, lost.reason);
             self.drive_supervisor(now);
         }
         let errored = Lifecycle::Errored {
@@ -842,12 +842,22 @@ impl<M: Machine> Node<M> {
     }
 
     fn send_stop(&mut self, server: Address, id: RequestId, port: u16) {
+        self.send_stop_within(server, id, port, None);
+    }
+
+    /// A `stop` that gives the machine `grace` (capped at
+    /// [`MAX_GRACE_MS`]) before SIGKILL, or the server's grace period.
+    fn send_stop_within(
+        &mut self,
+        server: Address,
+        id: RequestId,
+        port: u16,
+        grace: Option<Duration>,
+    ) {
         self.stats.stops_sent += 1;
-        let stop = Request::Stop {
-            id,
-            port,
-            grace_ms: None,
-        };
+        let grace_ms = grace
+            .map(|g| u64::try_from(g.as_millis()).map_or(MAX_GRACE_MS, |ms| ms.min(MAX_GRACE_MS)));
+        let stop = Request::Stop { id, port, grace_ms };
         self.send(server, stop.to_string());
     }
 
@@ -1085,17 +1095,7 @@ impl<M: Machine> Node<M> {
                     info!(self.log, "{} stopping child {} {}", self.who, address, name);
                     let id = self.next_request_id();
                     self.children.asked_stop(id, server);
-                    self.stats.stops_sent += 1;
-                    let stop = Request::Stop {
-                        id,
-                        port: address.port(),
-                        grace_ms: Some(
-                            u64::try_from(shutdown.as_millis())
-                                .unwrap_or(u64::MAX)
-                                .min(crate::control::MAX_GRACE_MS),
-                        ),
-                    };
-                    self.send(server, stop.to_string());
+                    self.send_stop_within(server, id, address.port(), Some(shutdown));
                 }
                 Action::Abandon(i) => {
                     let start = supervisor.started_as(i);
