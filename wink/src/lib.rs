@@ -90,7 +90,7 @@ pub use wink_macros::machine;
 /// What a machine module needs in scope; `#[machine]` imports it.
 pub mod prelude {
     pub use crate::address::Address;
-    pub use crate::control::ExitReason;
+    pub use crate::control::{ExitReason, RequestId};
     pub use crate::hsm::{Context, Machine, StateId};
     pub use crate::name::MachineName;
     pub use slog::{crit, debug, error, info, o, trace, warn};

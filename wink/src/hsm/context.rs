@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use super::{Machine, MachineError};
 use crate::address::Address;
+use crate::control::RequestId;
 use crate::name::MachineName;
 use crate::supervisor::Supervision;
 
@@ -45,6 +46,20 @@ pub enum Effect {
     /// Forget timer `id`: its message is not sent (nothing, if it was sent
     /// already).
     Cancel(TimerId),
+    /// Send `message` to `to` as request `id` (`request <id> <message>`):
+    /// its answer, a `failed` or `refused` of it, or `timeout` after
+    /// `timeout` comes back to the machine with [`Context::in_reply_to`]
+    /// saying `id`.
+    Request {
+        /// The request, for [`Context::in_reply_to`].
+        id: RequestId,
+        /// The recipient.
+        to: Address,
+        /// The message text.
+        message: String,
+        /// How long to wait for the answer.
+        timeout: Duration,
+    },
     /// Tell the sender of the message being handled that it is refused,
     /// and why (`refused <name> <why>`); the machine goes on.
     Refuse(String),
@@ -106,8 +121,14 @@ pub struct Context<M: Machine> {
     keep_steps: bool,
     log_steps: bool,
     raised: Option<String>,
-    /// The id the next timer gets.
+    /// The id the next timer or request gets.
     next_timer: u64,
+    /// The request being handled, if the message came as one.
+    request: Option<RequestId>,
+    /// Whether [`Context::reply`] answered it.
+    answered: bool,
+    /// The request of ours the message being handled answers.
+    in_reply_to: Option<RequestId>,
 }
 
 impl<M: Machine> std::fmt::Debug for Context<M> {
@@ -149,6 +170,9 @@ impl<M: Machine> Context<M> {
             log_steps: false,
             raised: None,
             next_timer: 0,
+            request: None,
+            answered: false,
+            in_reply_to: None,
         }
     }
 
@@ -165,10 +189,52 @@ impl<M: Machine> Context<M> {
         });
     }
 
-    /// Replies to the sender of the message being handled.
+    /// Replies to the sender of the message being handled. If that
+    /// message came as a request ([`Context::request`]), the reply answers
+    /// it: it goes as `reply <id> <message>` and reaches the requester
+    /// with [`Context::in_reply_to`] set.
     pub fn reply(&mut self, message: impl Into<String>) {
         let to = self.sender;
-        self.send(to, message);
+        match self.request {
+            Some(id) => {
+                self.answered = true;
+                let message = format!("reply {id} {}", message.into());
+                self.send(to, message);
+            }
+            None => self.send(to, message),
+        }
+    }
+
+    /// Sends `message` to `to` as a request, and returns its id. Exactly
+    /// one of these comes back, with [`Context::in_reply_to`] giving the
+    /// id: the answer (whatever the callee's [`Context::reply`] said, as
+    /// a message of its own name); `failed <name> <why>` if the callee
+    /// errored or exited before answering, or the message could not be
+    /// delivered; `refused <name> <why>` if the callee refused it; or,
+    /// when nothing came within `timeout`, `timeout <name> <ms>` (`<name>`
+    /// the request's first word). An answer after the timeout is dropped.
+    pub fn request(
+        &mut self,
+        to: Address,
+        message: impl Into<String>,
+        timeout: Duration,
+    ) -> RequestId {
+        self.next_timer += 1;
+        let id = RequestId(self.next_timer);
+        self.effects.push(Effect::Request {
+            id,
+            to,
+            message: message.into(),
+            timeout,
+        });
+        id
+    }
+
+    /// The request of this machine ([`Context::request`]) that the message
+    /// being handled answers: its answer, `failed`, `refused` or
+    /// `timeout`. `None` for any other message.
+    pub fn in_reply_to(&self) -> Option<RequestId> {
+        self.in_reply_to
     }
 
     /// Sends `message` to `to` after `delay`; the timer can be cancelled
@@ -332,6 +398,24 @@ impl<M: Machine> Context<M> {
 
     pub(crate) fn set_now(&mut self, now: Instant) {
         self.now = now;
+    }
+
+    /// The message about to be handled came as request `id` (or not):
+    /// [`Context::reply`] answers it.
+    pub(crate) fn set_request(&mut self, id: Option<RequestId>) {
+        self.request = id;
+        self.answered = false;
+    }
+
+    /// Whether the request being handled was answered.
+    pub(crate) fn answered(&self) -> bool {
+        self.answered
+    }
+
+    /// The message about to be handled answers request `id` of ours (or
+    /// not).
+    pub(crate) fn set_in_reply_to(&mut self, id: Option<RequestId>) {
+        self.in_reply_to = id;
     }
 
     pub(crate) fn next_transition(&mut self) -> Option<M::State> {

@@ -39,6 +39,8 @@
 
 mod children;
 #[cfg(test)]
+mod request_tests;
+#[cfg(test)]
 mod tests;
 
 use std::cmp::Reverse;
@@ -172,6 +174,31 @@ struct Scheduled {
     message: String,
 }
 
+/// A request of this machine ([`Context::request`]) awaiting its answer.
+#[derive(Debug)]
+struct Pending {
+    to: Address,
+    /// The request's first word.
+    name: String,
+    timeout: Duration,
+}
+
+/// A request this machine took and has not answered.
+#[derive(Debug)]
+struct Open {
+    from: Address,
+    id: RequestId,
+    name: String,
+}
+
+/// Most requests of one machine awaiting answers: one more is its error.
+pub const MAX_PENDING: usize = 4096;
+
+/// Most unanswered requests a machine remembers, to tell their senders
+/// `failed` when it ends; past it, the oldest are forgotten (their
+/// requesters time out).
+pub const MAX_OPEN: usize = 1024;
+
 /// Most addresses remembered as told `orphaned` (for the once-a-pulse
 /// limit); the oldest go first.
 const MAX_TOLD: usize = 1024;
@@ -200,6 +227,14 @@ pub struct Node<M: Machine> {
     state_timeout: Option<(TimerId, M::State)>,
     /// Why the handler that just ran refused its message, if it did.
     refused: Option<String>,
+    /// Requests of this machine awaiting their answer.
+    pending: BTreeMap<RequestId, Pending>,
+    /// When each pending request times out (answered ones linger until
+    /// their time, or until they outnumber the pending twice).
+    deadlines: BinaryHeap<Reverse<(Instant, RequestId)>>,
+    /// Requests this machine took and has not answered: each gets `failed`
+    /// when it ends. The oldest go past [`MAX_OPEN`].
+    open: VecDeque<Open>,
     /// The declared supervisor, once the machine asked for one.
     supervisor: Option<Supervisor>,
     order: u64,
@@ -263,6 +298,39 @@ pub const FAILED: &str = "failed";
 /// `failed`, news for a receiver if there is one.
 pub const REFUSED: &str = "refused";
 
+/// The word of a request ([`Context::request`]): `request <id>
+/// <message…>`. The runtime hands `<message…>` to the receivers, and
+/// [`Context::reply`] answers it.
+pub const REQUEST: &str = "request";
+
+/// The word of an answer to a request: `reply <id> <message…>`, accepted
+/// only from the address the request went to, while it waits.
+pub const REPLY: &str = "reply";
+
+/// The word a machine gets when its request went unanswered for its
+/// timeout: `timeout <name> <ms>`.
+pub const TIMEOUT: &str = "timeout";
+
+/// `<id> <message…>` after the first word of `text`: a request's or a
+/// reply's id and message, if both are there.
+fn split_id(text: &str) -> Option<(RequestId, &str)> {
+    let text = text.trim_start_matches(|c: char| c.is_ascii_whitespace());
+    let (_, rest) = text.split_once(|c: char| c.is_ascii_whitespace())?;
+    let rest = rest.trim_start_matches(|c: char| c.is_ascii_whitespace());
+    let (id, message) = rest.split_once(|c: char| c.is_ascii_whitespace())?;
+    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let id = RequestId(id.parse().ok()?);
+    let message = message.trim_start_matches(|c: char| c.is_ascii_whitespace());
+    (!message.is_empty()).then_some((id, message))
+}
+
+/// The first word of `text`.
+fn first_word(text: &str) -> &str {
+    text.split_ascii_whitespace().next().unwrap_or("")
+}
+
 /// Whether `word` is news of a message of ours (`failed`, `refused`): for
 /// a receiver if there is one, never an error, never answered.
 fn is_news(word: &str) -> bool {
@@ -306,6 +374,9 @@ impl<M: Machine> Node<M> {
             timers: HashSet::new(),
             state_timeout: None,
             refused: None,
+            pending: BTreeMap::new(),
+            deadlines: BinaryHeap::new(),
+            open: VecDeque::new(),
             supervisor: None,
             order: 0,
             next_id: 1,
@@ -392,7 +463,12 @@ impl<M: Machine> Node<M> {
     /// Entries of every bounded table: children, spawns in flight,
     /// written-off children, late spawns, scheduled sends.
     pub fn table_sizes(&self) -> usize {
-        self.children.table_sizes() + self.scheduled.len() + self.told.len()
+        self.children.table_sizes()
+            + self.scheduled.len()
+            + self.told.len()
+            + self.pending.len()
+            + self.deadlines.len()
+            + self.open.len()
     }
 
     /// Starts the machine: `started` to its parent, `register` to its
@@ -448,12 +524,26 @@ impl<M: Machine> Node<M> {
             self.settle(now);
             return Ok(());
         }
+        if word == REQUEST || word == REPLY {
+            let result = match split_id(text) {
+                Some((id, message)) if word == REQUEST => {
+                    self.dispatch(now, from, message, Some(id))
+                }
+                Some((id, answer)) => self.on_answer(now, from, id, answer, text),
+                None => {
+                    self.drop_word(from, text, "no id, or no message after it");
+                    Ok(())
+                }
+            };
+            self.settle(now);
+            return result;
+        }
         let result = match Control::kind(word) {
             Some(Kind::Reply | Kind::Lifecycle) => Control::parse(text),
             _ => Ok(None),
         };
         let result = match result {
-            Ok(None) | Ok(Some(Control::Request(_))) => self.dispatch(now, from, text),
+            Ok(None) | Ok(Some(Control::Request(_))) => self.dispatch(now, from, text, None),
             Ok(Some(Control::Reply(reply))) => {
                 self.on_reply(now, from, reply);
                 Ok(())
@@ -484,6 +574,20 @@ impl<M: Machine> Node<M> {
                         self.state_timeout = None;
                     }
                     self.send_checked(due.to, due.message);
+                }
+            }
+        }
+        while self.ending.is_none()
+            && self
+                .deadlines
+                .peek()
+                .is_some_and(|Reverse((at, _))| *at <= now)
+        {
+            if let Some(Reverse((_, id))) = self.deadlines.pop() {
+                if let Some(pending) = self.pending.remove(&id) {
+                    let text =
+                        format!("{TIMEOUT} {} {}", pending.name, pending.timeout.as_millis());
+                    let _ = self.deliver_answer(now, pending.to, id, &text);
                 }
             }
         }
@@ -615,6 +719,9 @@ impl<M: Machine> Node<M> {
         }
         if let Some(register) = self.next_register {
             at = at.min(register);
+        }
+        if let Some(Reverse((deadline, _))) = self.deadlines.peek() {
+            at = at.min(*deadline);
         }
         Some(at)
     }
@@ -877,8 +984,22 @@ impl<M: Machine> Node<M> {
     /// `undelivered <to> <message>` if it has a receiver for it (none is
     /// no error). The runtime's own control words are not its business.
     fn tell_undelivered(&mut self, now: Instant, to: Address, message: &str) {
-        let word = message.split_ascii_whitespace().next().unwrap_or("");
-        if self.ending.is_some() || Control::kind(word).is_some() {
+        let word = first_word(message);
+        if self.ending.is_some() || Control::kind(word).is_some() || word == REPLY {
+            return;
+        }
+        if word == REQUEST {
+            // The request fails: its outcome, not an `undelivered`.
+            if let Some((id, _)) = split_id(message) {
+                if let Some(pending) = self.pending.remove(&id) {
+                    let text = format!(
+                        "{FAILED} {} undelivered: {to} answered nothing for the retry budget",
+                        pending.name
+                    );
+                    let _ = self.deliver_answer(now, to, id, &text);
+                    self.settle(now);
+                }
+            }
             return;
         }
         let text = format!("{UNDELIVERED} {to} {message}");
@@ -889,15 +1010,24 @@ impl<M: Machine> Node<M> {
         self.settle(now);
     }
 
-    /// Delivers an ordinary message to the receivers. If the machine
-    /// errors on it, its sender is told first: `failed <name> <why>`.
-    fn dispatch(&mut self, now: Instant, from: Address, text: &str) -> Result<(), MachineError> {
+    /// Delivers an ordinary message to the receivers, one that came as
+    /// `request` if `request` says so. If the machine errors on it, its
+    /// sender is told first: `failed <name> <why>` (as the answer to the
+    /// request, if it was one).
+    fn dispatch(
+        &mut self,
+        now: Instant,
+        from: Address,
+        text: &str,
+        request: Option<RequestId>,
+    ) -> Result<(), MachineError> {
         if self.ending.is_some() {
             return Err(MachineError::Lifecycle("not running"));
         }
         self.stats.delivered += 1;
         self.cx.set_sender(from);
-        let word = text.split_ascii_whitespace().next().unwrap_or("");
+        self.cx.set_request(request);
+        let word = first_word(text);
         let result = if is_news(word) {
             // Told that a message of ours failed: news, like a lifecycle
             // word, for a receiver if there is one.
@@ -908,10 +1038,69 @@ impl<M: Machine> Node<M> {
         if let Err(e) = &result {
             if from != self.cx.address() && !is_news(word) {
                 let why = cut(&e.to_string(), MAX_ERROR);
-                self.send(from, format!("{FAILED} {} {why}", cut(word, 200)));
+                let failed = format!("{FAILED} {} {why}", cut(word, 200));
+                self.answer(from, request, failed);
             }
         }
-        self.after_handler(now, result.clone(), Some((from, word)));
+        let took = Took {
+            from,
+            word,
+            request: request.filter(|_| result.is_ok() && !self.cx.answered()),
+        };
+        self.cx.set_request(None);
+        self.after_handler(now, result.clone(), Some(took));
+        result
+    }
+
+    /// Sends `message` to `to`: as the answer to request `id` of theirs,
+    /// if there is one.
+    fn answer(&mut self, to: Address, id: Option<RequestId>, message: String) {
+        match id {
+            Some(id) => self.send(to, format!("{REPLY} {id} {message}")),
+            None => self.send(to, message),
+        }
+    }
+
+    /// `reply <id> <answer…>` from `from`: the answer to a request of ours,
+    /// if it is one still waiting, from where it went.
+    fn on_answer(
+        &mut self,
+        now: Instant,
+        from: Address,
+        id: RequestId,
+        answer: &str,
+        text: &str,
+    ) -> Result<(), MachineError> {
+        if self.pending.get(&id).is_none_or(|p| p.to != from) {
+            self.drop_word(from, text, "a reply to no request of ours still waiting");
+            return Ok(());
+        }
+        self.pending.remove(&id);
+        self.deliver_answer(now, from, id, answer)
+    }
+
+    /// Hands the receivers the outcome of request `id` of ours: its
+    /// answer, `failed`, `refused` or `timeout`. It is nobody's to answer.
+    fn deliver_answer(
+        &mut self,
+        now: Instant,
+        from: Address,
+        id: RequestId,
+        text: &str,
+    ) -> Result<(), MachineError> {
+        if self.ending.is_some() {
+            return Err(MachineError::Lifecycle("not running"));
+        }
+        self.stats.delivered += 1;
+        self.cx.set_sender(from);
+        self.cx.set_in_reply_to(Some(id));
+        let result = if is_news(first_word(text)) {
+            self.dispatch_if_handled(text)
+        } else {
+            self.hsm.dispatch(&mut self.cx, text)
+        };
+        self.cx.set_in_reply_to(None);
+        self.after_handler(now, result.clone(), None);
         result
     }
 
@@ -953,13 +1142,14 @@ impl<M: Machine> Node<M> {
     }
 
     /// Carries out what the last handler asked for, or records its error.
-    /// `message` is the sender and first word of the ordinary message the
-    /// handler took, if it took one: a refusal is said to that sender.
+    /// `message` is the ordinary message the handler took, if it took one:
+    /// a refusal is said to its sender, and a request it left unanswered
+    /// is kept open.
     fn after_handler(
         &mut self,
         now: Instant,
         result: Result<(), MachineError>,
-        message: Option<(Address, &str)>,
+        message: Option<Took<'_>>,
     ) {
         let effects: Vec<Effect> = self.cx.drain_effects().collect();
         if self.keep_records {
@@ -971,15 +1161,30 @@ impl<M: Machine> Node<M> {
         }
         if let Some(why) = self.refused.take() {
             match message {
-                Some((from, word)) if from != self.cx.address() => {
+                Some(took) if took.from != self.cx.address() => {
                     let why = cut(&why, MAX_ERROR);
-                    self.send(from, format!("{REFUSED} {} {why}", cut(word, 200)));
+                    let refused = format!("{REFUSED} {} {why}", cut(took.word, 200));
+                    self.answer(took.from, took.request, refused);
                 }
                 _ => info!(
                     self.log,
                     "{} refused with no sender to tell: {}", self.who, why
                 ),
             }
+        } else if let Some(Took {
+            from,
+            word,
+            request: Some(id),
+        }) = message
+        {
+            if self.open.len() >= MAX_OPEN {
+                self.open.pop_front();
+            }
+            self.open.push_back(Open {
+                from,
+                id,
+                name: cut(word, 200),
+            });
         }
         // A state timeout belongs to the state it was set for.
         if let Some((id, state)) = self.state_timeout {
@@ -1011,6 +1216,33 @@ impl<M: Machine> Node<M> {
                 self.schedule(id, at, me, message);
             }
             Effect::Refuse(why) => self.refused = Some(why),
+            Effect::Request {
+                id,
+                to,
+                message,
+                timeout,
+            } => {
+                if self.pending.len() >= MAX_PENDING {
+                    return self.end(Ending::errored(format!(
+                        "cannot request `{}` of {to}: {MAX_PENDING} requests already wait for an answer",
+                        cut(first_word(&message), 200)
+                    )));
+                }
+                if message.trim().is_empty() {
+                    return self.end(Ending::errored(format!(
+                        "cannot request of {to}: empty message"
+                    )));
+                }
+                let name = cut(first_word(&message), 200);
+                self.send_checked(to, format!("{REQUEST} {id} {message}"));
+                if self.deadlines.len() > 2 * self.pending.len() + 64 {
+                    let pending = &self.pending;
+                    self.deadlines
+                        .retain(|Reverse((_, id))| pending.contains_key(id));
+                }
+                self.pending.insert(id, Pending { to, name, timeout });
+                self.deadlines.push(Reverse((now + timeout, id)));
+            }
             Effect::Cancel(id) => {
                 self.timers.remove(&id);
                 if self.state_timeout.is_some_and(|(timeout, _)| timeout == id) {
@@ -1282,6 +1514,12 @@ impl<M: Machine> Node<M> {
         self.scheduled.clear();
         self.timers.clear();
         self.state_timeout = None;
+        self.pending.clear();
+        self.deadlines.clear();
+        for open in std::mem::take(&mut self.open) {
+            let failed = format!("{FAILED} {} exited {}", open.name, ending.reason);
+            self.answer(open.from, Some(open.id), failed);
+        }
         info!(self.log, "{} exited: {}", self.who, ending.reason);
         let exited = Lifecycle::Exited {
             name,
@@ -1337,4 +1575,13 @@ fn cut(text: &str, max: usize) -> String {
         end -= 1;
     }
     format!("{}…", &text[..end])
+}
+
+/// The ordinary message a handler took: its sender, its first word, and
+/// the request it came as, if it came as one not answered yet.
+#[derive(Debug, Clone, Copy)]
+struct Took<'a> {
+    from: Address,
+    word: &'a str,
+    request: Option<RequestId>,
 }
