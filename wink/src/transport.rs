@@ -501,6 +501,26 @@ pub struct Transport {
     full_until: Option<Instant>,
     /// Scratch space for the ranges of an ack.
     ranges: Vec<(u64, u64)>,
+    /// Closed to new messages (an upgrade under way): `Data` is dropped
+    /// unacknowledged, so its senders retry it with the next image.
+    closed: bool,
+}
+
+/// What a process hands the program it becomes at an upgrade, so that its
+/// peers see no restart: its incarnation, the sequence numbers it gave
+/// out, and where each sender's stream stands (`docs/protocol.md`,
+/// "Upgrade"). Messages held ahead of a hole are not carried (their
+/// senders still have them, and send them again).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Handover {
+    /// The process's incarnation, kept.
+    pub incarnation: u64,
+    /// Sequence numbers given out so far: every stream to a recipient
+    /// starts above them.
+    pub seqs_given: u64,
+    /// Each sender's address, incarnation and next sequence number to
+    /// deliver.
+    pub senders: Vec<(SocketAddr, u64, u128)>,
 }
 
 /// Most peers remembered as having sent another protocol version (or
@@ -542,6 +562,48 @@ impl Transport {
             incarnations: HashMap::new(),
             full_until: None,
             ranges: Vec::new(),
+            closed: false,
+        }
+    }
+
+    /// Bookkeeping taken over from an earlier program of this process
+    /// (see [`Handover`]): the same incarnation, streams to recipients
+    /// above every number it gave out, and each sender's stream where it
+    /// stood, so a message it delivered is a duplicate here.
+    pub fn resume(handover: &Handover, config: TransportConfig) -> Self {
+        let mut transport = Transport::new(handover.incarnation, config);
+        transport.seqs_given = handover.seqs_given;
+        for &(addr, incarnation, next) in &handover.senders {
+            let id = transport.add_peer(addr);
+            if let Some(peer) = transport.peers.get_mut(id) {
+                peer.recv = Some(ReceiveState::resume(incarnation, next));
+            }
+        }
+        transport
+    }
+
+    /// Stops taking new messages: from now on every `Data` is dropped
+    /// unacknowledged (acks are still taken), for [`Transport::handover`].
+    pub fn close(&mut self) {
+        self.closed = true;
+    }
+
+    /// What [`Transport::resume`] needs to go on in another program.
+    /// Meant for a closed transport with nothing in flight (see
+    /// [`Transport::is_idle`]): messages still in flight are not carried.
+    pub fn handover(&self) -> Handover {
+        let senders = self
+            .peers
+            .iter()
+            .filter_map(|(_, peer)| {
+                let recv = peer.recv.as_ref()?;
+                Some((peer.addr, recv.incarnation, recv.next()))
+            })
+            .collect();
+        Handover {
+            incarnation: self.incarnation,
+            seqs_given: self.seqs_given,
+            senders,
         }
     }
 
@@ -704,6 +766,7 @@ impl Transport {
             match frame {
                 Frame::Ack(ack) => self.on_ack(id, now, incarnation, ack),
                 Frame::Data(_) if retired => self.stats.stale += 1,
+                Frame::Data(_) if self.closed => {}
                 Frame::Data(data) => match self.on_data(id, now, incarnation, data, &mut deliver) {
                     Some(Verdict::Delivered) => accepted = true,
                     Some(_) => {

@@ -1506,3 +1506,58 @@ fn a_sealed_datagram_is_refused_by_any_recipient_but_its_own() {
     );
     assert_eq!((c.stats().unauthenticated, c.peers()), (1, 0));
 }
+
+/// Delivers every datagram of `datagrams` to `t` as from `from`; returns
+/// the messages delivered.
+fn deliver_all(
+    t: &mut Transport,
+    now: Instant,
+    from: SocketAddr,
+    datagrams: &[(SocketAddr, Vec<u8>)],
+) -> Vec<String> {
+    let mut got = Vec::new();
+    for (_, d) in datagrams {
+        let _ = t.receive(now, from, d, |_, m| got.push(m.to_owned()));
+    }
+    got
+}
+
+#[test]
+fn a_transport_handed_over_goes_on_where_it_was_and_its_peers_see_no_restart() {
+    let now = Instant::now();
+    let mut a = Transport::new(A, config());
+    let mut b = Transport::new(B, config());
+    for i in 0..3 {
+        a.send(b_addr(), format!("m{i}")).unwrap();
+    }
+    let first = transmit_all(&mut a, now);
+    assert_eq!(deliver_all(&mut b, now, a_addr(), &first), ["m0", "m1", "m2"]);
+    b.send(a_addr(), "hello").unwrap();
+    let answer = transmit_all(&mut b, now);
+    assert_eq!(deliver_all(&mut a, now, b_addr(), &answer), ["hello"]);
+
+    // b closes: a new message is not taken (nor acknowledged) ...
+    b.close();
+    a.send(b_addr(), "m3").unwrap();
+    let during = transmit_all(&mut a, now);
+    assert!(deliver_all(&mut b, now, a_addr(), &during).is_empty());
+    assert!(transmit_all(&mut b, now).is_empty(), "nothing acknowledged");
+
+    // ... and the next image takes over.
+    let handover = b.handover();
+    assert_eq!(handover.incarnation, B);
+    let bytes = postcard::to_stdvec(&handover).unwrap();
+    let handover: Handover = postcard::from_bytes(&bytes).unwrap();
+    let mut b = Transport::resume(&handover, config());
+    // What was delivered before is a duplicate; what was not comes now.
+    assert!(deliver_all(&mut b, now, a_addr(), &first).is_empty());
+    assert_eq!(deliver_all(&mut b, now, a_addr(), &during), ["m3"]);
+    assert_eq!(b.stats().duplicates, 3);
+    // Its messages to a go on past the old stream, from the same
+    // incarnation: a delivers them and sees no restart.
+    b.send(a_addr(), "again").unwrap();
+    let after = transmit_all(&mut b, now);
+    assert_eq!(deliver_all(&mut a, now, b_addr(), &after), ["again"]);
+    assert_eq!(a.stats().peer_restarts, 0);
+    assert!(std::iter::from_fn(|| a.poll_event()).next().is_none());
+}
