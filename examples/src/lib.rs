@@ -4,6 +4,7 @@
 //! (see `examples/README.md` and [`MACHINES`]).
 #![deny(missing_docs)]
 
+pub mod counter;
 pub mod crew;
 pub mod echo;
 pub mod family;
@@ -15,7 +16,7 @@ pub mod timer;
 
 /// Each machine's name and the cargo binary that runs it: `cargo xtask
 /// stage <dir>` copies binary `b` to `<dir>/<name>`.
-pub const MACHINES: [(&str, &str); 11] = [
+pub const MACHINES: [(&str, &str); 13] = [
     ("switch/Switch", "switch"),
     ("family/Parent", "family-parent"),
     ("family/Child", "family-child"),
@@ -27,4 +28,6 @@ pub const MACHINES: [(&str, &str); 11] = [
     ("pinger/Pinger", "pinger"),
     ("crew/Boss", "crew-boss"),
     ("crew/Worker", "crew-worker"),
+    ("counter/Counter", "counter-counter"),
+    ("counter/Feeder", "counter-feeder"),
 ];

@@ -9,6 +9,7 @@ mod list;
 mod send;
 mod start;
 mod stop;
+mod upgrade;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -55,6 +56,7 @@ enum Command {
     Stop(stop::Args),
     Send(send::Args),
     List(list::Args),
+    Upgrade(upgrade::Args),
     Keygen(KeygenArgs),
 }
 
@@ -92,6 +94,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Stop(args) => stop::run(&mut client, cli.server, args),
         Command::Send(args) => send::run(&mut client, args),
         Command::List(args) => list::run(&mut client, cli.server, args),
+        Command::Upgrade(args) => upgrade::run(&mut client, cli.server, args),
         Command::Keygen(_) => Ok(()),
     }
 }

@@ -126,7 +126,7 @@ impl Start {
             }
             // `orphaned` is a parent's word to a child, never relayed; should
             // one come, it is shown and changes nothing.
-            Lifecycle::Pulsed { .. } | Lifecycle::Orphaned { .. } => {
+            Lifecycle::Pulsed { .. } | Lifecycle::Orphaned { .. } | Lifecycle::Upgraded { .. } => {
                 if self.follow {
                     out.push(line);
                 }

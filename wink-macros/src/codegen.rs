@@ -162,6 +162,19 @@ fn machine_impl(
     machine: &Ident,
 ) -> TokenStream {
     let message_enum = format_ident!("__Wink{}Message", machine);
+    let upgrade = if model.upgrade {
+        quote! {
+            fn save(&self) -> ::core::option::Option<::core::result::Result<::std::vec::Vec<u8>, ::std::string::String>> {
+                ::core::option::Option::Some(::wink::upgrade::save(self))
+            }
+
+            fn restore(data: &[u8]) -> ::core::option::Option<::core::result::Result<Self, ::std::string::String>> {
+                ::core::option::Option::Some(::wink::upgrade::restore(data))
+            }
+        }
+    } else {
+        TokenStream::new()
+    };
 
     // Every distinct message name gets a variant; names resolve once per
     // message, then each level of the lineage is a `match` on two enums.
@@ -235,6 +248,8 @@ fn machine_impl(
                     _ => #message_enum::Unknown,
                 }
             }
+
+            #upgrade
 
             #[allow(unreachable_patterns)]
             fn entry(&mut self, state: #state_enum, cx: &mut ::wink::hsm::Context<Self>) -> ::core::result::Result<(), ::std::string::String> {

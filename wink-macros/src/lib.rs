@@ -32,10 +32,19 @@ pub fn machine(args: TokenStream, input: TokenStream) -> TokenStream {
         }
     };
     let mut cx = ctxt::Ctxt::default();
-    if !args.is_empty() {
-        cx.error_spanned_by(&args, "#[machine] takes no arguments");
-    }
-    let model = parse::parse(module, &mut cx);
+    let upgrade = match args.to_string().as_str() {
+        "" => false,
+        "upgrade" => true,
+        _ => {
+            cx.error_spanned_by(
+                &args,
+                "#[machine] takes nothing, or `upgrade`: `#[machine(upgrade)]` carries the machine's data and state over a live upgrade",
+            );
+            false
+        }
+    };
+    let mut model = parse::parse(module, &mut cx);
+    model.upgrade = upgrade;
     let params = validate::validate(&model, &mut cx);
     match cx.check() {
         Ok(()) => codegen::generate(&model, &params),

@@ -16,6 +16,9 @@ pub struct Model {
     pub states: Vec<StateDecl>,
     /// The entry, exit and receive handlers, in declaration order.
     pub handlers: Vec<Handler>,
+    /// `#[machine(upgrade)]`: the machine's data and state carry over a
+    /// live upgrade (serde).
+    pub upgrade: bool,
 }
 
 /// One variant of the states enum.

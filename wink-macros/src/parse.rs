@@ -24,6 +24,7 @@ pub fn parse(mut module: ItemMod, cx: &mut Ctxt) -> Model {
         machine: None,
         states: Vec::new(),
         handlers: Vec::new(),
+        upgrade: false,
     };
     let Some((_, items)) = module.content.as_mut() else {
         cx.error_spanned_by(

@@ -359,6 +359,7 @@ fn run_as_machine<M: wink::Machine>(
         config,
         wink::log::discard(),
         None,
+        None,
     )?;
     Ok(format!("{ending:?}"))
 }

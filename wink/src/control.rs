@@ -186,6 +186,66 @@ pub enum Request {
         /// The request's id.
         id: RequestId,
     },
+    /// `upgrade <id> <port> [<name>]`: replace the program of the machine
+    /// this server runs on that port with the binary of `<name>` (its own
+    /// name's if absent), live: same process, address and parent.
+    Upgrade {
+        /// The request's id.
+        id: RequestId,
+        /// The machine's port.
+        port: u16,
+        /// The machine it becomes; `None`: its own name (a new build).
+        name: Option<MachineName>,
+    },
+}
+
+/// `upgrade <id> <name> <path…>`: from a server to a machine it runs,
+/// the order to become `<name>` by running the binary at `<path…>` (the
+/// rest of the message), which the server resolved in its served
+/// directory. Answered with `error <id> upgrade <reason…>` if the machine
+/// cannot; otherwise the program at `<path…>` registers as `<name>`.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct UpgradeOrder {
+    /// The id of the `upgrade` request it carries out.
+    pub id: RequestId,
+    /// The name the machine takes.
+    pub name: MachineName,
+    /// The binary to run.
+    pub path: std::path::PathBuf,
+}
+
+impl fmt::Display for UpgradeOrder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "upgrade {} {} {}",
+            self.id,
+            self.name,
+            self.path.display()
+        )
+    }
+}
+
+impl FromStr for UpgradeOrder {
+    type Err = ControlError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let mut words = Words::new(text);
+        if words.next() != Some("upgrade") {
+            return Err(ControlError::UnknownRequest(cut(text)));
+        }
+        let id = words.id()?;
+        let name = words.name()?;
+        let path = words.rest();
+        if path.is_empty() {
+            return Err(ControlError::Missing("a path"));
+        }
+        Ok(UpgradeOrder {
+            id,
+            name,
+            path: path.into(),
+        })
+    }
 }
 
 impl Request {
@@ -196,7 +256,8 @@ impl Request {
             | Request::Stop { id, .. }
             | Request::List { id }
             | Request::Register { id, .. }
-            | Request::Unregister { id } => *id,
+            | Request::Unregister { id }
+            | Request::Upgrade { id, .. } => *id,
         }
     }
 
@@ -208,6 +269,7 @@ impl Request {
             Request::List { .. } => "list",
             Request::Register { .. } => "register",
             Request::Unregister { .. } => "unregister",
+            Request::Upgrade { .. } => "upgrade",
         }
     }
 }
@@ -247,6 +309,16 @@ impl fmt::Display for Request {
                 start,
             } => write!(f, "register {id} {name} {pid} {parent} {}", Dash(start)),
             Request::Unregister { id } => write!(f, "unregister {id}"),
+            Request::Upgrade {
+                id,
+                port,
+                name: None,
+            } => write!(f, "upgrade {id} {port}"),
+            Request::Upgrade {
+                id,
+                port,
+                name: Some(name),
+            } => write!(f, "upgrade {id} {port} {name}"),
         }
     }
 }
@@ -353,6 +425,15 @@ fn parse_request_body(
             start: words.optional_id()?,
         },
         "unregister" => Request::Unregister { id },
+        "upgrade" => {
+            let port = words.port()?;
+            let name = if words.is_empty() {
+                None
+            } else {
+                Some(words.name()?)
+            };
+            Request::Upgrade { id, port, name }
+        }
         _ => return Err(ControlError::UnknownRequest(cut(word))),
     };
     words.end()?;
@@ -717,6 +798,15 @@ pub enum Lifecycle {
         /// The child's name.
         name: MachineName,
     },
+    /// `upgraded <name> <from-name>`: the child, once it runs the program
+    /// it was upgraded to (live: same process and address), as `<name>`;
+    /// it was `<from-name>`. No `exited` came before, none follows.
+    Upgraded {
+        /// The child's name now.
+        name: MachineName,
+        /// Its name before.
+        from: MachineName,
+    },
     /// `died <start-id|-> <address|-> <name> <reason>`: from a server, a
     /// machine it ran died without exiting in order. The reason is
     /// `signal:<n>`, `status:<n>` or `unknown`. A parent's runtime turns it
@@ -742,6 +832,7 @@ impl Lifecycle {
             | Lifecycle::Errored { name, .. }
             | Lifecycle::Exited { name, .. }
             | Lifecycle::Orphaned { name }
+            | Lifecycle::Upgraded { name, .. }
             | Lifecycle::Died { name, .. } => name,
         }
     }
@@ -770,6 +861,7 @@ impl fmt::Display for Lifecycle {
             }
             Lifecycle::Exited { name, reason } => write!(f, "exited {name} {reason}"),
             Lifecycle::Orphaned { name } => write!(f, "orphaned {name}"),
+            Lifecycle::Upgraded { name, from } => write!(f, "upgraded {name} {from}"),
             Lifecycle::Died {
                 start,
                 address,
@@ -805,6 +897,10 @@ impl FromStr for Lifecycle {
             },
             "orphaned" => Lifecycle::Orphaned {
                 name: words.name()?,
+            },
+            "upgraded" => Lifecycle::Upgraded {
+                name: words.name()?,
+                from: words.name()?,
             },
             "died" => Lifecycle::Died {
                 start: words.optional_id()?,
@@ -848,10 +944,12 @@ impl Control {
         // One `match` (length, then bytes), since every message a machine
         // gets is asked this first.
         match word {
-            "start" | "stop" | "list" | "register" | "unregister" => Some(Kind::Request),
+            "start" | "stop" | "list" | "register" | "unregister" | "upgrade" => {
+                Some(Kind::Request)
+            }
             "starting" | "stopping" | "stopped" | "machine" | "listed" | "registered"
             | "relayed" | "error" => Some(Kind::Reply),
-            "started" | "pulsed" | "errored" | "exited" | "orphaned" | "died" => {
+            "started" | "pulsed" | "errored" | "exited" | "orphaned" | "upgraded" | "died" => {
                 Some(Kind::Lifecycle)
             }
             _ => None,
@@ -882,7 +980,7 @@ impl fmt::Display for Control {
 }
 
 /// The request words.
-pub const REQUESTS: [&str; 5] = ["start", "stop", "list", "register", "unregister"];
+pub const REQUESTS: [&str; 6] = ["start", "stop", "list", "register", "unregister", "upgrade"];
 /// The reply words.
 pub const REPLIES: [&str; 7] = [
     "starting",
@@ -897,10 +995,12 @@ pub const REPLIES: [&str; 7] = [
 /// that mean success.
 pub const ERROR: &str = "error";
 /// The lifecycle words.
-pub const LIFECYCLE: [&str; 6] = ["started", "pulsed", "errored", "exited", "orphaned", "died"];
+pub const LIFECYCLE: [&str; 7] = [
+    "started", "pulsed", "errored", "exited", "orphaned", "upgraded", "died",
+];
 
 /// Every control word and its form, as `docs/operations.md` gives them.
-pub const GRAMMAR: [(&str, &str); 19] = [
+pub const GRAMMAR: [(&str, &str); 21] = [
     ("start", "start <id> <name> <target> <parent> [<arg>…]"),
     ("stop", "stop <id> <port> [<grace-ms>]"),
     ("list", "list <id>"),
@@ -909,6 +1009,7 @@ pub const GRAMMAR: [(&str, &str); 19] = [
         "register <id> <name> <pid> <parent-address> <start-id|->",
     ),
     ("unregister", "unregister <id>"),
+    ("upgrade", "upgrade <id> <port> [<name>]"),
     ("starting", "starting <id> <pid>"),
     ("stopping", "stopping <id> <port> <grace-ms>"),
     ("stopped", "stopped <id> <port>"),
@@ -925,6 +1026,7 @@ pub const GRAMMAR: [(&str, &str); 19] = [
     ("errored", "errored <name> <message…>"),
     ("exited", "exited <name> <reason>"),
     ("orphaned", "orphaned <name>"),
+    ("upgraded", "upgraded <name> <from-name>"),
     ("died", "died <start-id|-> <address|-> <name> <reason>"),
 ];
 

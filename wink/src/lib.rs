@@ -65,6 +65,7 @@ pub mod sim;
 pub mod supervisor;
 pub mod testing;
 pub mod transport;
+pub mod upgrade;
 pub mod wire;
 
 pub use address::Address;

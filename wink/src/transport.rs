@@ -511,7 +511,7 @@ pub struct Transport {
 /// out, and where each sender's stream stands (`docs/protocol.md`,
 /// "Upgrade"). Messages held ahead of a hole are not carried (their
 /// senders still have them, and send them again).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Handover {
     /// The process's incarnation, kept.
     pub incarnation: u64,

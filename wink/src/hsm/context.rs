@@ -400,6 +400,17 @@ impl<M: Machine> Context<M> {
         self.now = now;
     }
 
+    /// The id the next timer or request gets, less one.
+    pub(crate) fn next_timer(&self) -> u64 {
+        self.next_timer
+    }
+
+    /// Goes on counting timers and requests from `next`, as a program
+    /// before this one did.
+    pub(crate) fn set_next_timer(&mut self, next: u64) {
+        self.next_timer = next;
+    }
+
     /// The message about to be handled came as request `id` (or not):
     /// [`Context::reply`] answers it.
     pub(crate) fn set_request(&mut self, id: Option<RequestId>) {

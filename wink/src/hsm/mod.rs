@@ -100,6 +100,21 @@ pub trait Machine: Sized + 'static {
         args: &str,
         cx: &mut Context<Self>,
     ) -> Option<Result<(), ReceiveError>>;
+
+    /// The machine's data, for the program it is upgraded to; `None` (the
+    /// default) when it does not carry over, and the new program starts
+    /// afresh. `#[machine(upgrade)]` makes it the serde encoding of the
+    /// machine (see [`crate::upgrade`]).
+    fn save(&self) -> Option<Result<Vec<u8>, String>> {
+        None
+    }
+
+    /// The machine from what an earlier program's [`Machine::save`] gave;
+    /// `None` (the default) when this program does not take it over.
+    fn restore(data: &[u8]) -> Option<Result<Self, String>> {
+        let _ = data;
+        None
+    }
 }
 
 /// Why a receiver did not complete.
@@ -243,6 +258,16 @@ impl<M: Machine> Hsm<M> {
             at_root_exited: false,
             phase: Phase::Created,
         }
+    }
+
+    /// Goes on in the current state without entering it: the machine was
+    /// running before a live upgrade, and is running still.
+    pub fn resume(&mut self) -> Result<(), MachineError> {
+        if self.phase != Phase::Created {
+            return Err(MachineError::Lifecycle("already started"));
+        }
+        self.phase = Phase::Running;
+        Ok(())
     }
 
     /// The current state (the one the machine will start in, before start).

@@ -347,6 +347,21 @@ impl Children {
         }
     }
 
+    /// `upgraded <name> <from>` from `from`: the child `from` named `old`
+    /// is called `name` now; the spawn's id if it was a child of ours.
+    pub fn upgraded(
+        &mut self,
+        now: Instant,
+        from: Address,
+        old: &MachineName,
+        name: &MachineName,
+    ) -> Option<RequestId> {
+        let child = self.alive.get_mut(&from).filter(|c| &c.name == old)?;
+        child.name = name.clone();
+        child.last_heard = now;
+        Some(child.start)
+    }
+
     /// `exited` from `from`: the spawn's id if it was a child of ours.
     pub fn exited(&mut self, from: Address, name: &MachineName) -> Option<RequestId> {
         if self.alive.get(&from).is_some_and(|c| &c.name == name) {

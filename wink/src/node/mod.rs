@@ -52,12 +52,14 @@ use slog::{info, warn, Logger};
 
 use crate::address::Address;
 use crate::control::{
-    Control, ExitReason, Kind, Lifecycle, Parent, Reply, Request, RequestId, Target, MAX_GRACE_MS,
+    Control, ExitReason, Kind, Lifecycle, Parent, Reply, Request, RequestId, Target, UpgradeOrder,
+    MAX_GRACE_MS,
 };
 use crate::hsm::{Context, Effect, Hsm, Machine, MachineError, Step, TimerId};
 use crate::name::MachineName;
 use crate::supervisor::{Action, Supervisor};
 use crate::transport::TransportEvent;
+use crate::upgrade::{Carried, CarriedRequest, CarriedTimer};
 use crate::wire::{self, MAX_MESSAGE_LEN};
 use children::{Children, Lost};
 
@@ -181,6 +183,19 @@ struct Pending {
     /// The request's first word.
     name: String,
     timeout: Duration,
+    deadline: Instant,
+}
+
+/// How a program that a machine was upgraded to takes it over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Takeover {
+    /// With the machine's data and state from the program before.
+    Resumed,
+    /// Afresh: its initial state is entered.
+    Fresh,
+    /// It cannot (the data did not decode, the state is gone): the
+    /// machine errors with this.
+    Failed(String),
 }
 
 /// A request this machine took and has not answered.
@@ -237,6 +252,8 @@ pub struct Node<M: Machine> {
     open: VecDeque<Open>,
     /// The declared supervisor, once the machine asked for one.
     supervisor: Option<Supervisor>,
+    /// The upgrade under way, and what it carries, once ordered.
+    upgrade: Option<(UpgradeOrder, Carried)>,
     order: u64,
     next_id: u64,
     children: Children,
@@ -378,6 +395,7 @@ impl<M: Machine> Node<M> {
             deadlines: BinaryHeap::new(),
             open: VecDeque::new(),
             supervisor: None,
+            upgrade: None,
             order: 0,
             next_id: 1,
             registering: None,
@@ -521,6 +539,14 @@ impl<M: Machine> Node<M> {
         if word == UNDELIVERED {
             // Only this machine's own runtime says it, of its own messages.
             self.drop_word(from, text, "only the runtime reports messages undelivered");
+            self.settle(now);
+            return Ok(());
+        }
+        if word == "upgrade" && from == self.identity.server {
+            match text.parse::<UpgradeOrder>() {
+                Ok(order) => self.on_upgrade(now, order),
+                Err(e) => self.drop_word(from, text, &e.to_string()),
+            }
             self.settle(now);
             return Ok(());
         }
@@ -700,6 +726,197 @@ impl<M: Machine> Node<M> {
         self.finish(now)
     }
 
+    /// The upgrade ordered, once the machine has stopped for it: the
+    /// order, and what the new program takes over (its transport part is
+    /// the driver's to fill in). The node is finished; it says nothing
+    /// more, neither `exited` nor `unregister`.
+    pub fn take_upgrade(&mut self) -> Option<(UpgradeOrder, Carried)> {
+        self.upgrade.take()
+    }
+
+    /// The server ordered an upgrade: the machine stops taking messages
+    /// and puts together what the new program takes over, or refuses.
+    fn on_upgrade(&mut self, now: Instant, order: UpgradeOrder) {
+        let refusal = if self.ending.is_some() {
+            Some("it is ending".to_owned())
+        } else if self.supervisor.is_some() || self.children.alive() + self.children.spawning() > 0
+        {
+            Some("it has children; a machine with children cannot be upgraded (yet): stop them first".to_owned())
+        } else {
+            None
+        };
+        let machine = match refusal {
+            Some(why) => Err(why),
+            None => match self.hsm.machine().save() {
+                None => Ok(None),
+                Some(Ok(data)) => Ok(Some((
+                    crate::hsm::StateId::name(self.hsm.current()).to_owned(),
+                    data,
+                ))),
+                Some(Err(why)) => Err(why),
+            },
+        };
+        let machine = match machine {
+            Ok(machine) => machine,
+            Err(why) => {
+                warn!(self.log, "{} cannot be upgraded: {}", self.who, why);
+                let error = Reply::error(Some(order.id), "upgrade", why);
+                return self.send(self.identity.server, error.to_string());
+            }
+        };
+        info!(
+            self.log,
+            "{} upgrading to {} ({}), {}",
+            self.who,
+            order.name,
+            order.path.display(),
+            if machine.is_some() {
+                "carrying its data and state"
+            } else {
+                "to start afresh"
+            }
+        );
+        let carry = machine.is_some();
+        if !carry {
+            // This program's machine ends here: its exit actions run, and
+            // what it was asked and never answered fails.
+            let _ = self.hsm.stop(&mut self.cx);
+            let effects: Vec<Effect> = self.cx.drain_effects().collect();
+            for effect in effects {
+                if let Effect::Send { to, message } = effect {
+                    self.send_checked(to, message);
+                }
+            }
+            for open in std::mem::take(&mut self.open) {
+                let failed = format!("{FAILED} {} upgraded before answering", open.name);
+                self.answer(open.from, Some(open.id), failed);
+            }
+        }
+        let timers = if carry {
+            self.scheduled
+                .iter()
+                .filter(|Reverse(s)| self.timers.contains(&s.id))
+                .map(|Reverse(s)| CarriedTimer {
+                    id: s.id.0,
+                    in_us: micros(s.at.saturating_duration_since(now)),
+                    to: s.to.socket_addr(),
+                    message: s.message.clone(),
+                    state_timeout: self.state_timeout.is_some_and(|(id, _)| id == s.id),
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let requests = if carry {
+            self.pending
+                .iter()
+                .map(|(id, p)| CarriedRequest {
+                    id: id.0,
+                    to: p.to.socket_addr(),
+                    name: p.name.clone(),
+                    timeout_ms: u64::try_from(p.timeout.as_millis()).unwrap_or(u64::MAX),
+                    in_us: micros(p.deadline.saturating_duration_since(now)),
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let open = std::mem::take(&mut self.open)
+            .into_iter()
+            .map(|o| (o.from.socket_addr(), o.id.0, o.name))
+            .collect();
+        let carried = Carried {
+            format: crate::upgrade::FORMAT,
+            order: order.id.0,
+            from: self.identity.name.to_string(),
+            machine,
+            next_id: self.next_id,
+            next_timer: self.cx.next_timer(),
+            timers,
+            requests,
+            open,
+            transport: crate::transport::Handover::default(),
+        };
+        self.scheduled.clear();
+        self.timers.clear();
+        self.pending.clear();
+        self.deadlines.clear();
+        self.upgrade = Some((order, carried));
+        self.finished = true;
+    }
+
+    /// Starts the machine in the program it was upgraded to, from what the
+    /// program before carried: `register` (under its name now) to its
+    /// server, `upgraded <name> <from>` to its parent, then the machine
+    /// goes on where it was ([`Takeover::Resumed`]: its timers and
+    /// requests too), starts afresh, or errors.
+    pub fn resume(
+        &mut self,
+        now: Instant,
+        carried: &Carried,
+        takeover: Takeover,
+    ) -> Result<(), MachineError> {
+        if self.started {
+            return Err(MachineError::Lifecycle("already started"));
+        }
+        self.started = true;
+        self.cx.set_now(now);
+        self.parent_heard = now;
+        self.next_id = self.next_id.max(carried.next_id);
+        self.cx.set_next_timer(carried.next_timer);
+        info!(
+            self.log,
+            "{} upgraded from {} ({:?})", self.who, carried.from, takeover
+        );
+        self.register(now);
+        let from = carried
+            .from
+            .parse()
+            .unwrap_or_else(|_| self.identity.name.clone());
+        let upgraded = Lifecycle::Upgraded {
+            name: self.identity.name.clone(),
+            from,
+        };
+        self.send(self.identity.parent, upgraded.to_string());
+        let result = match takeover {
+            Takeover::Failed(why) => Err(MachineError::Raised(why)),
+            Takeover::Fresh => self.hsm.start(&mut self.cx),
+            Takeover::Resumed => {
+                for t in &carried.timers {
+                    let id = TimerId(t.id);
+                    let at = now + Duration::from_micros(t.in_us);
+                    self.schedule(id, at, Address::from(t.to), t.message.clone());
+                    if t.state_timeout {
+                        self.state_timeout = Some((id, self.hsm.current()));
+                    }
+                }
+                for r in &carried.requests {
+                    let id = RequestId(r.id);
+                    let deadline = now + Duration::from_micros(r.in_us);
+                    let pending = Pending {
+                        to: Address::from(r.to),
+                        name: r.name.clone(),
+                        timeout: Duration::from_millis(r.timeout_ms),
+                        deadline,
+                    };
+                    self.pending.insert(id, pending);
+                    self.deadlines.push(Reverse((deadline, id)));
+                }
+                for (from, id, name) in &carried.open {
+                    self.open.push_back(Open {
+                        from: Address::from(*from),
+                        id: RequestId(*id),
+                        name: name.clone(),
+                    });
+                }
+                self.hsm.resume()
+            }
+        };
+        self.after_handler(now, result.clone(), None);
+        self.settle(now);
+        result
+    }
+
     /// When [`Node::handle_timeout`] should be called next.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
@@ -855,6 +1072,21 @@ impl<M: Machine> Node<M> {
                     return Ok(());
                 }
             },
+            Lifecycle::Upgraded { name, from: old } => {
+                match self.children.upgraded(now, from, old, name) {
+                    Some(start) => {
+                        info!(
+                            self.log,
+                            "{} child {} {} upgraded to {}", self.who, from, old, name
+                        );
+                        return self.dispatch_lifecycle(from, &lifecycle.to_string(), Some(start));
+                    }
+                    None => {
+                        self.drop_word(from, &lifecycle.to_string(), "not a child of ours");
+                        return Ok(());
+                    }
+                }
+            }
             Lifecycle::Orphaned { name } => {
                 if from == self.identity.parent && *name == self.identity.name {
                     warn!(
@@ -1240,8 +1472,17 @@ impl<M: Machine> Node<M> {
                     self.deadlines
                         .retain(|Reverse((_, id))| pending.contains_key(id));
                 }
-                self.pending.insert(id, Pending { to, name, timeout });
-                self.deadlines.push(Reverse((now + timeout, id)));
+                let deadline = now + timeout;
+                self.pending.insert(
+                    id,
+                    Pending {
+                        to,
+                        name,
+                        timeout,
+                        deadline,
+                    },
+                );
+                self.deadlines.push(Reverse((deadline, id)));
             }
             Effect::Cancel(id) => {
                 self.timers.remove(&id);
@@ -1563,6 +1804,11 @@ impl<M: Machine> Node<M> {
         }
         self.out.push_back(Transmit { to, text });
     }
+}
+
+/// Whole microseconds of `d`, saturating.
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
 /// `text` cut to at most `max` bytes on a character boundary, with `…`.

@@ -172,11 +172,37 @@ impl<S: Socket> Endpoint<S> {
     /// An endpoint on an already bound socket, with an incarnation from
     /// the time it starts (see [`transport::incarnation_at`]).
     pub fn with_socket(socket: S, config: TransportConfig) -> io::Result<Self> {
+        let incarnation = transport::incarnation_at(unix_time(), fastrand::u32(..));
+        Self::with_transport(socket, Transport::new(incarnation, config))
+    }
+
+    /// An endpoint on a socket handed over by the program before (a live
+    /// upgrade), going on with its transport's streams (see
+    /// [`Transport::resume`]).
+    pub fn resume(
+        socket: S,
+        config: TransportConfig,
+        handover: &transport::Handover,
+    ) -> io::Result<Self> {
+        Self::with_transport(socket, Transport::resume(handover, config))
+    }
+
+    /// Takes no new messages from now on (see [`Transport::close`]); acks
+    /// are still taken, so [`Endpoint::settle`] sees what was sent
+    /// through.
+    pub fn close(&mut self) {
+        self.transport.close();
+    }
+
+    /// What the next program needs to go on (see [`Transport::handover`]).
+    pub fn handover(&self) -> transport::Handover {
+        self.transport.handover()
+    }
+
+    fn with_transport(socket: S, mut transport: Transport) -> io::Result<Self> {
         let local = Address::from(socket.local_addr()?);
         let now = Instant::now();
         let unix = unix_time();
-        let mut transport =
-            Transport::new(transport::incarnation_at(unix, fastrand::u32(..)), config);
         transport.set_clock(now, unix);
         transport.set_local_addr(local.socket_addr());
         if transport.config().keys.is_some() && local.ip().is_unspecified() {

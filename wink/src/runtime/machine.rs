@@ -17,8 +17,20 @@ use slog::{warn, Logger};
 use super::endpoint::{Endpoint, Inbox};
 use super::socket::Socket;
 use super::Config;
+use crate::control::UpgradeOrder;
 use crate::hsm::{Hsm, Machine};
-use crate::node::{Ending, Identity, Node};
+use crate::node::{Ending, Identity, Node, Takeover};
+use crate::upgrade::Carried;
+
+/// How [`run_machine`] ended.
+#[derive(Debug)]
+pub enum Finish {
+    /// The machine's life ended so.
+    Ended(Ending),
+    /// The machine stopped for an upgrade: run the order's program, and
+    /// hand it what is carried (the transport's part filled in).
+    Upgrade(UpgradeOrder, Box<Carried>),
+}
 
 /// How often log lines that standard output could not take yet are tried
 /// again (see [`crate::log`]).
@@ -29,7 +41,8 @@ const LOG_RETRY: Duration = Duration::from_millis(10);
 /// say: SIGHUP then reads [`Config::key_file`] again instead), then waits
 /// up to [`Config::linger`] for its last messages
 /// (`errored`, `exited`, `unregister`, stops for its children) to be
-/// acknowledged.
+/// acknowledged. `resume`: the machine was upgraded to this program, and
+/// takes over what the program before carried ([`Node::resume`]).
 pub fn run_machine<M: Machine, S: Socket>(
     hsm: Hsm<M>,
     endpoint: &mut Endpoint<S>,
@@ -37,7 +50,8 @@ pub fn run_machine<M: Machine, S: Socket>(
     config: Config,
     log: Logger,
     stop: Option<BorrowedFd<'_>>,
-) -> io::Result<Ending> {
+    resume: Option<(&Carried, Takeover)>,
+) -> io::Result<Finish> {
     let me = endpoint.local_addr();
     let parent = identity.parent;
     let mut node = Node::new(
@@ -48,7 +62,10 @@ pub fn run_machine<M: Machine, S: Socket>(
         log.clone(),
         Instant::now(),
     );
-    let _ = node.start(Instant::now());
+    let _ = match resume {
+        Some((carried, takeover)) => node.resume(Instant::now(), carried, takeover),
+        None => node.start(Instant::now()),
+    };
     let mut inbox = Inbox::default();
     let mut stop = stop;
     loop {
@@ -102,6 +119,20 @@ pub fn run_machine<M: Machine, S: Socket>(
             node.handle_timeout(now);
         }
     }
+    if let Some((order, mut carried)) = node.take_upgrade() {
+        // Nothing new is taken; what this program sent goes through.
+        endpoint.close();
+        if !endpoint.settle(config.linger)? {
+            warn!(
+                log,
+                "{} messages still unacknowledged after {} ms: the upgrade goes on without them",
+                me,
+                config.linger.as_millis()
+            );
+        }
+        carried.transport = endpoint.handover();
+        return Ok(Finish::Upgrade(order, Box::new(carried)));
+    }
     endpoint.settle(config.linger)?;
     let stats = endpoint.stats();
     slog::info!(
@@ -121,10 +152,10 @@ pub fn run_machine<M: Machine, S: Socket>(
         stats.stale
     );
     // A finished node always has an ending.
-    Ok(node.ending().cloned().unwrap_or(Ending {
+    Ok(Finish::Ended(node.ending().cloned().unwrap_or(Ending {
         reason: crate::control::ExitReason::Stopped,
         error: None,
-    }))
+    })))
 }
 
 /// Hands what the core queued to the endpoint: each message's text is

@@ -28,17 +28,21 @@ pub mod socket;
 pub use crate::node::{Ending, Identity};
 pub use config::{Config, ConfigError, MAX_WINDOW};
 pub use endpoint::{Endpoint, Inbox, Ready};
-pub use machine::run_machine;
+pub use machine::{run_machine, Finish};
 pub use server::{serve, serve_until, ServeError, ServeSettings};
 pub use signals::{take_all, unblock_in_child, Asked, Signals, RELOAD};
 
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::address::Address;
+use crate::control::UpgradeOrder;
 use crate::hsm::{Hsm, Machine, StateId};
 use crate::name::MachineName;
+use crate::node::Takeover;
+use crate::upgrade::{Carried, CARRIED_FD_ENV, SOCKET_FD_ENV};
+use socket::Udp;
 
 /// The port a host's server listens on unless told otherwise.
 pub const DEFAULT_SERVER_PORT: u16 = 42000;
@@ -210,17 +214,18 @@ fn run_with<M: Machine>(machine: M, program: &str, args: &[String]) -> Result<Ex
         }
         Err(problem) => return Err(usage_error(format!("{problem}\n{}", usage(program)))),
     };
-    let hsm = match std::env::var("WINK_INITIAL_STATE") {
-        Err(_) => Hsm::new(machine),
-        Ok(state) => {
-            let Some(initial) = M::State::from_name(&state) else {
-                return Err(usage_error(format!(
-                    "WINK_INITIAL_STATE={state:?} is not a state of {}",
-                    M::description().machine
-                )));
-            };
-            Hsm::starting_in(machine, initial)
+    // A machine upgraded to this program takes over the socket and what
+    // the program before carried.
+    let taken = take_over().map_err(|e| Failure {
+        message: format!("cannot take over from the program before: {e}"),
+        code: 1,
+    })?;
+    let (hsm, resume) = match taken {
+        Some((carried, socket)) => {
+            let (hsm, takeover) = restore(machine, &carried);
+            (hsm, Some((carried, socket, takeover)))
         }
+        None => (initial(machine)?, None),
     };
     let mut config = Config::from_env().map_err(usage_error)?;
     // The server passes its key file on; by hand, WINK_KEY_FILE names one.
@@ -245,10 +250,20 @@ fn run_with<M: Machine>(machine: M, program: &str, args: &[String]) -> Result<Ex
     // Before the socket: from the moment anyone can hear of this machine,
     // a stop request is an orderly exit.
     let signals = Signals::new().map_err(|e| failure(format!("cannot watch signals: {e}")))?;
-    let mut endpoint = Endpoint::bind(address, config.transport.clone()).map_err(|e| {
-        slog::error!(log, "{} cannot bind {}: {}", name, address, e);
-        failure(format!("cannot bind {address}: {e}"))
-    })?;
+    let (mut endpoint, resume) = match resume {
+        Some((carried, socket, takeover)) => {
+            let endpoint = Endpoint::resume(socket, config.transport.clone(), &carried.transport)
+                .map_err(|e| failure(format!("cannot take over the socket: {e}")))?;
+            (endpoint, Some((carried, takeover)))
+        }
+        None => {
+            let endpoint = Endpoint::bind(address, config.transport.clone()).map_err(|e| {
+                slog::error!(log, "{} cannot bind {}: {}", name, address, e);
+                failure(format!("cannot bind {address}: {e}"))
+            })?;
+            (endpoint, None)
+        }
+    };
     let start = match std::env::var(START_ID_ENV) {
         Ok(id) => Some(
             id.parse::<crate::control::RequestId>()
@@ -260,21 +275,38 @@ fn run_with<M: Machine>(machine: M, program: &str, args: &[String]) -> Result<Ex
         name,
         parent,
         server,
-        args,
+        args: args.clone(),
         start,
         pid: std::process::id(),
     };
-    let ending = run_machine(
+    let finish = run_machine(
         hsm,
         &mut endpoint,
         identity,
         config,
         log.clone(),
         Some(signals.as_fd()),
+        resume.as_ref().map(|(c, t)| (c, t.clone())),
     );
-    let result = match ending {
-        Ok(ending) if ending.reason == crate::control::ExitReason::Error => Ok(ExitCode::FAILURE),
-        Ok(_) => Ok(ExitCode::SUCCESS),
+    let result = match finish {
+        Ok(Finish::Ended(ending)) if ending.reason == crate::control::ExitReason::Error => {
+            Ok(ExitCode::FAILURE)
+        }
+        Ok(Finish::Ended(_)) => Ok(ExitCode::SUCCESS),
+        Ok(Finish::Upgrade(order, carried)) => {
+            let e = become_upgraded(&order, &carried, &endpoint, parent, &args);
+            slog::error!(
+                log,
+                "{} cannot run {} for its upgrade: {}",
+                endpoint.local_addr(),
+                order.path.display(),
+                e
+            );
+            Err(failure(format!(
+                "cannot run {} for the upgrade: {e}",
+                order.path.display()
+            )))
+        }
         Err(e) => {
             let at = endpoint.local_addr();
             slog::error!(log, "{}: socket failed: {}", at, e);
@@ -284,6 +316,121 @@ fn run_with<M: Machine>(machine: M, program: &str, args: &[String]) -> Result<Ex
     // Log lines standard output could not take yet get a last chance.
     crate::log::finish_stdout(LOG_FINISH);
     result
+}
+
+/// The machine as `WINK_INITIAL_STATE` says it starts.
+fn initial<M: Machine>(machine: M) -> Result<Hsm<M>, Failure> {
+    Ok(match std::env::var("WINK_INITIAL_STATE") {
+        Err(_) => Hsm::new(machine),
+        Ok(state) => {
+            let Some(initial) = M::State::from_name(&state) else {
+                return Err(usage_error(format!(
+                    "WINK_INITIAL_STATE={state:?} is not a state of {}",
+                    M::description().machine
+                )));
+            };
+            Hsm::starting_in(machine, initial)
+        }
+    })
+}
+
+/// The machine the program before carried over, or a fresh one, and how
+/// it is taken over.
+fn restore<M: Machine>(machine: M, carried: &Carried) -> (Hsm<M>, Takeover) {
+    let Some((state, data)) = &carried.machine else {
+        return (Hsm::new(machine), Takeover::Fresh);
+    };
+    match M::restore(data) {
+        None => (Hsm::new(machine), Takeover::Fresh),
+        Some(Err(why)) => (Hsm::new(machine), Takeover::Failed(why)),
+        Some(Ok(restored)) => match M::State::from_name(state) {
+            Some(state) => (Hsm::starting_in(restored, state), Takeover::Resumed),
+            None => {
+                let why = format!(
+                    "the program before was in state `{state}`, which {} does not have",
+                    M::description().machine
+                );
+                (Hsm::new(machine), Takeover::Failed(why))
+            }
+        },
+    }
+}
+
+/// What the program before carried, and its socket, if this program is
+/// the one a machine was upgraded to ([`CARRIED_FD_ENV`] and
+/// [`SOCKET_FD_ENV`] name their descriptors).
+fn take_over() -> Result<Option<(Carried, Udp)>, String> {
+    let (Some(carried), Some(socket)) = (
+        std::env::var_os(CARRIED_FD_ENV),
+        std::env::var_os(SOCKET_FD_ENV),
+    ) else {
+        return Ok(None);
+    };
+    // Not for the machine's own children, nor a later upgrade.
+    std::env::remove_var(CARRIED_FD_ENV);
+    std::env::remove_var(SOCKET_FD_ENV);
+    let fd = |value: &std::ffi::OsStr, what: &str| -> Result<OwnedFd, String> {
+        let fd: i32 = value
+            .to_str()
+            .and_then(|v| v.parse().ok())
+            .filter(|fd| *fd > 2)
+            .ok_or_else(|| format!("{what}: {value:?} is no descriptor"))?;
+        // The program before left this descriptor open for us alone, and
+        // nothing else in this process has it.
+        rustix::io::fcntl_getfd(unsafe { BorrowedFd::borrow_raw(fd) })
+            .map_err(|e| format!("{what}: descriptor {fd}: {e}"))?;
+        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    };
+    let mut file = std::fs::File::from(fd(&carried, CARRIED_FD_ENV)?);
+    let socket = fd(&socket, SOCKET_FD_ENV)?;
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut file, &mut bytes)
+        .map_err(|e| format!("cannot read what it carried: {e}"))?;
+    let carried = Carried::decode(&bytes)?;
+    let socket = Udp::from_fd(socket).map_err(|e| format!("the socket handed over: {e}"))?;
+    Ok(Some((carried, socket)))
+}
+
+/// Runs the program of an upgrade in this process (`execve`), handing it
+/// the socket and what is carried; returns only if it cannot.
+fn become_upgraded(
+    order: &UpgradeOrder,
+    carried: &Carried,
+    endpoint: &Endpoint,
+    parent: Address,
+    args: &[String],
+) -> std::io::Error {
+    use std::io::{Seek, Write};
+    use std::os::unix::process::CommandExt;
+    let bytes = match carried.encode() {
+        Ok(bytes) => bytes,
+        Err(e) => return std::io::Error::other(e),
+    };
+    // An anonymous file, left open across the exec.
+    let raw = unsafe { libc::memfd_create(c"wink-upgrade".as_ptr(), 0) };
+    if raw < 0 {
+        return std::io::Error::last_os_error();
+    }
+    let mut file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(raw) });
+    if let Err(e) = file.write_all(&bytes).and_then(|()| file.rewind()) {
+        return e;
+    }
+    // The socket stays open across the exec: datagrams that arrive
+    // meanwhile wait in it for the new program.
+    if let Err(e) = rustix::io::fcntl_setfd(endpoint.as_fd(), rustix::io::FdFlags::empty()) {
+        return e.into();
+    }
+    let socket = endpoint.as_fd().as_raw_fd();
+    crate::log::finish_stdout(LOG_FINISH);
+    std::process::Command::new(&order.path)
+        .arg(order.name.to_string())
+        .arg(endpoint.local_addr().to_string())
+        .arg(parent.to_string())
+        .args(args)
+        .env(CARRIED_FD_ENV, file.as_raw_fd().to_string())
+        .env(SOCKET_FD_ENV, socket.to_string())
+        .env_remove("WINK_INITIAL_STATE")
+        .exec()
 }
 
 /// How long an exiting machine waits for a slow reader of its standard

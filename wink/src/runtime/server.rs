@@ -30,6 +30,7 @@ use slog::{info, warn, Logger};
 use super::endpoint::{Endpoint, Inbox};
 use super::Signals;
 use crate::address::Address;
+use crate::name::MachineName;
 use crate::server::{AdoptToken, ProcessExit, ServerConfig, ServerCore, ServerEffect, SpawnToken};
 use crate::transport::TransportEvent;
 use process::{Forked, Served, Spawn};
@@ -192,6 +193,7 @@ fn data(value: u64) -> epoll::EventData {
 enum Job {
     Spawn(SpawnToken, Spawn),
     Adopt(AdoptToken, u32, Address),
+    Resolve(u32, MachineName),
 }
 
 /// Work done, back to the loop.
@@ -199,6 +201,7 @@ enum Job {
 enum Done {
     Spawned(SpawnToken, Result<Forked, String>),
     Adopted(AdoptToken, u32, Result<OwnedFd, String>),
+    Resolved(u32, Result<PathBuf, String>),
 }
 
 /// A worker: runs jobs until the loop is gone, and says so on `wake` after
@@ -216,6 +219,10 @@ fn work(served: &Served, jobs: &Mutex<Receiver<Job>>, done: &Sender<Done>, wake:
                 token,
                 pid,
                 process::check_adoptee(&served.dir, pid, address).map_err(|e| e.to_string()),
+            ),
+            Job::Resolve(pid, name) => Done::Resolved(
+                pid,
+                process::resolve(&served.dir, &name).map_err(|e| e.to_string()),
             ),
         };
         if done.send(result).is_err() {
@@ -433,6 +440,7 @@ impl Driver {
             Done::Adopted(token, _, Err(reason)) => {
                 self.core.handle_adopted(now, token, Err(reason))
             }
+            Done::Resolved(pid, path) => self.core.handle_resolved(now, pid, path),
         }
     }
 
@@ -528,6 +536,12 @@ impl Driver {
                         if let Err(e) = process::signal(&watch.pidfd, signal) {
                             info!(self.log, "cannot signal {}: {}", pid, e);
                         }
+                    }
+                }
+                ServerEffect::Resolve { pid, name } => {
+                    if !self.give(Job::Resolve(pid, name)) {
+                        let reason = "the server's workers are gone".to_owned();
+                        self.core.handle_resolved(now, pid, Err(reason));
                     }
                 }
                 ServerEffect::Adopt {

@@ -214,6 +214,15 @@ pub struct Udp {
 }
 
 impl Udp {
+    /// The bound UDP socket `fd` (handed over at a live upgrade), made
+    /// non-blocking.
+    pub fn from_fd(fd: std::os::fd::OwnedFd) -> io::Result<Self> {
+        let socket = UdpSocket::from(fd);
+        socket.set_nonblocking(true)?;
+        socket.local_addr()?;
+        Ok(Udp { socket })
+    }
+
     /// Binds `addr` with large socket buffers.
     pub fn bind(addr: SocketAddr) -> io::Result<Self> {
         let domain = socket2::Domain::for_address(addr);

@@ -49,6 +49,7 @@ mod tests;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::fmt;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use slog::{info, warn, Logger};
@@ -56,6 +57,7 @@ use slog::{info, warn, Logger};
 use crate::address::Address;
 use crate::control::{
     Control, ExitReason, Kind, Lifecycle, Parent, Reply, Request, RequestId, Row, Target,
+    UpgradeOrder,
 };
 use crate::name::MachineName;
 use pace::Pace;
@@ -220,6 +222,15 @@ pub enum ServerEffect {
         /// Its address.
         address: Address,
     },
+    /// Resolve `name`'s executable in the served directory, as for a
+    /// spawn, for the upgrade of the machine process `pid`; then call
+    /// [`ServerCore::handle_resolved`].
+    Resolve {
+        /// The machine's process.
+        pid: u32,
+        /// The machine it is to become.
+        name: MachineName,
+    },
     /// A machine this server did not fork says it is process `pid`,
     /// listening at `address` (after a server restart). Check that `pid`
     /// runs an executable of the served directory and holds a UDP socket
@@ -309,6 +320,18 @@ struct Spawning {
     early: Vec<(Address, Early)>,
 }
 
+/// An upgrade asked for and not yet done.
+#[derive(Debug)]
+struct Upgrading {
+    /// Who asked, with which id.
+    from: Address,
+    id: RequestId,
+    /// What the machine becomes.
+    name: MachineName,
+    /// The machine got its order (the driver resolved the binary).
+    ordered: bool,
+}
+
 /// An adoption the driver has not reported yet.
 #[derive(Debug)]
 struct Adopting {
@@ -343,6 +366,8 @@ pub struct ServerCore {
     deferred_count: usize,
     adopting: HashMap<AdoptToken, Adopting>,
     adopting_pids: HashMap<u32, AdoptToken>,
+    /// Upgrades under way, by the machine's pid: at most one each.
+    upgrades: HashMap<u32, Upgrading>,
     /// `started` from an address that several machines could be at.
     unplaced: VecDeque<(Address, Lifecycle)>,
     timers: BinaryHeap<Reverse<KillTimer>>,
@@ -381,6 +406,7 @@ impl ServerCore {
             deferred_count: 0,
             adopting: HashMap::new(),
             adopting_pids: HashMap::new(),
+            upgrades: HashMap::new(),
             unplaced: VecDeque::new(),
             timers: BinaryHeap::new(),
             next_token: 0,
@@ -430,9 +456,10 @@ impl ServerCore {
         }
         let word = text.split_ascii_whitespace().next().unwrap_or("");
         match Control::kind(word) {
-            Some(Kind::Reply) => {
-                self.drop_word(from, word, "a reply, and the server asked nothing")
-            }
+            Some(Kind::Reply) => match text.parse::<Reply>() {
+                Ok(reply @ Reply::Error { .. }) => self.machine_error(from, reply),
+                _ => self.drop_word(from, word, "a reply, and the server asked nothing"),
+            },
             Some(Kind::Lifecycle) => match text.parse::<Lifecycle>() {
                 Ok(lifecycle) => self.lifecycle(from, lifecycle),
                 Err(_) => self.drop_word(from, word, "unreadable"),
@@ -706,6 +733,7 @@ impl ServerCore {
                 parent,
                 start,
             } => self.register(from, id, name, pid, parent, start),
+            Request::Upgrade { id, port, name } => self.upgrade(from, id, port, name),
             Request::Unregister { .. } => match self.machines.at(from) {
                 Some(pid) => {
                     if let Some(machine) = self.machines.get_mut(pid) {
@@ -904,6 +932,131 @@ impl ServerCore {
         self.send(from, Reply::Stopping { id, port, grace_ms });
     }
 
+    /// `upgrade <id> <port> [<name>]`: the path of the binary is asked of
+    /// the driver, then the machine gets the order.
+    fn upgrade(&mut self, from: Address, id: RequestId, port: u16, name: Option<MachineName>) {
+        let found = (port != 0)
+            .then(|| self.machines.on_port(port).next())
+            .flatten();
+        let refusal = match found.and_then(|pid| self.machines.get(pid)) {
+            None => Some(format!(
+                "no machine started by this server listens on port {port}"
+            )),
+            Some(m) if m.address().is_none() => {
+                Some(format!("the machine on port {port} has not registered yet"))
+            }
+            Some(m) if self.upgrades.contains_key(&m.pid) => Some(format!(
+                "the machine on port {port} is being upgraded already"
+            )),
+            Some(_) if self.is_shutting_down() => Some(SHUTTING_DOWN.to_owned()),
+            Some(_) => None,
+        };
+        if let Some(reason) = refusal {
+            return self.refuse(from, id, "upgrade", reason);
+        }
+        let Some(machine) = found.and_then(|pid| self.machines.get(pid)) else {
+            return;
+        };
+        let (pid, name) = (machine.pid, name.unwrap_or_else(|| machine.name.clone()));
+        info!(self.log, "Upgrading {} {} to {}", pid, machine.name, name);
+        self.upgrades.insert(
+            pid,
+            Upgrading {
+                from,
+                id,
+                name: name.clone(),
+                ordered: false,
+            },
+        );
+        self.effects.push_back(ServerEffect::Resolve { pid, name });
+    }
+
+    /// The driver resolved the binary for the upgrade of `pid` (or could
+    /// not, and the upgrade is refused to its requester).
+    pub fn handle_resolved(&mut self, _now: Instant, pid: u32, path: Result<PathBuf, String>) {
+        let Some(upgrading) = self.upgrades.get_mut(&pid) else {
+            return;
+        };
+        let address = self.machines.get(pid).and_then(|m| m.address());
+        match (path, address) {
+            (Ok(path), Some(address)) => {
+                upgrading.ordered = true;
+                let order = UpgradeOrder {
+                    id: upgrading.id,
+                    name: upgrading.name.clone(),
+                    path,
+                };
+                self.send(address, order);
+            }
+            (Err(reason), _) => {
+                if let Some(u) = self.upgrades.remove(&pid) {
+                    self.refuse(u.from, u.id, "upgrade", reason);
+                }
+            }
+            (Ok(_), None) => {
+                if let Some(u) = self.upgrades.remove(&pid) {
+                    self.refuse(u.from, u.id, "upgrade", "the machine is gone");
+                }
+            }
+        }
+    }
+
+    /// The machine `pid` registered as `name` after its upgrade: the
+    /// requester hears `upgraded`, relayed.
+    fn upgraded(&mut self, pid: u32, name: &MachineName) -> bool {
+        let Some(upgrading) = self.upgrades.get(&pid) else {
+            return false;
+        };
+        if !upgrading.ordered || upgrading.name != *name {
+            return false;
+        }
+        let Some(u) = self.upgrades.remove(&pid) else {
+            return false;
+        };
+        let Some(machine) = self.machines.get_mut(pid) else {
+            return false;
+        };
+        let from = std::mem::replace(&mut machine.name, name.clone());
+        let address = machine.address();
+        info!(self.log, "Upgraded {} {} to {}", pid, from, name);
+        let lifecycle = Lifecycle::Upgraded {
+            name: name.clone(),
+            from,
+        };
+        self.send(
+            u.from,
+            Reply::Relayed {
+                id: u.id,
+                address,
+                lifecycle,
+            },
+        );
+        true
+    }
+
+    /// An `error` from a machine: its refusal of an upgrade, passed on to
+    /// whoever asked for it.
+    fn machine_error(&mut self, from: Address, reply: Reply) {
+        let Reply::Error {
+            id: Some(id),
+            request,
+            reason,
+        } = reply
+        else {
+            return self.drop_word(from, "error", "a reply, and the server asked nothing");
+        };
+        let pid = self.machines.at(from);
+        let ours = pid.and_then(|pid| self.upgrades.get(&pid).map(|u| (pid, u)));
+        match ours {
+            Some((pid, u)) if request == "upgrade" && u.id == id && u.ordered => {
+                if let Some(u) = self.upgrades.remove(&pid) {
+                    self.refuse(u.from, u.id, "upgrade", reason);
+                }
+            }
+            _ => self.drop_word(from, "error", "not about an upgrade of that machine"),
+        }
+    }
+
     fn list(&mut self, now: Instant, from: Address, id: RequestId) {
         let rows: Vec<Row> = self
             .machines
@@ -932,6 +1085,9 @@ impl ServerCore {
         parent: Address,
         start: Option<RequestId>,
     ) {
+        if self.machines.get(pid).is_some_and(|m| m.may_be_at(from)) && self.upgraded(pid, &name) {
+            return self.send(from, Reply::Registered { id });
+        }
         if let Some(machine) = self.machines.get(pid) {
             if machine.name != name {
                 let reason = format!("pid {pid} is {}, not {name}", machine.name);
@@ -1167,6 +1323,10 @@ impl ServerCore {
         };
         self.stats.reaped += 1;
         info!(self.log, "Reaped: {} {} {}", pid, machine.name, how);
+        if let Some(u) = self.upgrades.remove(&pid) {
+            let reason = format!("the machine exited during its upgrade: {how}");
+            self.refuse(u.from, u.id, "upgrade", reason);
+        }
         let address = machine.address();
         // Its process is gone: nothing more can come from it, so what the
         // transport keeps for it (a reply it will never ack, retried for
@@ -1305,6 +1465,7 @@ impl ServerCore {
             self.deferred_count,
             self.adopting.len(),
             self.adopting_pids.len(),
+            self.upgrades.len(),
             self.unplaced.len(),
             self.timers.len(),
             self.effects.len(),
@@ -1337,6 +1498,7 @@ fn lifecycle_word(lifecycle: &Lifecycle) -> &'static str {
         Lifecycle::Errored { .. } => "errored",
         Lifecycle::Exited { .. } => "exited",
         Lifecycle::Orphaned { .. } => "orphaned",
+        Lifecycle::Upgraded { .. } => "upgraded",
         Lifecycle::Died { .. } => "died",
     }
 }

@@ -810,7 +810,7 @@ fn tables_stay_bounded_over_10000_restarts() {
             // unconfirmed; one follower; nothing else.
             assert_eq!(
                 sizes,
-                [1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+                [1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
                 "after {i}"
             );
         }

@@ -1277,6 +1277,16 @@ impl Sim {
                     },
                 );
             }
+            ServerEffect::Resolve { pid, .. } => {
+                let now = self.now;
+                if let Some(core) = self.server_mut(server) {
+                    core.handle_resolved(
+                        now,
+                        pid,
+                        Err("the simulator runs no binaries".to_owned()),
+                    );
+                }
+            }
             ServerEffect::Signal { pid, signal } => match signal {
                 Signal::Term => self.schedule(Duration::from_micros(200), Event::Terminate { pid }),
                 Signal::Kill => {

@@ -1531,7 +1531,10 @@ fn a_transport_handed_over_goes_on_where_it_was_and_its_peers_see_no_restart() {
         a.send(b_addr(), format!("m{i}")).unwrap();
     }
     let first = transmit_all(&mut a, now);
-    assert_eq!(deliver_all(&mut b, now, a_addr(), &first), ["m0", "m1", "m2"]);
+    assert_eq!(
+        deliver_all(&mut b, now, a_addr(), &first),
+        ["m0", "m1", "m2"]
+    );
     b.send(a_addr(), "hello").unwrap();
     let answer = transmit_all(&mut b, now);
     assert_eq!(deliver_all(&mut a, now, b_addr(), &answer), ["hello"]);

@@ -103,7 +103,7 @@ pub(super) enum AdoptError {
 
 /// The executable for `name`: `<dir>/<package>/<executable>`, if it is
 /// inside the served directory after following symlinks, and executable.
-fn resolve(dir: &Path, name: &MachineName) -> Result<PathBuf, StartError> {
+pub(super) fn resolve(dir: &Path, name: &MachineName) -> Result<PathBuf, StartError> {
     let path = dir.join(name.binary_path());
     let real = path.canonicalize().map_err(|source| StartError::Missing {
         name: name.clone(),

@@ -1,0 +1,4 @@
+//! Runs `counter/Counter` as a machine process.
+fn main() -> std::process::ExitCode {
+    wink::run(wink_examples::counter::counter::Counter::default())
+}
