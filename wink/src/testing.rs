@@ -180,6 +180,42 @@ impl<M: Machine> Harness<M> {
         self.receive_from(at, &format!("started {name} {start}"))
     }
 
+    /// Orders the machine upgraded to `name`, as its server would (the
+    /// path is made up: nothing runs): what it carries over, for
+    /// [`Harness::upgraded`], or why it refused (the `error` it sent its
+    /// server).
+    pub fn upgrade(&mut self, name: &str) -> Result<crate::upgrade::Carried, String> {
+        let sent = self.sent.len();
+        let order = format!("upgrade 1 {name} /upgraded/{name}");
+        let _ = self.node.handle_message(self.now, SERVER, &order);
+        self.collect();
+        if let Some((_, carried)) = self.node.take_upgrade() {
+            return Ok(carried);
+        }
+        let refusal = self.sent[sent..]
+            .iter()
+            .find(|t| t.to == SERVER && t.text.starts_with("error "))
+            .map(|t| t.text.clone());
+        Err(refusal.unwrap_or_else(|| format!("`{order}` was not taken as an upgrade")))
+    }
+
+    /// A harness for the program a machine was upgraded to: `fresh` is
+    /// this program's machine, `carried` what [`Harness::upgrade`] gave.
+    /// It takes over as `wink::run` would (the machine's data and state
+    /// if both programs carry them, else afresh), so
+    /// [`Harness::ending`] shows a takeover that failed.
+    pub fn upgraded(fresh: M, carried: &crate::upgrade::Carried) -> Self {
+        let (hsm, takeover) = crate::node::restore(fresh, carried);
+        let mut h = Self::with_hsm(hsm, NodeConfig::default());
+        let _ = h.node.resume(h.now, carried, takeover);
+        h.collect();
+        for (from, text) in &carried.inbox {
+            let _ = h.node.handle_message(h.now, Address::from(*from), text);
+            h.collect();
+        }
+        h
+    }
+
     /// Asks the machine to exit in order, as a signal would: exit actions,
     /// `exited <name> stopped`.
     pub fn stop(&mut self) -> Result<(), MachineError> {

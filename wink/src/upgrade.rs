@@ -63,6 +63,10 @@ pub struct Carried {
     pub requests: Vec<CarriedRequest>,
     /// Requests the machine took and has not answered: sender, id, name.
     pub open: Vec<(SocketAddr, u64, String)>,
+    /// Messages the transport delivered (and acknowledged) that the
+    /// machine had not handled when it stopped: the new program handles
+    /// them first, in order.
+    pub inbox: Vec<(SocketAddr, String)>,
     /// The transport's streams.
     pub transport: Handover,
 }

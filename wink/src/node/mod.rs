@@ -42,6 +42,8 @@ mod children;
 mod request_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod upgrade_tests;
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashSet, VecDeque};
@@ -184,6 +186,29 @@ struct Pending {
     name: String,
     timeout: Duration,
     deadline: Instant,
+}
+
+/// The machine the program before carried over (if it carried one and
+/// this program's machine takes it: [`Machine::restore`]), else `fresh`,
+/// and how the node takes it over ([`Node::resume`]).
+pub fn restore<M: Machine>(fresh: M, carried: &Carried) -> (Hsm<M>, Takeover) {
+    let Some((state, data)) = &carried.machine else {
+        return (Hsm::new(fresh), Takeover::Fresh);
+    };
+    match M::restore(data) {
+        None => (Hsm::new(fresh), Takeover::Fresh),
+        Some(Err(why)) => (Hsm::new(fresh), Takeover::Failed(why)),
+        Some(Ok(restored)) => match <M::State as crate::hsm::StateId>::from_name(state) {
+            Some(state) => (Hsm::starting_in(restored, state), Takeover::Resumed),
+            None => {
+                let why = format!(
+                    "the program before was in state `{state}`, which {} does not have",
+                    M::description().machine
+                );
+                (Hsm::new(fresh), Takeover::Failed(why))
+            }
+        },
+    }
 }
 
 /// How a program that a machine was upgraded to takes it over.
@@ -835,6 +860,7 @@ impl<M: Machine> Node<M> {
             timers,
             requests,
             open,
+            inbox: Vec::new(),
             transport: crate::transport::Handover::default(),
         };
         self.scheduled.clear();
@@ -1344,7 +1370,7 @@ impl<M: Machine> Node<M> {
         text: &str,
         start: Option<RequestId>,
     ) -> Result<(), MachineError> {
-        if self.ending.is_some() {
+        if self.ending.is_some() || self.finished {
             return Ok(());
         }
         if self.watch {

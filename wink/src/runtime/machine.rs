@@ -17,6 +17,7 @@ use slog::{warn, Logger};
 use super::endpoint::{Endpoint, Inbox};
 use super::socket::Socket;
 use super::Config;
+use crate::address::Address;
 use crate::control::UpgradeOrder;
 use crate::hsm::{Hsm, Machine};
 use crate::node::{Ending, Identity, Node, Takeover};
@@ -62,10 +63,23 @@ pub fn run_machine<M: Machine, S: Socket>(
         log.clone(),
         Instant::now(),
     );
-    let _ = match resume {
-        Some((carried, takeover)) => node.resume(Instant::now(), carried, takeover),
-        None => node.start(Instant::now()),
-    };
+    match resume {
+        Some((carried, takeover)) => {
+            let now = Instant::now();
+            let _ = node.resume(now, carried, takeover);
+            // What the program before took off the socket but had not
+            // handled yet.
+            for (from, text) in &carried.inbox {
+                let _ = node.handle_message(now, Address::from(*from), text);
+            }
+        }
+        None => {
+            let _ = node.start(Instant::now());
+        }
+    }
+    // Messages delivered but not handled when the node finished: an
+    // upgrade carries them over.
+    let mut unhandled = Vec::new();
     let mut inbox = Inbox::default();
     let mut stop = stop;
     loop {
@@ -99,10 +113,12 @@ pub fn run_machine<M: Machine, S: Socket>(
             inbox.clear();
             let received = endpoint.receive_ready(now, &mut inbox);
             for i in 0..inbox.len() {
+                let Some((from, text)) = inbox.get(i) else {
+                    continue;
+                };
                 if node.is_finished() {
-                    break;
-                }
-                if let Some((from, text)) = inbox.get(i) {
+                    unhandled.push((from.socket_addr(), text.to_owned()));
+                } else {
                     let _ = node.handle_message(now, from, text);
                 }
             }
@@ -131,6 +147,7 @@ pub fn run_machine<M: Machine, S: Socket>(
             );
         }
         carried.transport = endpoint.handover();
+        carried.inbox = unhandled;
         return Ok(Finish::Upgrade(order, Box::new(carried)));
     }
     endpoint.settle(config.linger)?;

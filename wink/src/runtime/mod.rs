@@ -40,7 +40,6 @@ use crate::address::Address;
 use crate::control::UpgradeOrder;
 use crate::hsm::{Hsm, Machine, StateId};
 use crate::name::MachineName;
-use crate::node::Takeover;
 use crate::upgrade::{Carried, CARRIED_FD_ENV, SOCKET_FD_ENV};
 use socket::Udp;
 
@@ -222,7 +221,7 @@ fn run_with<M: Machine>(machine: M, program: &str, args: &[String]) -> Result<Ex
     })?;
     let (hsm, resume) = match taken {
         Some((carried, socket)) => {
-            let (hsm, takeover) = restore(machine, &carried);
+            let (hsm, takeover) = crate::node::restore(machine, &carried);
             (hsm, Some((carried, socket, takeover)))
         }
         None => (initial(machine)?, None),
@@ -332,28 +331,6 @@ fn initial<M: Machine>(machine: M) -> Result<Hsm<M>, Failure> {
             Hsm::starting_in(machine, initial)
         }
     })
-}
-
-/// The machine the program before carried over, or a fresh one, and how
-/// it is taken over.
-fn restore<M: Machine>(machine: M, carried: &Carried) -> (Hsm<M>, Takeover) {
-    let Some((state, data)) = &carried.machine else {
-        return (Hsm::new(machine), Takeover::Fresh);
-    };
-    match M::restore(data) {
-        None => (Hsm::new(machine), Takeover::Fresh),
-        Some(Err(why)) => (Hsm::new(machine), Takeover::Failed(why)),
-        Some(Ok(restored)) => match M::State::from_name(state) {
-            Some(state) => (Hsm::starting_in(restored, state), Takeover::Resumed),
-            None => {
-                let why = format!(
-                    "the program before was in state `{state}`, which {} does not have",
-                    M::description().machine
-                );
-                (Hsm::new(machine), Takeover::Failed(why))
-            }
-        },
-    }
 }
 
 /// What the program before carried, and its socket, if this program is

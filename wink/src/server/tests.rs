@@ -989,3 +989,105 @@ fn a_reaped_machine_is_forgotten_by_the_transport() {
     s.effects();
     assert_eq!(s.forgotten, [me().with_port(7000)]);
 }
+
+/// Runs `count/Counter` on port 7005 as pid 40 (parent: the server) and
+/// asks for its upgrade from the cli with `text`: the effect asked of the
+/// driver.
+fn upgrading(s: &mut Fixture, text: &str) -> Vec<ServerEffect> {
+    s.run(cli(), 1, "count/Counter", 7005, "server", 40);
+    s.effects();
+    s.msg(cli(), text);
+    s.effects()
+}
+
+#[test]
+fn an_upgrade_resolves_the_binary_orders_the_machine_and_answers_once_it_registers() {
+    let mut s = Fixture::new();
+    let machine = me().with_port(7005);
+    let effects = upgrading(&mut s, "upgrade 9 7005 count/Counter#v2");
+    assert_eq!(
+        effects,
+        [ServerEffect::Resolve {
+            pid: 40,
+            name: name("count/Counter#v2")
+        }]
+    );
+    s.core
+        .handle_resolved(s.now, 40, Ok("/srv/count/Counter".into()));
+    assert_eq!(
+        s.reply(machine),
+        "upgrade 9 count/Counter#v2 /srv/count/Counter"
+    );
+    // A second upgrade meanwhile is refused.
+    s.msg(cli(), "upgrade 10 7005");
+    assert_eq!(
+        s.reply(cli()),
+        "error 10 upgrade the machine on port 7005 is being upgraded already"
+    );
+    // The new program registers under its new name, same pid.
+    s.msg(
+        machine,
+        &format!("register 5 count/Counter#v2 40 {} 1", me()),
+    );
+    assert_eq!(
+        s.sends(),
+        [
+            (
+                cli(),
+                format!("relayed 9 {machine} upgraded count/Counter#v2 count/Counter")
+            ),
+            (machine, "registered 5".to_owned())
+        ]
+    );
+    s.msg(cli(), "list 11");
+    let rows = s.sends();
+    assert!(rows[0].1.contains(" 40 count/Counter#v2 "), "{rows:?}");
+    // Its lifecycle goes on under the new name.
+    s.msg(machine, "upgraded count/Counter#v2 count/Counter");
+    assert_eq!(
+        s.reply(cli()),
+        format!("relayed 1 {machine} upgraded count/Counter#v2 count/Counter")
+    );
+}
+
+#[test]
+fn an_upgrade_is_refused_for_no_machine_no_binary_a_refusal_or_a_death() {
+    let mut s = Fixture::new();
+    s.msg(cli(), "upgrade 2 7005");
+    assert_eq!(
+        s.reply(cli()),
+        "error 2 upgrade no machine started by this server listens on port 7005"
+    );
+    upgrading(&mut s, "upgrade 3 7005");
+    s.core
+        .handle_resolved(s.now, 40, Err("no executable".into()));
+    assert_eq!(s.reply(cli()), "error 3 upgrade no executable");
+
+    // The machine refuses: its error goes to the requester.
+    let machine = me().with_port(7005);
+    s.msg(cli(), "upgrade 4 7005");
+    s.effects();
+    s.core.handle_resolved(s.now, 40, Ok("/srv/x".into()));
+    s.effects();
+    s.msg(machine, "error 4 upgrade it has children");
+    assert_eq!(s.reply(cli()), "error 4 upgrade it has children");
+    // An error about anything else is dropped.
+    s.msg(machine, "error 4 upgrade again");
+    assert!(s.sends().is_empty());
+
+    // The machine dies meanwhile.
+    s.msg(cli(), "upgrade 5 7005");
+    s.effects();
+    s.core.handle_resolved(s.now, 40, Ok("/srv/x".into()));
+    s.effects();
+    s.exited(40, ProcessExit::Signal(9));
+    let sends = s.sends();
+    assert!(
+        sends.contains(&(
+            cli(),
+            "error 5 upgrade the machine exited during its upgrade: killed by signal 9 (SIGKILL)"
+                .to_owned()
+        )),
+        "{sends:?}"
+    );
+}
