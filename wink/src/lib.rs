@@ -86,6 +86,10 @@ pub use runtime::run;
 ///   `FromStr` and a last `&str` takes the rest; `#[receive(S)]` is the
 ///   state's empty receiver, which sees the whole message. Handlers return
 ///   `()` or `Result<(), E: Display>`.
+///
+/// `#[machine(upgrade)]` carries the machine's data (its struct derives
+/// serde's `Serialize` and `Deserialize`) and current state over a live
+/// upgrade (`wink upgrade`; see [`upgrade`]).
 pub use wink_macros::machine;
 
 /// What a machine module needs in scope; `#[machine]` imports it.

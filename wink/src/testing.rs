@@ -209,10 +209,6 @@ impl<M: Machine> Harness<M> {
         let mut h = Self::with_hsm(hsm, NodeConfig::default());
         let _ = h.node.resume(h.now, carried, takeover);
         h.collect();
-        for (from, text) in &carried.inbox {
-            let _ = h.node.handle_message(h.now, Address::from(*from), text);
-            h.collect();
-        }
         h
     }
 

@@ -521,6 +521,9 @@ pub struct Handover {
     /// Each sender's address, incarnation and next sequence number to
     /// deliver.
     pub senders: Vec<(SocketAddr, u64, u128)>,
+    /// The table of senders forgotten while a retransmission from them
+    /// could still arrive: slot, key, incarnation, next.
+    pub tombstones: Vec<(u32, u64, u64, u128)>,
 }
 
 /// Most peers remembered as having sent another protocol version (or
@@ -570,16 +573,56 @@ impl Transport {
     /// (see [`Handover`]): the same incarnation, streams to recipients
     /// above every number it gave out, and each sender's stream where it
     /// stood, so a message it delivered is a duplicate here.
-    pub fn resume(handover: &Handover, config: TransportConfig) -> Self {
+    pub fn resume(handover: &Handover, config: TransportConfig, now: Instant) -> Self {
         let mut transport = Transport::new(handover.incarnation, config);
         transport.seqs_given = handover.seqs_given;
+        transport.now = Some(now);
         for &(addr, incarnation, next) in &handover.senders {
             let id = transport.add_peer(addr);
             if let Some(peer) = transport.peers.get_mut(id) {
                 peer.recv = Some(ReceiveState::resume(incarnation, next));
+                // Heard now: kept as long as any sender's (and buried if
+                // forgotten), and a new incarnation of it is a restart.
+                peer.heard = Some(now);
+                peer.incarnation = Some(incarnation);
             }
         }
+        if !handover.tombstones.is_empty() {
+            transport.tombstones = vec![Tombstone::default(); TOMBSTONES];
+            for &(slot, key, incarnation, next) in &handover.tombstones {
+                if let Some(tomb) = transport.tombstones.get_mut(slot as usize) {
+                    *tomb = Tombstone {
+                        key,
+                        incarnation,
+                        next,
+                    };
+                }
+            }
+            transport.tombstones_until = now.checked_add(transport.config.peer_idle);
+        }
         transport
+    }
+
+    /// Gives up on every message in flight or queued, to every peer: each
+    /// is reported ([`TransportEvent::GaveUp`]), as if its recipient had
+    /// not answered. For a program that hands over with messages still
+    /// unacknowledged.
+    pub fn give_up_everything(&mut self) {
+        let ids: Vec<PeerId> = self.peers.iter().map(|(id, _)| id).collect();
+        for id in ids {
+            let left = |t: &Self| {
+                t.peers
+                    .get(id)
+                    .map_or(0, |p| p.send.in_flight() + p.send.queued())
+            };
+            // Each round gives up the window and lets the queue into it:
+            // never more rounds than messages.
+            let mut rounds = left(self) + 1;
+            while left(self) > 0 && rounds > 0 {
+                self.give_up_all(id);
+                rounds -= 1;
+            }
+        }
     }
 
     /// Stops taking new messages: from now on every `Data` is dropped
@@ -600,10 +643,18 @@ impl Transport {
                 Some((peer.addr, recv.incarnation, recv.next()))
             })
             .collect();
+        let tombstones = self
+            .tombstones
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.key != 0)
+            .filter_map(|(slot, t)| Some((u32::try_from(slot).ok()?, t.key, t.incarnation, t.next)))
+            .collect();
         Handover {
             incarnation: self.incarnation,
             seqs_given: self.seqs_given,
             senders,
+            tombstones,
         }
     }
 

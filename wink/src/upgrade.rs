@@ -27,7 +27,7 @@ pub const CARRIED_FD_ENV: &str = "WINK_UPGRADE_FD";
 pub const SOCKET_FD_ENV: &str = "WINK_SOCKET_FD";
 
 /// The layout of [`Carried`]: a program refuses another's.
-pub const FORMAT: u32 = 1;
+pub const FORMAT: u32 = 2;
 
 /// The machine's data, encoded for [`crate::hsm::Machine::restore`] in
 /// the next program (`#[machine(upgrade)]` calls it).
@@ -37,8 +37,13 @@ pub fn save<M: Serialize>(machine: &M) -> Result<Vec<u8>, String> {
 
 /// The machine's data from [`save`] in the program before.
 pub fn restore<M: DeserializeOwned>(data: &[u8]) -> Result<M, String> {
-    postcard::from_bytes(data)
-        .map_err(|e| format!("cannot decode the data carried over from the program before: {e}"))
+    let what = "cannot decode the data carried over from the program before";
+    let (machine, rest) = postcard::take_from_bytes(data).map_err(|e| format!("{what}: {e}"))?;
+    if !rest.is_empty() {
+        // The old struct had more to it than this one reads.
+        return Err(format!("{what}: {} bytes left over", rest.len()));
+    }
+    Ok(machine)
 }
 
 /// Everything a machine hands the program it becomes.
@@ -67,6 +72,10 @@ pub struct Carried {
     /// machine had not handled when it stopped: the new program handles
     /// them first, in order.
     pub inbox: Vec<(SocketAddr, String)>,
+    /// Messages the machine sent that were still unacknowledged when it
+    /// handed over: given up, and reported to the new program as
+    /// `undelivered`.
+    pub undelivered: Vec<(SocketAddr, String)>,
     /// The transport's streams.
     pub transport: Handover,
 }

@@ -1,4 +1,4 @@
-// `#[machine]` takes no arguments.
+// `#[machine]` takes no arguments but `upgrade`.
 
 #[wink::machine(name = "lamp")]
 mod lamp {

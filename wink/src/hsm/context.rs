@@ -198,8 +198,13 @@ impl<M: Machine> Context<M> {
         match self.request {
             Some(id) => {
                 self.answered = true;
-                let message = format!("reply {id} {}", message.into());
-                self.send(to, message);
+                let message = message.into();
+                if message.trim().is_empty() {
+                    // `reply <id>` alone is no answer: the requester would
+                    // drop it and time out.
+                    return self.error(format!("cannot answer request {id} with an empty message"));
+                }
+                self.send(to, format!("reply {id} {message}"));
             }
             None => self.send(to, message),
         }

@@ -861,6 +861,7 @@ impl<M: Machine> Node<M> {
             requests,
             open,
             inbox: Vec::new(),
+            undelivered: Vec::new(),
             transport: crate::transport::Handover::default(),
         };
         self.scheduled.clear();
@@ -875,7 +876,9 @@ impl<M: Machine> Node<M> {
     /// program before carried: `register` (under its name now) to its
     /// server, `upgraded <name> <from>` to its parent, then the machine
     /// goes on where it was ([`Takeover::Resumed`]: its timers and
-    /// requests too), starts afresh, or errors.
+    /// requests too), starts afresh, or errors. Then it handles what the
+    /// program before had taken off the socket and not handled, and hears
+    /// what it had sent and not seen acknowledged as given up.
     pub fn resume(
         &mut self,
         now: Instant,
@@ -902,8 +905,15 @@ impl<M: Machine> Node<M> {
         let upgraded = Lifecycle::Upgraded {
             name: self.identity.name.clone(),
             from,
-        };
-        self.send(self.identity.parent, upgraded.to_string());
+        }
+        .to_string();
+        // The server hears it too: that the new program runs is what
+        // completes the upgrade it ordered.
+        if self.identity.server != self.identity.parent {
+            self.send(self.identity.server, upgraded.clone());
+        }
+        self.send(self.identity.parent, upgraded);
+        let takeover_fresh = takeover != Takeover::Resumed;
         let result = match takeover {
             Takeover::Failed(why) => Err(MachineError::Raised(why)),
             Takeover::Fresh => self.hsm.start(&mut self.cx),
@@ -938,8 +948,27 @@ impl<M: Machine> Node<M> {
                 self.hsm.resume()
             }
         };
+        if takeover_fresh {
+            // This machine never took them: they fail, as the old program
+            // would have failed them.
+            for (from, id, name) in &carried.open {
+                let failed = format!("{FAILED} {name} upgraded before answering");
+                self.answer(Address::from(*from), Some(RequestId(*id)), failed);
+            }
+        }
         self.after_handler(now, result.clone(), None);
         self.settle(now);
+        for (from, text) in &carried.inbox {
+            let _ = self.handle_message(now, Address::from(*from), text);
+        }
+        for (to, message) in &carried.undelivered {
+            let event = TransportEvent::GaveUp {
+                to: *to,
+                seq: 0,
+                message: message.clone(),
+            };
+            self.handle_event(now, &event);
+        }
         result
     }
 

@@ -63,6 +63,15 @@ mod keeper {
         fn count(&mut self, _cx: &mut Context<Self>) {
             self.count += 1;
         }
+
+        #[receive(Busy, "failed")]
+        fn failed(&mut self, cx: &mut Context<Self>, rest: &str) {
+            let id = cx.in_reply_to().map_or("-".to_owned(), |id| id.to_string());
+            self.heard.push(format!("failed {rest} for {id}"));
+        }
+
+        #[receive(Busy, "later")]
+        fn later(&mut self, _cx: &mut Context<Self>) {}
     }
 }
 
@@ -230,4 +239,67 @@ fn an_upgrade_from_anyone_but_the_server_is_an_ordinary_message() {
     assert!(result.is_err(), "Plain has no receiver for `upgrade`");
     assert!(h.node().is_finished());
     assert!(h.upgrade("test/Machine").is_err());
+}
+
+#[test]
+fn what_the_old_program_sent_unacknowledged_is_given_up_in_the_new_one() {
+    let mut h = Harness::new(Keeper::default());
+    h.start().unwrap();
+    h.receive(&format!("go {BANK}")).unwrap();
+    let mut carried = h.upgrade("test/Machine").unwrap();
+    carried.undelivered = vec![(BANK.socket_addr(), "request 2 balance".to_owned())];
+    let h = Harness::upgraded(Keeper::default(), &carried);
+    assert_eq!(
+        h.machine().heard.last().map(String::as_str),
+        Some("failed balance undelivered: 127.0.0.1:50100 answered nothing for the retry budget for 2")
+    );
+}
+
+#[test]
+fn requests_left_unanswered_fail_when_the_new_program_starts_afresh() {
+    let client = local(50300);
+    let mut h = Harness::new(Keeper::default());
+    h.start().unwrap();
+    h.receive(&format!("go {BANK}")).unwrap();
+    h.receive_from(client, "request 7 later").unwrap();
+    let carried = h.upgrade("test/Machine").unwrap();
+    assert_eq!(
+        carried.open,
+        [(client.socket_addr(), 7, "later".to_owned())]
+    );
+    // The new program does not take the old one's state.
+    let h = Harness::upgraded(Plain::default(), &carried);
+    assert_eq!(
+        sent_to(&h, client),
+        ["reply 7 failed later upgraded before answering"]
+    );
+}
+
+#[test]
+fn an_empty_answer_to_a_request_is_the_callees_error() {
+    #[crate::machine]
+    mod mute {
+        #[derive(Default)]
+        pub struct Mute;
+
+        pub enum State {
+            #[initial]
+            Only,
+        }
+
+        impl Mute {
+            #[receive(Only, "ask")]
+            fn ask(&mut self, cx: &mut Context<Self>) {
+                cx.reply("  ");
+            }
+        }
+    }
+    let mut h = Harness::new(mute::Mute);
+    h.start().unwrap();
+    let client = local(50300);
+    assert!(h.receive_from(client, "request 3 ask").is_err());
+    assert_eq!(
+        sent_to(&h, client),
+        ["reply 3 failed ask cannot answer request 3 with an empty message"]
+    );
 }

@@ -184,7 +184,14 @@ impl<S: Socket> Endpoint<S> {
         config: TransportConfig,
         handover: &transport::Handover,
     ) -> io::Result<Self> {
-        Self::with_transport(socket, Transport::resume(handover, config))
+        Self::with_transport(socket, Transport::resume(handover, config, Instant::now()))
+    }
+
+    /// Gives up on everything still in flight or queued (see
+    /// [`Transport::give_up_everything`]): [`Endpoint::poll_event`] reports
+    /// each.
+    pub fn give_up_everything(&mut self) {
+        self.transport.give_up_everything();
     }
 
     /// Takes no new messages from now on (see [`Transport::close`]); acks

@@ -17,7 +17,6 @@ use slog::{warn, Logger};
 use super::endpoint::{Endpoint, Inbox};
 use super::socket::Socket;
 use super::Config;
-use crate::address::Address;
 use crate::control::UpgradeOrder;
 use crate::hsm::{Hsm, Machine};
 use crate::node::{Ending, Identity, Node, Takeover};
@@ -67,11 +66,6 @@ pub fn run_machine<M: Machine, S: Socket>(
         Some((carried, takeover)) => {
             let now = Instant::now();
             let _ = node.resume(now, carried, takeover);
-            // What the program before took off the socket but had not
-            // handled yet.
-            for (from, text) in &carried.inbox {
-                let _ = node.handle_message(now, Address::from(*from), text);
-            }
         }
         None => {
             let _ = node.start(Instant::now());
@@ -141,10 +135,16 @@ pub fn run_machine<M: Machine, S: Socket>(
         if !endpoint.settle(config.linger)? {
             warn!(
                 log,
-                "{} messages still unacknowledged after {} ms: the upgrade goes on without them",
+                "{} messages still unacknowledged after {} ms: given up, the new program hears them undelivered",
                 me,
                 config.linger.as_millis()
             );
+            endpoint.give_up_everything();
+        }
+        while let Some(event) = endpoint.poll_event() {
+            if let crate::transport::TransportEvent::GaveUp { to, message, .. } = event {
+                carried.undelivered.push((to, message));
+            }
         }
         carried.transport = endpoint.handover();
         carried.inbox = unhandled;

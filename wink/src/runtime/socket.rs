@@ -217,6 +217,9 @@ impl Udp {
     /// The bound UDP socket `fd` (handed over at a live upgrade), made
     /// non-blocking.
     pub fn from_fd(fd: std::os::fd::OwnedFd) -> io::Result<Self> {
+        // Left open across the exec that handed it over; not across any
+        // later one.
+        rustix::io::fcntl_setfd(&fd, rustix::io::FdFlags::CLOEXEC)?;
         let socket = UdpSocket::from(fd);
         socket.set_nonblocking(true)?;
         socket.local_addr()?;

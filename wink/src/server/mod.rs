@@ -330,7 +330,14 @@ struct Upgrading {
     name: MachineName,
     /// The machine got its order (the driver resolved the binary).
     ordered: bool,
+    /// When the requester is told it failed, if it is not done by then.
+    deadline: Instant,
 }
+
+/// How long an upgrade may take, from the request to the new program's
+/// `upgraded`: the old program lingers up to 2 s for its last acks, and
+/// the new one starts in milliseconds.
+pub const UPGRADE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// An adoption the driver has not reported yet.
 #[derive(Debug)]
@@ -623,6 +630,9 @@ impl ServerCore {
 
     /// Sends SIGKILL to every machine whose grace period is over at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if self.upgrades.values().any(|u| u.deadline <= now) {
+            self.expire_upgrades(now);
+        }
         while let Some(&Reverse(timer)) = self.timers.peek() {
             if timer.at > now {
                 break;
@@ -686,10 +696,8 @@ impl ServerCore {
         let end = self
             .shutdown_at
             .map(|at| deadline(at, self.config.grace.saturating_mul(2)));
-        match (kill, end) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let upgrade = self.upgrades.values().map(|u| u.deadline).min();
+        [kill, end, upgrade].into_iter().flatten().min()
     }
 
     /// The next thing to do, in order.
@@ -733,7 +741,7 @@ impl ServerCore {
                 parent,
                 start,
             } => self.register(from, id, name, pid, parent, start),
-            Request::Upgrade { id, port, name } => self.upgrade(from, id, port, name),
+            Request::Upgrade { id, port, name } => self.upgrade(now, from, id, port, name),
             Request::Unregister { .. } => match self.machines.at(from) {
                 Some(pid) => {
                     if let Some(machine) = self.machines.get_mut(pid) {
@@ -934,7 +942,14 @@ impl ServerCore {
 
     /// `upgrade <id> <port> [<name>]`: the path of the binary is asked of
     /// the driver, then the machine gets the order.
-    fn upgrade(&mut self, from: Address, id: RequestId, port: u16, name: Option<MachineName>) {
+    fn upgrade(
+        &mut self,
+        now: Instant,
+        from: Address,
+        id: RequestId,
+        port: u16,
+        name: Option<MachineName>,
+    ) {
         let found = (port != 0)
             .then(|| self.machines.on_port(port).next())
             .flatten();
@@ -966,6 +981,7 @@ impl ServerCore {
                 id,
                 name: name.clone(),
                 ordered: false,
+                deadline: deadline(now, UPGRADE_TIMEOUT),
             },
         );
         self.effects.push_back(ServerEffect::Resolve { pid, name });
@@ -978,6 +994,12 @@ impl ServerCore {
             return;
         };
         let address = self.machines.get(pid).and_then(|m| m.address());
+        // The order carries the path as text: one that is no UTF-8 could
+        // not be run as resolved.
+        let path = path.and_then(|p| match p.to_str() {
+            Some(_) => Ok(p),
+            None => Err(format!("{} is no UTF-8 path", p.display())),
+        });
         match (path, address) {
             (Ok(path), Some(address)) => {
                 upgrading.ordered = true;
@@ -1001,27 +1023,30 @@ impl ServerCore {
         }
     }
 
-    /// The machine `pid` registered as `name` after its upgrade: the
-    /// requester hears `upgraded`, relayed.
-    fn upgraded(&mut self, pid: u32, name: &MachineName) -> bool {
-        let Some(upgrading) = self.upgrades.get(&pid) else {
-            return false;
-        };
-        if !upgrading.ordered || upgrading.name != *name {
-            return false;
-        }
+    /// Whether machine `pid` is being upgraded to `name` and got its
+    /// order: its new program may say so.
+    fn is_upgrading_to(&self, pid: u32, name: &MachineName) -> bool {
+        self.upgrades
+            .get(&pid)
+            .is_some_and(|u| u.ordered && u.name == *name)
+    }
+
+    /// The machine `pid` runs the program of its upgrade and said
+    /// `upgraded <name> <from>`: it is `name` now, and the requester hears
+    /// it, relayed.
+    fn upgraded(&mut self, pid: u32, name: &MachineName, from: &MachineName) {
         let Some(u) = self.upgrades.remove(&pid) else {
-            return false;
+            return;
         };
         let Some(machine) = self.machines.get_mut(pid) else {
-            return false;
+            return;
         };
-        let from = std::mem::replace(&mut machine.name, name.clone());
+        machine.name = name.clone();
         let address = machine.address();
         info!(self.log, "Upgraded {} {} to {}", pid, from, name);
         let lifecycle = Lifecycle::Upgraded {
             name: name.clone(),
-            from,
+            from: from.clone(),
         };
         self.send(
             u.from,
@@ -1031,7 +1056,25 @@ impl ServerCore {
                 lifecycle,
             },
         );
-        true
+    }
+
+    /// Upgrades not done by their deadline fail.
+    fn expire_upgrades(&mut self, now: Instant) {
+        let late: Vec<u32> = self
+            .upgrades
+            .iter()
+            .filter(|(_, u)| u.deadline <= now)
+            .map(|(pid, _)| *pid)
+            .collect();
+        for pid in late {
+            if let Some(u) = self.upgrades.remove(&pid) {
+                let reason = format!(
+                    "no word from the machine's new program within {} s",
+                    UPGRADE_TIMEOUT.as_secs()
+                );
+                self.refuse(u.from, u.id, "upgrade", reason);
+            }
+        }
     }
 
     /// An `error` from a machine: its refusal of an upgrade, passed on to
@@ -1085,8 +1128,13 @@ impl ServerCore {
         parent: Address,
         start: Option<RequestId>,
     ) {
-        if self.machines.get(pid).is_some_and(|m| m.may_be_at(from)) && self.upgraded(pid, &name) {
-            return self.send(from, Reply::Registered { id });
+        // The new program of an upgrade registers under its new name.
+        if self.machines.get(pid).is_some_and(|m| m.may_be_at(from))
+            && self.is_upgrading_to(pid, &name)
+        {
+            if let Some(machine) = self.machines.get_mut(pid) {
+                machine.name = name.clone();
+            }
         }
         if let Some(machine) = self.machines.get(pid) {
             if machine.name != name {
@@ -1190,6 +1238,13 @@ impl ServerCore {
 
     fn lifecycle(&mut self, from: Address, lifecycle: Lifecycle) {
         let word = lifecycle_word(&lifecycle);
+        if let (Lifecycle::Upgraded { name, from: old }, Some(pid)) =
+            (&lifecycle, self.machines.at(from))
+        {
+            if self.is_upgrading_to(pid, name) {
+                self.upgraded(pid, name, old);
+            }
+        }
         if let Some(pid) = self.machines.at(from) {
             let Some(machine) = self.machines.get(pid) else {
                 return;
@@ -1203,6 +1258,8 @@ impl ServerCore {
                     self.drop_word(from, word, "only a parent says orphaned, to its child")
                 }
                 (Lifecycle::Pulsed { .. }, false) => self.stats.pulses += 1,
+                // Said to the server, which ordered the upgrade.
+                (Lifecycle::Upgraded { .. }, false) => {}
                 (_, false) => self.drop_word(from, word, "the server is not its parent"),
                 (_, true) => {
                     match &lifecycle {

@@ -1024,30 +1024,49 @@ fn an_upgrade_resolves_the_binary_orders_the_machine_and_answers_once_it_registe
         s.reply(cli()),
         "error 10 upgrade the machine on port 7005 is being upgraded already"
     );
-    // The new program registers under its new name, same pid.
+    // The new program registers under its new name, same pid ...
     s.msg(
         machine,
         &format!("register 5 count/Counter#v2 40 {} 1", me()),
     );
-    assert_eq!(
-        s.sends(),
-        [
-            (
-                cli(),
-                format!("relayed 9 {machine} upgraded count/Counter#v2 count/Counter")
-            ),
-            (machine, "registered 5".to_owned())
-        ]
-    );
+    assert_eq!(s.reply(machine), "registered 5");
     s.msg(cli(), "list 11");
     let rows = s.sends();
     assert!(rows[0].1.contains(" 40 count/Counter#v2 "), "{rows:?}");
-    // Its lifecycle goes on under the new name.
+    // ... and says `upgraded` (here to the server, its parent): that
+    // completes the upgrade, and the follower of its start hears it too.
     s.msg(machine, "upgraded count/Counter#v2 count/Counter");
+    let relayed = format!("{machine} upgraded count/Counter#v2 count/Counter");
+    assert_eq!(
+        s.sends(),
+        [
+            (cli(), format!("relayed 9 {relayed}")),
+            (cli(), format!("relayed 1 {relayed}"))
+        ]
+    );
+}
+
+#[test]
+fn only_the_new_programs_upgraded_completes_an_upgrade_and_one_that_never_comes_fails() {
+    let mut s = Fixture::new();
+    let machine = me().with_port(7005);
+    upgrading(&mut s, "upgrade 9 7005");
+    s.core.handle_resolved(s.now, 40, Ok("/srv/x".into()));
+    s.effects();
+    // The old program's late `register` retry, same name: not the new one.
+    s.msg(machine, &format!("register 6 count/Counter 40 {} 1", me()));
+    assert_eq!(s.reply(machine), "registered 6");
+    s.later(UPGRADE_TIMEOUT);
     assert_eq!(
         s.reply(cli()),
-        format!("relayed 1 {machine} upgraded count/Counter#v2 count/Counter")
+        "error 9 upgrade no word from the machine's new program within 30 s"
     );
+    // Done with: a new upgrade may be asked for.
+    s.msg(cli(), "upgrade 10 7005");
+    assert!(matches!(
+        s.effects()[..],
+        [ServerEffect::Resolve { pid: 40, .. }]
+    ));
 }
 
 #[test]

@@ -1551,7 +1551,7 @@ fn a_transport_handed_over_goes_on_where_it_was_and_its_peers_see_no_restart() {
     assert_eq!(handover.incarnation, B);
     let bytes = postcard::to_stdvec(&handover).unwrap();
     let handover: Handover = postcard::from_bytes(&bytes).unwrap();
-    let mut b = Transport::resume(&handover, config());
+    let mut b = Transport::resume(&handover, config(), now);
     // What was delivered before is a duplicate; what was not comes now.
     assert!(deliver_all(&mut b, now, a_addr(), &first).is_empty());
     assert_eq!(deliver_all(&mut b, now, a_addr(), &during), ["m3"]);
