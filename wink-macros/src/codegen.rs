@@ -199,7 +199,7 @@ fn machine_impl(
     let mut entry_arms = Vec::new();
     let mut exit_arms = Vec::new();
     let mut named_arms = Vec::new();
-    let mut catch_all_arms = Vec::new();
+    let mut empty_receiver_arms = Vec::new();
     let mut wrappers = Vec::new();
     for (handler, params) in model.handlers.iter().zip(params) {
         let Some(params) = params else { continue };
@@ -220,7 +220,7 @@ fn machine_impl(
                                 ::core::option::Option::Some(self.#wrapper(args, cx)),
                         });
                     }
-                    None => catch_all_arms.push(quote! {
+                    None => empty_receiver_arms.push(quote! {
                         (#state_enum::#state, _) => ::core::option::Option::Some(self.#wrapper(text, cx)),
                     }),
                 }
@@ -278,7 +278,7 @@ fn machine_impl(
             ) -> ::core::option::Option<::core::result::Result<(), ::wink::hsm::ReceiveError>> {
                 match (state, message) {
                     #(#named_arms)*
-                    #(#catch_all_arms)*
+                    #(#empty_receiver_arms)*
                     _ => ::core::option::Option::None,
                 }
             }
@@ -345,7 +345,7 @@ fn description(model: &Model, machine: &Ident) -> TokenStream {
             .iter()
             .filter(on_state)
             .any(|h| matches!(h.kind, HandlerKind::Exit));
-        let catch_all = model
+        let empty_receiver = model
             .handlers
             .iter()
             .filter(on_state)
@@ -366,7 +366,7 @@ fn description(model: &Model, machine: &Ident) -> TokenStream {
                 entry: #entry,
                 exit: #exit,
                 receivers: &[#(#receivers),*],
-                catch_all: #catch_all,
+                empty_receiver: #empty_receiver,
             }
         }
     });

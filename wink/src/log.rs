@@ -658,9 +658,4 @@ mod tests {
         file.read_to_string(&mut text).unwrap();
         assert_eq!(text, "on disk\n");
     }
-
-    #[test]
-    fn discard_accepts_records() {
-        info!(discard(), "nowhere"; "k" => 1);
-    }
 }

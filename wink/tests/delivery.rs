@@ -14,7 +14,10 @@ use std::time::{Duration, Instant};
 
 use std::os::fd::AsFd;
 
-use wink::runtime::socket::{Faults, Faulty, Socket};
+mod support;
+
+use support::{Faults, Faulty};
+use wink::runtime::socket::Socket;
 use wink::runtime::{Endpoint, Inbox};
 use wink::transport::{TransportConfig, TransportEvent};
 use wink::Address;

@@ -17,8 +17,8 @@ pub struct StateInfo {
     pub exit: bool,
     /// The message names the state has receivers for, in declaration order.
     pub receivers: &'static [&'static str],
-    /// Whether the state has an empty (catch-all) receiver.
-    pub catch_all: bool,
+    /// Whether the state has an empty receiver.
+    pub empty_receiver: bool,
 }
 
 /// All the states of a machine, in declaration order.
@@ -66,7 +66,7 @@ impl Description {
                 parts.push("exit".to_owned());
             }
             parts.extend(state.receivers.iter().map(|r| format!("\"{r}\"")));
-            if state.catch_all {
+            if state.empty_receiver {
                 parts.push("*".to_owned());
             }
             if !parts.is_empty() {
@@ -148,7 +148,7 @@ fn dot_label(state: &StateInfo) -> String {
     for receiver in state.receivers {
         let _ = write!(label, "\\n{receiver}");
     }
-    if state.catch_all {
+    if state.empty_receiver {
         label.push_str("\\n*");
     }
     label

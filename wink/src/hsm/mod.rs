@@ -11,7 +11,7 @@
 //! The rules, in short (the long form is `docs/semantics.md`):
 //!
 //! - A message goes to the current state's receiver for its name; if there is
-//!   none, to the state's empty (catch-all) receiver; if there is none, to the
+//!   none, to the state's empty receiver; if there is none, to the
 //!   parent state, and so on up. Unhandled by the whole lineage, it is an
 //!   error naming the message and the state.
 //! - A transition from S to T exits from S up to (not including) their lowest

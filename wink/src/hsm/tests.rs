@@ -266,7 +266,7 @@ fn description_lists_states_parents_and_receivers() {
     assert_eq!(d.machine, "Example");
     let sixth = d.state("Sixth").unwrap();
     assert_eq!(sixth.parent, Some("Third"));
-    assert!(sixth.catch_all);
+    assert!(sixth.empty_receiver);
     let first = d.state("First").unwrap();
     assert!(first.initial);
     assert_eq!(first.receivers, ["go", "arm"]);
