@@ -1,4 +1,6 @@
-//! Echo: replies to every message with the same text.
+//! Echo: replies to every message with the same text, except `words
+//! <word>…`, which it answers with the words it read, one in brackets each
+//! (a word in double quotes is one word: `docs/semantics.md`, "Words").
 
 /// The echo machine.
 #[wink::machine]
@@ -18,6 +20,13 @@ pub mod echo {
     }
 
     impl Echo {
+        #[receive(Echoing, "words")]
+        fn words(&mut self, cx: &mut Context<Self>, words: Vec<String>) {
+            self.echoed += 1;
+            let read: Vec<String> = words.iter().map(|w| format!("[{w}]")).collect();
+            cx.reply(format!("{} words: {}", words.len(), read.join(" ")));
+        }
+
         #[receive(Echoing)]
         fn echo(&mut self, cx: &mut Context<Self>, message: &str) {
             self.echoed += 1;
@@ -39,5 +48,17 @@ mod tests {
         h.start().unwrap();
         h.receive("hello  wide world").unwrap();
         assert_eq!(h.sent_texts(), ["hello  wide world"]);
+    }
+
+    #[test]
+    fn words_says_which_words_it_read() {
+        let mut h = Harness::new(Echo::default());
+        h.start().unwrap();
+        h.receive(r#"words "Ada Byron" Lovelace "" "say \"hi\"""#)
+            .unwrap();
+        assert_eq!(
+            h.sent_texts(),
+            [r#"4 words: [Ada Byron] [Lovelace] [] [say "hi"]"#]
+        );
     }
 }

@@ -20,6 +20,12 @@ fn send_with_one_reply_prints_the_echo() {
         .expect("send to :port");
     assert_eq!(out.stdout, "hello  wide   world\n", "{out}");
 
+    // A word in double quotes is one word to the machine's receivers.
+    let out = server
+        .wink_ok(&["send", "-r", "1", &echo, r#"words "Ada Byron" Lovelace"#])
+        .expect("send quoted words");
+    assert_eq!(out.stdout, "2 words: [Ada Byron] [Lovelace]\n", "{out}");
+
     // It logs every message it receives (its server's replies too).
     let received = format!("{echo} echo/Echo < ");
     server

@@ -28,32 +28,15 @@ pub struct Args {
     /// Where it listens: :<port> on the server's IP, or <ip>:<port>
     /// [default: :0, any free port].
     pub target: Option<Target>,
-    /// Arguments for the machine, one word each.
-    #[arg(
-        trailing_var_arg = true,
-        allow_hyphen_values = true,
-        value_parser = parse_word
-    )]
+    /// Arguments for the machine, each passed whole (spaces, quotes and
+    /// all: they travel quoted).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub args: Vec<String>,
 }
 
 /// Starts the machine through `server`.
 pub fn run(client: &mut Client, server: Address, args: Args) -> Result<(), Failure> {
     client.ask(Start::new(server, args))
-}
-
-/// A machine argument: one word, not empty.
-fn parse_word(text: &str) -> Result<String, String> {
-    if text.is_empty() {
-        Err("a machine argument cannot be empty".to_owned())
-    } else if text.bytes().any(|b| b.is_ascii_whitespace()) {
-        Err(format!(
-            "`{}` has whitespace in it: each machine argument is one word",
-            text.escape_debug()
-        ))
-    } else {
-        Ok(text.to_owned())
-    }
 }
 
 /// How far the start got.
@@ -493,9 +476,15 @@ mod tests {
     }
 
     #[test]
-    fn machine_arguments_are_single_words() {
-        assert_eq!(parse_word("-x"), Ok("-x".to_owned()));
-        assert!(parse_word("").is_err());
-        assert!(parse_word("a b").unwrap_err().contains("one word"));
+    fn machine_arguments_travel_whole_quoted_where_they_need_it() {
+        let mut start = start(false);
+        start.args = vec!["two words".to_owned(), String::new(), r#"a "q""#.to_owned()];
+        let request = start.request(RequestId(3)).to_string();
+        assert_eq!(
+            request,
+            r#"start 3 echo/Echo :0 server "two words" "" "a \"q\"""#
+        );
+        let parsed: Request = request.parse().unwrap();
+        assert!(matches!(parsed, Request::Start { args, .. } if args == start.args));
     }
 }

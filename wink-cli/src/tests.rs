@@ -90,12 +90,6 @@ fn a_bad_target_is_refused() {
 }
 
 #[test]
-fn a_machine_argument_with_whitespace_is_refused() {
-    let line = refusal(&["start", "echo/Echo", ":0", "two words"]);
-    assert!(line.contains("each machine argument is one word"), "{line}");
-}
-
-#[test]
 fn a_bad_timeout_is_refused() {
     for bad in ["0", "-1", "86401", "soon", "NaN", "inf"] {
         let line = refusal(&["-t", bad, "list"]);

@@ -6,7 +6,7 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{Ident, Item, LitStr};
 
-use crate::model::{Handler, HandlerKind, Model, Param};
+use crate::model::{Handler, HandlerKind, Model, Param, ParamKind};
 
 /// The expansion of a valid machine.
 pub fn generate(model: &Model, params: &[Option<Vec<Param>>]) -> TokenStream {
@@ -296,27 +296,35 @@ fn receive_wrapper(handler: &Handler, params: &[Param], wrapper: &Ident) -> Toke
     let receiver = method.to_string();
     // Named receivers get the words after the message name; empty
     // receivers get the whole message.
-    let args_new = quote!(::wink::hsm::Args::new(#receiver, text));
+    // The wrapper's own names are the macro's (mixed-site hygiene): a
+    // parameter may be called `args`, `text` or `cx` and meets none of them.
+    let text = Ident::new("text", Span::mixed_site());
+    let cx = Ident::new("cx", Span::mixed_site());
+    let args = Ident::new("args", Span::mixed_site());
+    let args_new = quote!(::wink::hsm::Args::new(#receiver, #text));
     let bindings = params.iter().map(|p| {
         let ident = &p.ident;
         let ty = &p.ty;
-        let name = ident.to_string();
-        if p.rest {
-            quote!(let #ident: &str = args.rest();)
-        } else {
-            quote_spanned!(ty.span()=> let #ident: #ty = args.next(#name)?;)
+        let name = &p.name;
+        match p.kind {
+            ParamKind::Rest => quote!(let #ident: &str = #args.rest();),
+            ParamKind::Word => quote_spanned!(ty.span()=> let #ident: #ty = #args.next(#name)?;),
+            ParamKind::Optional => {
+                quote_spanned!(ty.span()=> let #ident: #ty = #args.optional(#name)?;)
+            }
+            ParamKind::All => quote_spanned!(ty.span()=> let #ident: #ty = #args.all(#name)?;),
         }
     });
     let idents = params.iter().map(|p| &p.ident);
-    let call = outcome_call(handler, quote!(self, cx, #(#idents),*));
+    let call = outcome_call(handler, quote!(self, #cx, #(#idents),*));
     quote! {
         #[doc(hidden)]
         #[allow(non_snake_case)]
-        fn #wrapper(&mut self, text: &str, cx: &mut ::wink::hsm::Context<Self>) -> ::core::result::Result<(), ::wink::hsm::ReceiveError> {
+        fn #wrapper(&mut self, #text: &str, #cx: &mut ::wink::hsm::Context<Self>) -> ::core::result::Result<(), ::wink::hsm::ReceiveError> {
             #[allow(unused_mut)]
-            let mut args = #args_new;
+            let mut #args = #args_new;
             #(#bindings)*
-            args.finish()?;
+            #args.finish()?;
             #call.map_err(|message| ::wink::hsm::ReceiveError::Failed { receiver: #receiver, message })
         }
     }

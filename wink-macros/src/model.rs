@@ -53,12 +53,27 @@ pub struct Handler {
 
 /// One typed argument of a receiver, after validation.
 pub struct Param {
-    /// The parameter's name.
+    /// The parameter's name (one of the macro's own for `_`).
     pub ident: Ident,
+    /// The name errors give it.
+    pub name: String,
     /// Its type.
     pub ty: Type,
-    /// A last `&str`: takes the rest of the text.
-    pub rest: bool,
+    /// How many words it takes.
+    pub kind: ParamKind,
+}
+
+/// How many words of the message a receiver parameter takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamKind {
+    /// One word, parsed with `FromStr`.
+    Word,
+    /// `Option<T>`: the next word if there is one.
+    Optional,
+    /// `Vec<T>`: every word left.
+    All,
+    /// A last `&str`: the rest of the text as written.
+    Rest,
 }
 
 impl HandlerKind {

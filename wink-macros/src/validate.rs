@@ -7,7 +7,7 @@ use quote::ToTokens;
 use syn::{FnArg, GenericArgument, Ident, Pat, PathArguments, Type};
 
 use crate::ctxt::Ctxt;
-use crate::model::{Handler, HandlerKind, Model, Param};
+use crate::model::{Handler, HandlerKind, Model, Param, ParamKind};
 use crate::parse::BROKEN;
 
 /// Checks the model; returns the typed parameters of each handler (`None`
@@ -340,32 +340,62 @@ fn check_signature(
         return ok.then(Vec::new);
     }
     let mut params = Vec::new();
+    let mut optional = false;
     for (i, arg) in rest.iter().enumerate() {
         let FnArg::Typed(arg) = arg else { continue };
-        let Pat::Ident(pat) = &*arg.pat else {
-            cx.error_spanned_by(
-                &arg.pat,
-                format!("receiver arguments are plain names: {expected}"),
-            );
-            ok = false;
-            continue;
+        let (ident, name) = match &*arg.pat {
+            Pat::Ident(pat) => (pat.ident.clone(), pat.ident.to_string()),
+            // A word the receiver does not look at: a name of the macro's
+            // own, which no user name can meet.
+            Pat::Wild(_) => (
+                Ident::new(
+                    &format!("__wink_unnamed_{i}"),
+                    proc_macro2::Span::mixed_site(),
+                ),
+                "_".to_owned(),
+            ),
+            other => {
+                cx.error_spanned_by(
+                    other,
+                    format!("receiver arguments are plain names: {expected}"),
+                );
+                ok = false;
+                continue;
+            }
         };
         let is_str = is_str_ref(&arg.ty);
+        let kind = match (is_str, wrapper_of(&arg.ty)) {
+            (true, _) => ParamKind::Rest,
+            (false, Some("Option")) => ParamKind::Optional,
+            (false, Some("Vec")) => ParamKind::All,
+            _ => ParamKind::Word,
+        };
         let last = i + 1 == rest.len();
         if is_str && !last {
-            cx.error_spanned_by(&arg.ty, format!("`{}: &str` takes the rest of the message, so it must be the last argument; use `String` for one word", pat.ident));
+            cx.error_spanned_by(&arg.ty, format!("`{name}: &str` takes the rest of the message, so it must be the last argument; use `String` for one word"));
+            ok = false;
+        } else if kind == ParamKind::All && !last {
+            cx.error_spanned_by(
+                &arg.ty,
+                format!("`{name}: Vec<…>` takes every word left, so it must be the last argument"),
+            );
+            ok = false;
+        } else if kind == ParamKind::Word && optional {
+            cx.error_spanned_by(&arg.ty, format!("`{name}` is required but comes after an optional argument (`Option<…>`): put the optional ones last"));
             ok = false;
         } else if matches!(&*arg.ty, Type::ImplTrait(_)) {
-            cx.error_spanned_by(&arg.ty, format!("argument `{}` needs a concrete type that implements `FromStr` (`String`, `u32`, …), not `impl Trait`", pat.ident));
+            cx.error_spanned_by(&arg.ty, format!("argument `{name}` needs a concrete type that implements `FromStr` (`String`, `u32`, …), not `impl Trait`"));
             ok = false;
         } else if !is_str && matches!(&*arg.ty, Type::Reference(_)) {
-            cx.error_spanned_by(&arg.ty, format!("argument `{}` is a reference; receiver arguments are parsed from text into owned values (`String`, `u32`, …), except a last `&str`", pat.ident));
+            cx.error_spanned_by(&arg.ty, format!("argument `{name}` is a reference; receiver arguments are parsed from text into owned values (`String`, `u32`, …), except a last `&str`"));
             ok = false;
         }
+        optional |= kind == ParamKind::Optional;
         params.push(Param {
-            ident: pat.ident.clone(),
+            ident,
+            name,
             ty: (*arg.ty).clone(),
-            rest: is_str,
+            kind,
         });
     }
     // Return types are left to the compiler: the generated call goes through
@@ -400,6 +430,29 @@ fn is_context(ty: &Type, machine: Option<&Ident>) -> bool {
             .path
             .get_ident()
             .is_some_and(|ident| ident == "Self" || Some(ident) == machine)
+}
+
+/// `Option` or `Vec` when `ty` is `Option<T>` or `Vec<T>` (by its last
+/// path segment, with one type argument).
+fn wrapper_of(ty: &Type) -> Option<&'static str> {
+    let Type::Path(path) = ty else {
+        return None;
+    };
+    if path.qself.is_some() {
+        return None;
+    }
+    let last = path.path.segments.last()?;
+    let PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    if args.args.len() != 1 || !matches!(args.args.first(), Some(GenericArgument::Type(_))) {
+        return None;
+    }
+    match last.ident.to_string().as_str() {
+        "Option" => Some("Option"),
+        "Vec" => Some("Vec"),
+        _ => None,
+    }
 }
 
 fn is_str_ref(ty: &Type) -> bool {

@@ -286,7 +286,7 @@ impl fmt::Display for Request {
             } => {
                 write!(f, "start {id} {name} {target} {parent}")?;
                 for arg in args {
-                    write!(f, " {arg}")?;
+                    write!(f, " {}", crate::words::quote(arg))?;
                 }
                 Ok(())
             }
@@ -390,7 +390,8 @@ fn parse_request_body(
                 .required("a target (:<port> or <ip>:<port>)")?
                 .parse()?;
             let parent = words.required("a parent (requester or server)")?.parse()?;
-            let args = words.by_ref().map(str::to_owned).collect();
+            let args = crate::words::split(words.rest())
+                .map_err(|e| ControlError::BadArgs(e.to_string()))?;
             return Ok(Request::Start {
                 id,
                 name,
@@ -1039,6 +1040,9 @@ pub const MAX_REASON: usize = 1024;
 /// What is wrong with a control word.
 #[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
 pub enum ControlError {
+    /// Machine arguments whose words cannot be read.
+    #[error("machine arguments: {0}")]
+    BadArgs(String),
     /// Nothing but whitespace.
     #[error("empty request; expected one of start, stop, list, register, unregister")]
     Empty,

@@ -67,6 +67,7 @@ pub mod testing;
 pub mod transport;
 pub mod upgrade;
 pub mod wire;
+pub mod words;
 
 pub use address::Address;
 pub use hsm::{Context, Machine, MachineError};
@@ -83,7 +84,9 @@ pub use runtime::run;
 ///   `#[entry(S)]` and `#[exit(S)]` actions, `fn(&mut self, cx: &mut Context<Self>)`;
 ///   `#[receive(S, "name")]` receivers, `fn(&mut self, cx: &mut Context<Self>, args…)`
 ///   where each argument is parsed from one word of the message with
-///   `FromStr` and a last `&str` takes the rest; `#[receive(S)]` is the
+///   `FromStr` (a word in double quotes may hold spaces: [`words`]),
+///   `Option<T>` takes the next word if any, a last `Vec<T>` every word
+///   left and a last `&str` the rest; `#[receive(S)]` is the
 ///   state's empty receiver, which sees the whole message. Handlers return
 ///   `()` or `Result<(), E: Display>`.
 ///

@@ -1,4 +1,4 @@
-// A receiver argument must be parsable from a word: `Vec<u8>` has no `FromStr`.
+// A receiver argument must be parsable from a word: `Duration` has no `FromStr`.
 
 #[wink::machine]
 mod lamp {
@@ -12,7 +12,7 @@ mod lamp {
 
     impl Lamp {
         #[receive(Off, "on")]
-        fn turn_on(&mut self, cx: &mut Context<Self>, _bytes: Vec<u8>) {
+        fn turn_on(&mut self, cx: &mut Context<Self>, _after: std::time::Duration) {
             cx.transition(State::On);
         }
     }

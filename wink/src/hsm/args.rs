@@ -32,19 +32,66 @@ impl<'a> Args<'a> {
         T: FromStr,
         T::Err: Display,
     {
-        let text = skip_whitespace(self.rest);
-        let end = text
-            .bytes()
-            .position(|b| b.is_ascii_whitespace())
-            .unwrap_or(text.len());
-        let (word, rest) = text.split_at(end);
-        if word.is_empty() {
+        let Some(word) = self.word(argument)? else {
             return Err(ReceiveError::MissingArgument {
                 receiver: self.receiver,
                 argument,
             });
+        };
+        self.parse(argument, &word)
+    }
+
+    /// Parses the next word as parameter `argument`, if there is one
+    /// (an `Option<T>` parameter).
+    pub fn optional<T>(&mut self, argument: &'static str) -> Result<Option<T>, ReceiveError>
+    where
+        T: FromStr,
+        T::Err: Display,
+    {
+        match self.word(argument)? {
+            Some(word) => self.parse(argument, &word).map(Some),
+            None => Ok(None),
         }
-        self.rest = rest;
+    }
+
+    /// Parses every word left as parameter `argument` (a `Vec<T>`
+    /// parameter).
+    pub fn all<T>(&mut self, argument: &'static str) -> Result<Vec<T>, ReceiveError>
+    where
+        T: FromStr,
+        T::Err: Display,
+    {
+        let mut all = Vec::new();
+        while let Some(word) = self.word(argument)? {
+            all.push(self.parse(argument, &word)?);
+        }
+        Ok(all)
+    }
+
+    /// The next word (by the quoting rule of [`crate::words`]), if any.
+    fn word(
+        &mut self,
+        argument: &'static str,
+    ) -> Result<Option<std::borrow::Cow<'a, str>>, ReceiveError> {
+        match crate::words::next(self.rest) {
+            None => Ok(None),
+            Some(Ok((word, rest))) => {
+                self.rest = rest;
+                Ok(Some(word))
+            }
+            Some(Err(e)) => Err(ReceiveError::BadWords {
+                receiver: self.receiver,
+                argument,
+                reason: e.to_string(),
+            }),
+        }
+    }
+
+    fn parse<T>(&self, argument: &'static str, word: &str) -> Result<T, ReceiveError>
+    where
+        T: FromStr,
+        T::Err: Display,
+    {
         word.parse().map_err(|e: T::Err| ReceiveError::BadArgument {
             receiver: self.receiver,
             argument,
@@ -133,6 +180,31 @@ mod tests {
         assert_eq!(args.next::<String>("child").as_deref(), Ok("family/Child"));
         assert_eq!(args.rest(), "it  broke");
         assert_eq!(args.finish(), Ok(()));
+    }
+
+    #[test]
+    fn quoted_words_are_one_argument() {
+        let mut args = Args::new("name", r#" "Ada Byron" Lovelace"#);
+        assert_eq!(args.next::<String>("first").as_deref(), Ok("Ada Byron"));
+        assert_eq!(args.next::<String>("last").as_deref(), Ok("Lovelace"));
+        assert_eq!(args.finish(), Ok(()));
+        let mut args = Args::new("name", r#" "Ada"#);
+        assert_eq!(
+            args.next::<String>("first").unwrap_err().to_string(),
+            "receiver `name`: argument `first`: a quote is not closed: `\"Ada`"
+        );
+    }
+
+    #[test]
+    fn optional_and_repeated_arguments_take_what_is_there() {
+        let mut args = Args::new("volume", " 3");
+        assert_eq!(args.optional::<u8>("level"), Ok(Some(3)));
+        assert_eq!(args.optional::<u8>("more"), Ok(None));
+        let mut args = Args::new("sum", r#" 1 "2" 3"#);
+        assert_eq!(args.all::<i64>("terms"), Ok(vec![1, 2, 3]));
+        assert_eq!(args.finish(), Ok(()));
+        let mut args = Args::new("sum", " 1 x");
+        assert!(args.all::<i64>("terms").is_err());
     }
 
     #[test]

@@ -140,6 +140,16 @@ pub enum ReceiveError {
         /// The parameter that had no word.
         argument: &'static str,
     },
+    /// The words of the message cannot be read (a quote not closed).
+    #[error("receiver `{receiver}`: argument `{argument}`: {reason}")]
+    BadWords {
+        /// The handler's name.
+        receiver: &'static str,
+        /// The parameter being read.
+        argument: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
     /// The message had more words than the receiver has parameters.
     #[error("receiver `{receiver}`: unexpected extra arguments `{text}`")]
     ExtraArguments {
