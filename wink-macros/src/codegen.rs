@@ -23,7 +23,14 @@ pub fn generate(model: &Model, params: &[Option<Vec<Param>>]) -> TokenStream {
 /// and the only errors shown are the ones that matter.
 pub fn fallback(model: &Model) -> TokenStream {
     let mut extra = TokenStream::new();
-    if let Some(machine) = &model.machine {
+    if let Some(machine) = model.machine.as_ref().or(model.stand_in.as_ref()) {
+        // A generic machine (an error) gets a table for every `T`, so that
+        // no error follows from it.
+        let mut generics = model.generics.clone().unwrap_or_default();
+        for param in generics.type_params_mut() {
+            param.bounds.push(syn::parse_quote!('static));
+        }
+        let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
         // Without a usable states enum, a hidden one stands in, so that
         // `Context<Self>` in the handlers is still well-formed.
         let (state_enum, first) = match (&model.state_enum, model.states.first()) {
@@ -45,7 +52,7 @@ pub fn fallback(model: &Model) -> TokenStream {
                 fn parent(self) -> ::core::option::Option<Self> { ::core::unreachable!() }
                 fn from_name(_: &str) -> ::core::option::Option<Self> { ::core::unreachable!() }
             }
-            impl ::wink::hsm::Machine for #machine {
+            impl #impl_generics ::wink::hsm::Machine for #machine #ty_generics #where_clause {
                 type State = #state_enum;
                 type Message = ();
                 fn description() -> &'static ::wink::hsm::Description { ::core::unreachable!() }
@@ -121,23 +128,23 @@ fn state_id_impl(model: &Model, state_enum: &Ident) -> TokenStream {
         .unwrap_or(&model.states[0]);
     let initial = &initial.ident;
     let names = model.states.iter().map(|s| {
-        let ident = &s.ident;
+        let (ident, cfgs) = (&s.ident, &s.cfgs);
         let name = ident.to_string();
-        quote!(#state_enum::#ident => #name)
+        quote!(#(#cfgs)* #state_enum::#ident => #name)
     });
     let parents = model.states.iter().map(|s| {
-        let ident = &s.ident;
+        let (ident, cfgs) = (&s.ident, &s.cfgs);
         match &s.parent {
             Some(parent) => {
-                quote!(#state_enum::#ident => ::core::option::Option::Some(#state_enum::#parent))
+                quote!(#(#cfgs)* #state_enum::#ident => ::core::option::Option::Some(#state_enum::#parent))
             }
-            None => quote!(#state_enum::#ident => ::core::option::Option::None),
+            None => quote!(#(#cfgs)* #state_enum::#ident => ::core::option::Option::None),
         }
     });
     let from_names = model.states.iter().map(|s| {
-        let ident = &s.ident;
+        let (ident, cfgs) = (&s.ident, &s.cfgs);
         let name = ident.to_string();
-        quote!(#name => ::core::option::Option::Some(#state_enum::#ident))
+        quote!(#(#cfgs)* #name => ::core::option::Option::Some(#state_enum::#ident))
     });
     quote! {
         impl ::wink::hsm::StateId for #state_enum {
@@ -206,9 +213,18 @@ fn machine_impl(
         let state = &handler.state;
         let method = &handler.sig.ident;
         let action = outcome_call(handler, quote!(self, cx));
+        // Configured out with the handler, or with its state.
+        let cfgs = handler.cfgs.iter().chain(
+            model
+                .states
+                .iter()
+                .filter(|s| s.ident == *state)
+                .flat_map(|s| &s.cfgs),
+        );
+        let cfgs = quote!(#(#cfgs)*);
         match &handler.kind {
-            HandlerKind::Entry => entry_arms.push(quote!(#state_enum::#state => #action,)),
-            HandlerKind::Exit => exit_arms.push(quote!(#state_enum::#state => #action,)),
+            HandlerKind::Entry => entry_arms.push(quote!(#cfgs #state_enum::#state => #action,)),
+            HandlerKind::Exit => exit_arms.push(quote!(#cfgs #state_enum::#state => #action,)),
             HandlerKind::Receive(message) => {
                 let wrapper = format_ident!("__wink_receive_{}", method);
                 wrappers.push(receive_wrapper(handler, params, &wrapper));
@@ -216,12 +232,12 @@ fn machine_impl(
                     Some(lit) => {
                         let v = variant(&lit.value());
                         named_arms.push(quote! {
-                            (#state_enum::#state, #message_enum::#v) =>
+                            #cfgs (#state_enum::#state, #message_enum::#v) =>
                                 ::core::option::Option::Some(self.#wrapper(args, cx)),
                         });
                     }
                     None => empty_receiver_arms.push(quote! {
-                        (#state_enum::#state, _) => ::core::option::Option::Some(self.#wrapper(text, cx)),
+                        #cfgs (#state_enum::#state, _) => ::core::option::Option::Some(self.#wrapper(text, cx)),
                     }),
                 }
             }
@@ -317,7 +333,9 @@ fn receive_wrapper(handler: &Handler, params: &[Param], wrapper: &Ident) -> Toke
     });
     let idents = params.iter().map(|p| &p.ident);
     let call = outcome_call(handler, quote!(self, #cx, #(#idents),*));
+    let cfgs = &handler.cfgs;
     quote! {
+        #(#cfgs)*
         #[doc(hidden)]
         #[allow(non_snake_case)]
         fn #wrapper(&mut self, #text: &str, #cx: &mut ::wink::hsm::Context<Self>) -> ::core::result::Result<(), ::wink::hsm::ReceiveError> {
@@ -343,30 +361,33 @@ fn description(model: &Model, machine: &Ident) -> TokenStream {
         };
         let initial = s.initial.is_some();
         let on_state = |h: &&Handler| h.state == s.ident;
-        let entry = model
-            .handlers
-            .iter()
-            .filter(on_state)
-            .any(|h| matches!(h.kind, HandlerKind::Entry));
-        let exit = model
-            .handlers
-            .iter()
-            .filter(on_state)
-            .any(|h| matches!(h.kind, HandlerKind::Exit));
-        let empty_receiver = model
-            .handlers
-            .iter()
-            .filter(on_state)
-            .any(|h| matches!(h.kind, HandlerKind::Receive(None)));
+        // Whether a handler of that kind is there, once `cfg` is decided.
+        let any = |kind: fn(&HandlerKind) -> bool| {
+            let present = model
+                .handlers
+                .iter()
+                .filter(on_state)
+                .filter(|h| kind(&h.kind))
+                .map(|h| configured(&h.cfgs));
+            quote!(false #(|| #present)*)
+        };
+        let entry = any(|k| matches!(k, HandlerKind::Entry));
+        let exit = any(|k| matches!(k, HandlerKind::Exit));
+        let empty_receiver = any(|k| matches!(k, HandlerKind::Receive(None)));
         let receivers = model
             .handlers
             .iter()
             .filter(on_state)
             .filter_map(|h| match &h.kind {
-                HandlerKind::Receive(Some(lit)) => Some(lit.value()),
+                HandlerKind::Receive(Some(lit)) => {
+                    let (name, cfgs) = (lit.value(), &h.cfgs);
+                    Some(quote!(#(#cfgs)* #name))
+                }
                 _ => None,
             });
+        let cfgs = &s.cfgs;
         quote! {
+            #(#cfgs)*
             ::wink::hsm::StateInfo {
                 name: #name,
                 parent: #parent,
@@ -385,6 +406,14 @@ fn description(model: &Model, machine: &Ident) -> TokenStream {
         };
         &DESCRIPTION
     }
+}
+
+/// `true` when every `#[cfg(…)]` of `cfgs` holds, as an expression.
+fn configured(cfgs: &[syn::Attribute]) -> TokenStream {
+    let predicates = cfgs
+        .iter()
+        .filter_map(|attr| attr.parse_args::<TokenStream>().ok());
+    quote!((true #(&& ::core::cfg!(#predicates))*))
 }
 
 /// `Outcome::into_outcome(Self::method(args))`, spanned at the handler's

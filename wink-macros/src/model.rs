@@ -19,6 +19,13 @@ pub struct Model {
     /// `#[machine(upgrade)]`: the machine's data and state carry over a
     /// live upgrade (serde).
     pub upgrade: bool,
+    /// The generics of the handlers' `impl`, when it has any (an error):
+    /// the stand-in table uses them, so no error follows from it.
+    pub generics: Option<syn::Generics>,
+    /// Without handlers (an error), the module's first struct: the
+    /// stand-in table is for it, so code that runs the machine still
+    /// type-checks.
+    pub stand_in: Option<Ident>,
 }
 
 /// One variant of the states enum.
@@ -29,6 +36,8 @@ pub struct StateDecl {
     pub parent: Option<Ident>,
     /// `#[initial]`: where it was written.
     pub initial: Option<Span>,
+    /// Its `#[cfg(…)]` attributes: what the table says of it has them too.
+    pub cfgs: Vec<syn::Attribute>,
 }
 
 /// What a handler is for.
@@ -49,6 +58,9 @@ pub struct Handler {
     pub state: Ident,
     /// The method's signature.
     pub sig: Signature,
+    /// The method's `#[cfg(…)]` attributes: its arms in the table have
+    /// them too.
+    pub cfgs: Vec<syn::Attribute>,
 }
 
 /// One typed argument of a receiver, after validation.

@@ -2,6 +2,7 @@
 //! attributes and removes them from the items.
 
 use proc_macro2::Span;
+use quote::ToTokens;
 use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
 use syn::{Attribute, Fields, Ident, ImplItem, Item, ItemMod, LitStr, Path, Token, Type};
@@ -25,6 +26,8 @@ pub fn parse(mut module: ItemMod, cx: &mut Ctxt) -> Model {
         states: Vec::new(),
         handlers: Vec::new(),
         upgrade: false,
+        generics: None,
+        stand_in: None,
     };
     let Some((_, items)) = module.content.as_mut() else {
         cx.error_spanned_by(
@@ -34,6 +37,7 @@ pub fn parse(mut module: ItemMod, cx: &mut Ctxt) -> Model {
         return model;
     };
     let misnamed = misnamed_states_enum(items, cx);
+    let mut second_enum = None;
     for (index, item) in items.iter_mut().enumerate() {
         match item {
             Item::Enum(item) if item.ident == STATE_ENUM || misnamed == Some(index) => {
@@ -42,6 +46,8 @@ pub fn parse(mut module: ItemMod, cx: &mut Ctxt) -> Model {
                         &item.ident,
                         "a second `enum State`: a machine has one states enum",
                     );
+                    // Left out, so that it is the one error.
+                    second_enum.get_or_insert(index);
                     continue;
                 }
                 model.state_enum = Some(item.ident.clone());
@@ -63,30 +69,45 @@ pub fn parse(mut module: ItemMod, cx: &mut Ctxt) -> Model {
                         ident: variant.ident.clone(),
                         parent: None,
                         initial: None,
+                        cfgs: cfgs(&variant.attrs),
                     };
                     variant
                         .attrs
                         .retain(|attr| !read_state_attr(attr, &mut state, cx));
+                    misplaced(&mut variant.attrs, HANDLER_ATTRS, "a state", cx);
                     model.states.push(state);
                 }
             }
             Item::Impl(item) => {
                 let mut has_handlers = false;
                 for impl_item in &mut item.items {
-                    let ImplItem::Fn(method) = impl_item else {
-                        continue;
+                    let method = match impl_item {
+                        ImplItem::Fn(method) => method,
+                        ImplItem::Const(c) => {
+                            misplaced(&mut c.attrs, ALL_ATTRS, "a const", cx);
+                            continue;
+                        }
+                        ImplItem::Type(t) => {
+                            misplaced(&mut t.attrs, ALL_ATTRS, "a type", cx);
+                            continue;
+                        }
+                        _ => continue,
                     };
                     let sig = method.sig.clone();
+                    let method_cfgs = cfgs(&method.attrs);
+                    conditional(&mut method.attrs, cx);
                     method
                         .attrs
                         .retain(|attr| match read_handler_attr(attr, &sig, cx) {
-                            Some(handler) => {
+                            Some(mut handler) => {
+                                handler.cfgs = method_cfgs.clone();
                                 model.handlers.push(handler);
                                 has_handlers = true;
                                 false
                             }
                             None => true,
                         });
+                    misplaced(&mut method.attrs, STATE_ATTRS, "a method", cx);
                 }
                 if has_handlers {
                     note_machine(&item.self_ty, &mut model, cx);
@@ -97,12 +118,25 @@ pub fn parse(mut module: ItemMod, cx: &mut Ctxt) -> Model {
                         );
                     }
                     if !item.generics.params.is_empty() {
-                        cx.error_spanned_by(&item.generics, "generic machines are not supported");
+                        cx.error_spanned_by(&item.generics, "generic machines are not supported: the machine is one concrete type (keep what varies in its fields)");
+                        model.generics = Some(item.generics.clone());
                     }
                 }
             }
+            Item::Struct(s) => {
+                model.stand_in.get_or_insert_with(|| s.ident.clone());
+                misplaced(&mut s.attrs, ALL_ATTRS, "a struct", cx);
+            }
+            Item::Fn(f) => misplaced(&mut f.attrs, ALL_ATTRS, "a free function", cx),
+            Item::Const(c) => misplaced(&mut c.attrs, ALL_ATTRS, "a const", cx),
+            Item::Static(s) => misplaced(&mut s.attrs, ALL_ATTRS, "a static", cx),
+            Item::Type(t) => misplaced(&mut t.attrs, ALL_ATTRS, "a type", cx),
+            Item::Enum(e) => misplaced(&mut e.attrs, ALL_ATTRS, "an enum", cx),
             _ => {}
         }
+    }
+    if let Some(index) = second_enum {
+        items[index] = Item::Verbatim(proc_macro2::TokenStream::new());
     }
     if model.state_enum.is_none() {
         cx.error_spanned_by(
@@ -124,6 +158,64 @@ pub fn parse(mut module: ItemMod, cx: &mut Ctxt) -> Model {
     }
     model.module = module;
     model
+}
+
+/// The attributes of handlers.
+const HANDLER_ATTRS: &[&str] = &["entry", "exit", "receive"];
+/// The attributes of states.
+const STATE_ATTRS: &[&str] = &["initial", "parent"];
+/// Every attribute of Wink's.
+const ALL_ATTRS: &[&str] = &["entry", "exit", "receive", "initial", "parent"];
+
+/// The `#[cfg(…)]` attributes among `attrs`.
+fn cfgs(attrs: &[Attribute]) -> Vec<Attribute> {
+    attrs
+        .iter()
+        .filter(|a| a.path().is_ident("cfg"))
+        .cloned()
+        .collect()
+}
+
+/// Takes Wink's attributes named in `names` off an item they cannot go
+/// on (`what`), each with an error saying where it goes: rustc would
+/// otherwise say it cannot find the attribute, as if an import were
+/// missing.
+fn misplaced(attrs: &mut Vec<Attribute>, names: &[&str], what: &str, cx: &mut Ctxt) {
+    attrs.retain(|attr| {
+        let Some(name) = names.iter().find(|n| attr.path().is_ident(n)) else {
+            return true;
+        };
+        let place = if STATE_ATTRS.contains(name) {
+            "a variant of `enum State`"
+        } else {
+            "a method of the machine's `impl`"
+        };
+        cx.error_spanned_by(attr, format!("`#[{name}]` goes on {place}, not on {what}"));
+        false
+    });
+}
+
+/// Takes `#[cfg_attr(…, <Wink attribute>)]` off a method, with an error:
+/// Wink reads its attributes before any `cfg` is decided.
+fn conditional(attrs: &mut Vec<Attribute>, cx: &mut Ctxt) {
+    attrs.retain(|attr| {
+        if !attr.path().is_ident("cfg_attr") {
+            return true;
+        }
+        let tokens = attr.meta.to_token_stream().to_string();
+        let named = ALL_ATTRS.iter().find(|name| {
+            tokens
+                .split(|c: char| !c.is_alphanumeric() && c != '_')
+                .any(|word| word == **name)
+        });
+        match named {
+            Some(name) => {
+                cx.error_spanned_by(attr, format!("`#[{name}]` cannot be made conditional with `cfg_attr`: put `#[cfg(…)]` on the method instead"));
+                false
+            }
+            None => true,
+        }
+    });
 }
 
 /// Without an `enum State`, an enum whose variants carry `#[initial]` or
@@ -238,6 +330,7 @@ fn read_handler_attr(attr: &Attribute, sig: &syn::Signature, cx: &mut Ctxt) -> O
             },
             state,
             sig: sig.clone(),
+            cfgs: Vec::new(),
         }),
         Err(e) => {
             cx.syn_error(e);
@@ -248,6 +341,7 @@ fn read_handler_attr(attr: &Attribute, sig: &syn::Signature, cx: &mut Ctxt) -> O
                 kind: HandlerKind::Entry,
                 state: Ident::new(BROKEN, Span::call_site()),
                 sig: sig.clone(),
+                cfgs: Vec::new(),
             })
         }
     }
@@ -266,6 +360,19 @@ impl syn::parse::Parse for ReceiveArg {
     fn parse(input: syn::parse::ParseStream<'_>) -> syn::Result<Self> {
         if input.peek(LitStr) {
             input.parse().map(ReceiveArg::Message)
+        } else if input.peek(syn::LitByteStr) {
+            let lit: syn::LitByteStr = input.parse()?;
+            let text = String::from_utf8_lossy(&lit.value()).into_owned();
+            Err(syn::Error::new(
+                lit.span(),
+                format!("the message name is a string, `{text:?}`, not a byte string"),
+            ))
+        } else if input.peek(syn::Lit) {
+            let lit: syn::Lit = input.parse()?;
+            Err(syn::Error::new(
+                lit.span(),
+                "the message name is a string literal: `\"name\"`",
+            ))
         } else {
             input.parse().map(ReceiveArg::State)
         }

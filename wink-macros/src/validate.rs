@@ -371,7 +371,11 @@ fn check_signature(
             _ => ParamKind::Word,
         };
         let last = i + 1 == rest.len();
-        if is_str && !last {
+        let lent = matches!(&*arg.ty, Type::Reference(r) if r.lifetime.is_some());
+        if is_str && lent {
+            cx.error_spanned_by(&arg.ty, format!("`{name}`: the rest of the message is lent for the call only, so it cannot be `&'… str`: write `&str` (or `String` to keep a word)"));
+            ok = false;
+        } else if is_str && !last {
             cx.error_spanned_by(&arg.ty, format!("`{name}: &str` takes the rest of the message, so it must be the last argument; use `String` for one word"));
             ok = false;
         } else if kind == ParamKind::All && !last {

@@ -80,7 +80,8 @@ pub use runtime::run;
 /// In the module:
 /// - `enum State { … }` lists the states: plain names; `#[initial]` marks the
 ///   one the machine starts in, `#[parent(P)]` puts a state inside `P`.
-/// - One `impl` of the machine type holds the handlers:
+/// - `impl` blocks of the machine type (one or several, not generic)
+///   hold the handlers:
 ///   `#[entry(S)]` and `#[exit(S)]` actions, `fn(&mut self, cx: &mut Context<Self>)`;
 ///   `#[receive(S, "name")]` receivers, `fn(&mut self, cx: &mut Context<Self>, args…)`
 ///   where each argument is parsed from one word of the message with
