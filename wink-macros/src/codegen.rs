@@ -385,6 +385,23 @@ fn description(model: &Model, machine: &Ident) -> TokenStream {
                 }
                 _ => None,
             });
+        let transitions = model.handlers.iter().filter(on_state).flat_map(|h| {
+            let on = match &h.kind {
+                HandlerKind::Entry => quote!(::wink::hsm::Trigger::Entry),
+                HandlerKind::Exit => quote!(::wink::hsm::Trigger::Exit),
+                HandlerKind::Receive(None) => quote!(::wink::hsm::Trigger::Any),
+                HandlerKind::Receive(Some(lit)) => quote!(::wink::hsm::Trigger::Message(#lit)),
+            };
+            let cfgs = &h.cfgs;
+            h.targets
+                .iter()
+                .filter(|t| model.states.iter().any(|s| s.ident == **t))
+                .map(move |t| {
+                    let to = t.to_string();
+                    quote!(#(#cfgs)* ::wink::hsm::Transition { on: #on, to: #to })
+                })
+                .collect::<Vec<_>>()
+        });
         let cfgs = &s.cfgs;
         quote! {
             #(#cfgs)*
@@ -396,6 +413,7 @@ fn description(model: &Model, machine: &Ident) -> TokenStream {
                 exit: #exit,
                 receivers: &[#(#receivers),*],
                 empty_receiver: #empty_receiver,
+                transitions: &[#(#transitions),*],
             }
         }
     });

@@ -61,6 +61,10 @@ pub struct Handler {
     /// The method's `#[cfg(…)]` attributes: its arms in the table have
     /// them too.
     pub cfgs: Vec<syn::Attribute>,
+    /// The last name of each path in a `transition(…)` call in its body
+    /// (`cx.transition(State::On)`: `On`), for the diagrams; those that
+    /// are no state are left out when drawing.
+    pub targets: Vec<Ident>,
 }
 
 /// One typed argument of a receiver, after validation.

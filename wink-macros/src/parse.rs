@@ -95,12 +95,15 @@ pub fn parse(mut module: ItemMod, cx: &mut Ctxt) -> Model {
                     };
                     let sig = method.sig.clone();
                     let method_cfgs = cfgs(&method.attrs);
+                    let mut targets = Vec::new();
+                    transition_targets(method.block.to_token_stream(), &mut targets);
                     conditional(&mut method.attrs, cx);
                     method
                         .attrs
                         .retain(|attr| match read_handler_attr(attr, &sig, cx) {
                             Some(mut handler) => {
                                 handler.cfgs = method_cfgs.clone();
+                                handler.targets = targets.clone();
                                 model.handlers.push(handler);
                                 has_handlers = true;
                                 false
@@ -166,6 +169,34 @@ const HANDLER_ATTRS: &[&str] = &["entry", "exit", "receive"];
 const STATE_ATTRS: &[&str] = &["initial", "parent"];
 /// Every attribute of Wink's.
 const ALL_ATTRS: &[&str] = &["entry", "exit", "receive", "initial", "parent"];
+
+/// Every `transition(…)` call in `tokens`: the last identifier of its
+/// argument (`State::On` gives `On`), in order, once each.
+fn transition_targets(tokens: proc_macro2::TokenStream, targets: &mut Vec<Ident>) {
+    use proc_macro2::{Delimiter, TokenTree};
+    let mut after_transition = false;
+    for tree in tokens {
+        match tree {
+            TokenTree::Ident(ident) => after_transition = ident == "transition",
+            TokenTree::Group(group) => {
+                if after_transition && group.delimiter() == Delimiter::Parenthesis {
+                    let last = group.stream().into_iter().filter_map(|t| match t {
+                        TokenTree::Ident(ident) => Some(ident),
+                        _ => None,
+                    });
+                    if let Some(last) = last.last() {
+                        if !targets.contains(&last) {
+                            targets.push(last);
+                        }
+                    }
+                }
+                after_transition = false;
+                transition_targets(group.stream(), targets);
+            }
+            _ => after_transition = false,
+        }
+    }
+}
 
 /// The `#[cfg(…)]` attributes among `attrs`.
 fn cfgs(attrs: &[Attribute]) -> Vec<Attribute> {
@@ -331,6 +362,7 @@ fn read_handler_attr(attr: &Attribute, sig: &syn::Signature, cx: &mut Ctxt) -> O
             state,
             sig: sig.clone(),
             cfgs: Vec::new(),
+            targets: Vec::new(),
         }),
         Err(e) => {
             cx.syn_error(e);
@@ -342,6 +374,7 @@ fn read_handler_attr(attr: &Attribute, sig: &syn::Signature, cx: &mut Ctxt) -> O
                 state: Ident::new(BROKEN, Span::call_site()),
                 sig: sig.clone(),
                 cfgs: Vec::new(),
+                targets: Vec::new(),
             })
         }
     }

@@ -27,7 +27,7 @@ mod describe;
 
 pub use args::Args;
 pub use context::{Context, Effect, Step, TimerId};
-pub use describe::{Description, StateInfo};
+pub use describe::{Description, StateInfo, Transition, Trigger};
 
 use std::fmt::{self, Debug, Display};
 
