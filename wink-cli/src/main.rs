@@ -57,7 +57,23 @@ enum Command {
     Send(send::Args),
     List(list::Args),
     Upgrade(upgrade::Args),
+    Stage(StageArgs),
     Keygen(KeygenArgs),
+}
+
+/// Build a crate's machine binaries and lay them out as
+/// `<dir>/<package>/<Executable>` for `wink-server serve <dir>`; the crate
+/// names them in `[package.metadata.wink.machines]` of its `Cargo.toml`.
+#[derive(Debug, clap::Args)]
+struct StageArgs {
+    /// The directory to lay them out in (made if missing).
+    dir: PathBuf,
+    /// The crate's `Cargo.toml`.
+    #[arg(long, default_value = "Cargo.toml")]
+    manifest_path: PathBuf,
+    /// Build with the debug profile (the default is release).
+    #[arg(long)]
+    debug: bool,
 }
 
 /// Write a new random cluster key to a file that does not exist yet,
@@ -80,6 +96,19 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<(), Failure> {
+    if let Command::Stage(args) = &cli.command {
+        let plan = wink_cli::stage::stage(&args.manifest_path, &args.dir, !args.debug)
+            .map_err(|e| Failure::new(e.to_string()))?;
+        println!(
+            "staged {} machines in {}:",
+            plan.machines.len(),
+            args.dir.display()
+        );
+        for (name, bin) in &plan.machines {
+            println!("  {name} (binary {bin})");
+        }
+        return Ok(());
+    }
     if let Command::Keygen(KeygenArgs { file }) = &cli.command {
         wink::auth::write_new_key_file(file).map_err(|e| Failure::new(e.to_string()))?;
         println!("wrote a new key to {}", file.display());
@@ -95,7 +124,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Send(args) => send::run(&mut client, args),
         Command::List(args) => list::run(&mut client, cli.server, args),
         Command::Upgrade(args) => upgrade::run(&mut client, cli.server, args),
-        Command::Keygen(_) => Ok(()),
+        Command::Keygen(_) | Command::Stage(_) => Ok(()),
     }
 }
 

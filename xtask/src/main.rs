@@ -7,7 +7,6 @@
 //!   it on a free loopback port, start `family/Parent`, show the interleaved
 //!   log for a few respawn cycles, then stop everything.
 use std::fmt;
-use std::fs;
 use std::io::{BufRead, BufReader, Read};
 use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
@@ -63,6 +62,7 @@ fn main() -> ExitCode {
 }
 
 /// A failure: one message, with what was being done.
+#[derive(Debug)]
 struct Error(String);
 
 impl fmt::Display for Error {
@@ -176,23 +176,18 @@ fn build(profile: Profile) -> Result<PathBuf> {
     Ok(bins)
 }
 
+/// The examples' manifest, whose `[package.metadata.wink.machines]` says
+/// which binary serves which machine.
+fn examples_manifest() -> Result<PathBuf> {
+    Ok(workspace()?.join("examples").join("Cargo.toml"))
+}
+
 /// Copies every machine binary from `bins` to `<dir>/<package>/<Executable>`,
 /// replacing what is there (by rename, so a running machine is not
-/// disturbed).
+/// disturbed): `wink stage`'s code, on the examples.
 fn stage(bins: &Path, dir: &Path) -> Result<()> {
-    for (name, bin) in MACHINES {
-        let from = bins.join(bin);
-        let to = dir.join(name);
-        let parent = to
-            .parent()
-            .context(|| format!("{} has no parent directory", to.display()))?;
-        fs::create_dir_all(parent).context(|| format!("cannot create {}", parent.display()))?;
-        let partial = to.with_extension("staging");
-        fs::copy(&from, &partial)
-            .context(|| format!("cannot copy {} to {}", from.display(), partial.display()))?;
-        fs::rename(&partial, &to).context(|| format!("cannot replace {}", to.display()))?;
-    }
-    Ok(())
+    let plan = wink_cli::stage::plan(&examples_manifest()?).map_err(|e| Error(e.to_string()))?;
+    wink_cli::stage::lay_out(&plan, bins, dir).map_err(|e| Error(e.to_string()))
 }
 
 fn stage_command(dir: &Path, profile: Profile) -> Result<()> {
@@ -494,4 +489,28 @@ fn demo(profile: Profile) -> Result<()> {
         began.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The tests stage the examples from `wink_examples::MACHINES`, `wink
+    /// stage` from the manifest's table: the two say the same.
+    #[test]
+    fn the_examples_manifest_lists_the_machines_the_tests_stage() {
+        let plan = wink_cli::stage::plan(&examples_manifest().unwrap()).unwrap();
+        let mut listed: Vec<(String, String)> = plan
+            .machines
+            .iter()
+            .map(|(name, bin)| (name.to_string(), bin.clone()))
+            .collect();
+        let mut known: Vec<(String, String)> = MACHINES
+            .iter()
+            .map(|(name, bin)| ((*name).to_owned(), (*bin).to_owned()))
+            .collect();
+        listed.sort();
+        known.sort();
+        assert_eq!(listed, known);
+    }
 }
