@@ -46,12 +46,14 @@ pub fn fallback(model: &Model) -> TokenStream {
             }
         };
         extra.extend(quote! {
+            #[automatically_derived]
             impl ::wink::hsm::StateId for #state_enum {
                 const INITIAL: Self = #state_enum::#first;
                 fn name(self) -> &'static str { ::core::unreachable!() }
                 fn parent(self) -> ::core::option::Option<Self> { ::core::unreachable!() }
                 fn from_name(_: &str) -> ::core::option::Option<Self> { ::core::unreachable!() }
             }
+            #[automatically_derived]
             impl #impl_generics ::wink::hsm::Machine for #machine #ty_generics #where_clause {
                 type State = #state_enum;
                 type Message = ();
@@ -146,7 +148,28 @@ fn state_id_impl(model: &Model, state_enum: &Ident) -> TokenStream {
         let name = ident.to_string();
         quote!(#(#cfgs)* #name => ::core::option::Option::Some(#state_enum::#ident))
     });
+    // How deep each state is, counted here once rather than by walking
+    // its parents at every transition (the parents form no cycle: that was
+    // checked).
+    let depths = model.states.iter().map(|s| {
+        let (ident, cfgs) = (&s.ident, &s.cfgs);
+        let mut depth = 0usize;
+        let mut parent = s.parent.as_ref();
+        while let Some(p) = parent {
+            depth += 1;
+            if depth > model.states.len() {
+                break;
+            }
+            parent = model
+                .states
+                .iter()
+                .find(|s| s.ident == *p)
+                .and_then(|s| s.parent.as_ref());
+        }
+        quote!(#(#cfgs)* #state_enum::#ident => #depth)
+    });
     quote! {
+        #[automatically_derived]
         impl ::wink::hsm::StateId for #state_enum {
             const INITIAL: Self = #state_enum::#initial;
             fn name(self) -> &'static str {
@@ -157,6 +180,9 @@ fn state_id_impl(model: &Model, state_enum: &Ident) -> TokenStream {
             }
             fn from_name(name: &str) -> ::core::option::Option<Self> {
                 match name { #(#from_names,)* _ => ::core::option::Option::None }
+            }
+            fn depth(self) -> usize {
+                match self { #(#depths,)* }
             }
         }
     }
@@ -193,11 +219,30 @@ fn machine_impl(
             }
         }
     }
+    // Each variant is named after its message (`"set-level"`: `SetLevel`),
+    // for readable expansions and debug output.
+    let variants: Vec<Ident> = {
+        let mut taken: Vec<String> = vec!["Unknown".to_owned()];
+        names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                let mut camel = camel_case(name);
+                if camel.is_empty()
+                    || camel.starts_with(|c: char| c.is_ascii_digit())
+                    || taken.contains(&camel)
+                {
+                    camel = format!("M{i}{camel}");
+                }
+                taken.push(camel.clone());
+                Ident::new(&camel, Span::call_site())
+            })
+            .collect()
+    };
     let variant = |name: &str| {
         let index = names.iter().position(|n| n == name).unwrap_or(0);
-        format_ident!("M{}", index)
+        variants[index].clone()
     };
-    let variants: Vec<Ident> = (0..names.len()).map(|i| format_ident!("M{}", i)).collect();
     let name_lits: Vec<LitStr> = names
         .iter()
         .map(|n| LitStr::new(n, Span::call_site()))
@@ -250,6 +295,7 @@ fn machine_impl(
         #[derive(Clone, Copy, Debug)]
         pub enum #message_enum { #(#variants,)* Unknown }
 
+        #[automatically_derived]
         impl ::wink::hsm::Machine for #machine {
             type State = #state_enum;
             type Message = #message_enum;
@@ -424,6 +470,27 @@ fn description(model: &Model, machine: &Ident) -> TokenStream {
         };
         &DESCRIPTION
     }
+}
+
+/// `set-level` as `SetLevel`: ASCII letters and digits kept, each run of
+/// anything else a word break (a message name is a word of any
+/// characters; an identifier is not).
+fn camel_case(name: &str) -> String {
+    let mut out = String::new();
+    let mut upper = true;
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            if upper {
+                out.push(c.to_ascii_uppercase());
+            } else {
+                out.push(c);
+            }
+            upper = false;
+        } else {
+            upper = true;
+        }
+    }
+    out
 }
 
 /// `true` when every `#[cfg(…)]` of `cfgs` holds, as an expression.
