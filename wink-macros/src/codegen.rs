@@ -6,15 +6,15 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{Ident, Item, LitStr};
 
-use crate::model::{Handler, HandlerKind, Model, Param, ParamKind};
+use crate::model::{Checked, Handler, HandlerKind, Model, Param, ParamKind, Table};
 
 /// The expansion of a valid machine.
-pub fn generate(model: &Model, params: &[Option<Vec<Param>>]) -> TokenStream {
+pub fn generate(model: &Model, table: &Table<'_>) -> TokenStream {
     let (Some(state_enum), Some(machine)) = (&model.state_enum, &model.machine) else {
         return fallback(model);
     };
     let state_id = state_id_impl(model, state_enum);
-    let machine_impl = machine_impl(model, params, state_enum, machine);
+    let machine_impl = machine_impl(model, table, state_enum, machine);
     emit_module(model, quote!(#state_id #machine_impl))
 }
 
@@ -190,105 +190,23 @@ fn state_id_impl(model: &Model, state_enum: &Ident) -> TokenStream {
 
 fn machine_impl(
     model: &Model,
-    params: &[Option<Vec<Param>>],
+    table: &Table<'_>,
     state_enum: &Ident,
     machine: &Ident,
 ) -> TokenStream {
     let message_enum = format_ident!("__Wink{}Message", machine);
-    let upgrade = if model.upgrade {
-        quote! {
-            fn save(&self) -> ::core::option::Option<::core::result::Result<::std::vec::Vec<u8>, ::std::string::String>> {
-                ::core::option::Option::Some(::wink::upgrade::save(self))
-            }
-
-            fn restore(data: &[u8]) -> ::core::option::Option<::core::result::Result<Self, ::std::string::String>> {
-                ::core::option::Option::Some(::wink::upgrade::restore(data))
-            }
-        }
-    } else {
-        TokenStream::new()
-    };
-
-    // Every distinct message name gets a variant; names resolve once per
-    // message, then each level of the lineage is a `match` on two enums.
-    let mut names: Vec<String> = Vec::new();
-    for handler in &model.handlers {
-        if let HandlerKind::Receive(Some(lit)) = &handler.kind {
-            if !names.contains(&lit.value()) {
-                names.push(lit.value());
-            }
-        }
-    }
-    // Each variant is named after its message (`"set-level"`: `SetLevel`),
-    // for readable expansions and debug output.
-    let variants: Vec<Ident> = {
-        let mut taken: Vec<String> = vec!["Unknown".to_owned()];
-        names
-            .iter()
-            .enumerate()
-            .map(|(i, name)| {
-                let mut camel = camel_case(name);
-                if camel.is_empty()
-                    || camel.starts_with(|c: char| c.is_ascii_digit())
-                    || taken.contains(&camel)
-                {
-                    camel = format!("M{i}{camel}");
-                }
-                taken.push(camel.clone());
-                Ident::new(&camel, Span::call_site())
-            })
-            .collect()
-    };
-    let variant = |name: &str| {
-        let index = names.iter().position(|n| n == name).unwrap_or(0);
-        variants[index].clone()
-    };
-    let name_lits: Vec<LitStr> = names
-        .iter()
-        .map(|n| LitStr::new(n, Span::call_site()))
-        .collect();
-
-    let mut entry_arms = Vec::new();
-    let mut exit_arms = Vec::new();
-    let mut named_arms = Vec::new();
-    let mut empty_receiver_arms = Vec::new();
-    let mut wrappers = Vec::new();
-    for (handler, params) in model.handlers.iter().zip(params) {
-        let Some(params) = params else { continue };
-        let state = &handler.state;
-        let method = &handler.sig.ident;
-        let action = outcome_call(handler, quote!(self, cx));
-        // Configured out with the handler, or with its state.
-        let cfgs = handler.cfgs.iter().chain(
-            model
-                .states
-                .iter()
-                .filter(|s| s.ident == *state)
-                .flat_map(|s| &s.cfgs),
-        );
-        let cfgs = quote!(#(#cfgs)*);
-        match &handler.kind {
-            HandlerKind::Entry => entry_arms.push(quote!(#cfgs #state_enum::#state => #action,)),
-            HandlerKind::Exit => exit_arms.push(quote!(#cfgs #state_enum::#state => #action,)),
-            HandlerKind::Receive(message) => {
-                let wrapper = format_ident!("__wink_receive_{}", method);
-                wrappers.push(receive_wrapper(handler, params, &wrapper));
-                match message {
-                    Some(lit) => {
-                        let v = variant(&lit.value());
-                        named_arms.push(quote! {
-                            #cfgs (#state_enum::#state, #message_enum::#v) =>
-                                ::core::option::Option::Some(self.#wrapper(args, cx)),
-                        });
-                    }
-                    None => empty_receiver_arms.push(quote! {
-                        #cfgs (#state_enum::#state, _) => ::core::option::Option::Some(self.#wrapper(text, cx)),
-                    }),
-                }
-            }
-        }
-    }
-
+    let messages = Messages::of(model);
+    let arms = Arms::of(model, table, state_enum, &message_enum, &messages);
+    let Arms {
+        entry,
+        exit,
+        named,
+        empty,
+        wrappers,
+    } = arms;
+    let variants = &messages.variants;
+    let name_lits = &messages.names;
+    let upgrade = upgrade_methods(model);
     let description = description(model, machine);
     quote! {
         #[doc(hidden)]
@@ -316,7 +234,7 @@ fn machine_impl(
             #[allow(unreachable_patterns)]
             fn entry(&mut self, state: #state_enum, cx: &mut ::wink::hsm::Context<Self>) -> ::core::result::Result<(), ::std::string::String> {
                 match state {
-                    #(#entry_arms)*
+                    #(#entry)*
                     _ => ::core::result::Result::Ok(()),
                 }
             }
@@ -324,7 +242,7 @@ fn machine_impl(
             #[allow(unreachable_patterns)]
             fn exit(&mut self, state: #state_enum, cx: &mut ::wink::hsm::Context<Self>) -> ::core::result::Result<(), ::std::string::String> {
                 match state {
-                    #(#exit_arms)*
+                    #(#exit)*
                     _ => ::core::result::Result::Ok(()),
                 }
             }
@@ -339,8 +257,8 @@ fn machine_impl(
                 cx: &mut ::wink::hsm::Context<Self>,
             ) -> ::core::option::Option<::core::result::Result<(), ::wink::hsm::ReceiveError>> {
                 match (state, message) {
-                    #(#named_arms)*
-                    #(#empty_receiver_arms)*
+                    #(#named)*
+                    #(#empty)*
                     _ => ::core::option::Option::None,
                 }
             }
@@ -349,6 +267,137 @@ fn machine_impl(
         impl #machine {
             #(#wrappers)*
         }
+    }
+}
+
+/// `save` and `restore` for `#[machine(upgrade)]`; nothing otherwise.
+fn upgrade_methods(model: &Model) -> TokenStream {
+    if !model.upgrade {
+        return TokenStream::new();
+    }
+    quote! {
+        fn save(&self) -> ::core::option::Option<::core::result::Result<::std::vec::Vec<u8>, ::std::string::String>> {
+            ::core::option::Option::Some(::wink::upgrade::save(self))
+        }
+
+        fn restore(data: &[u8]) -> ::core::option::Option<::core::result::Result<Self, ::std::string::String>> {
+            ::core::option::Option::Some(::wink::upgrade::restore(data))
+        }
+    }
+}
+
+/// The message names the machine has receivers for, each with its variant
+/// of the message enum: a name resolves once per message, then each level
+/// of the lineage is a `match` on two enums.
+struct Messages {
+    names: Vec<LitStr>,
+    /// Named after their messages (`"set-level"`: `SetLevel`), for
+    /// readable expansions and debug output.
+    variants: Vec<Ident>,
+}
+
+impl Messages {
+    fn of(model: &Model) -> Self {
+        let mut names: Vec<String> = Vec::new();
+        for handler in &model.handlers {
+            if let HandlerKind::Receive(Some(lit)) = &handler.kind {
+                if !names.contains(&lit.value()) {
+                    names.push(lit.value());
+                }
+            }
+        }
+        let mut taken: Vec<String> = vec!["Unknown".to_owned()];
+        let variants = names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                let mut camel = camel_case(name);
+                if camel.is_empty()
+                    || camel.starts_with(|c: char| c.is_ascii_digit())
+                    || taken.contains(&camel)
+                {
+                    camel = format!("M{i}{camel}");
+                }
+                taken.push(camel.clone());
+                Ident::new(&camel, Span::call_site())
+            })
+            .collect();
+        let names = names
+            .iter()
+            .map(|n| LitStr::new(n, Span::call_site()))
+            .collect();
+        Messages { names, variants }
+    }
+
+    /// The variant of message `name`.
+    fn variant(&self, name: &str) -> Option<&Ident> {
+        let index = self.names.iter().position(|n| n.value() == name)?;
+        self.variants.get(index)
+    }
+}
+
+/// The arms of the generated `entry`, `exit` and `receive`, and the
+/// receivers' argument-parsing wrappers.
+struct Arms {
+    entry: Vec<TokenStream>,
+    exit: Vec<TokenStream>,
+    named: Vec<TokenStream>,
+    empty: Vec<TokenStream>,
+    wrappers: Vec<TokenStream>,
+}
+
+impl Arms {
+    fn of(
+        model: &Model,
+        table: &Table<'_>,
+        state_enum: &Ident,
+        message_enum: &Ident,
+        messages: &Messages,
+    ) -> Self {
+        let mut arms = Arms {
+            entry: Vec::new(),
+            exit: Vec::new(),
+            named: Vec::new(),
+            empty: Vec::new(),
+            wrappers: Vec::new(),
+        };
+        for Checked { handler, params } in &table.handlers {
+            let state = &handler.state;
+            let method = &handler.sig.ident;
+            let action = outcome_call(handler, quote!(self, cx));
+            // Configured out with the handler, or with its state.
+            let cfgs = handler.cfgs.iter().chain(
+                model
+                    .states
+                    .iter()
+                    .filter(|s| s.ident == *state)
+                    .flat_map(|s| &s.cfgs),
+            );
+            let cfgs = quote!(#(#cfgs)*);
+            match &handler.kind {
+                HandlerKind::Entry => arms
+                    .entry
+                    .push(quote!(#cfgs #state_enum::#state => #action,)),
+                HandlerKind::Exit => arms
+                    .exit
+                    .push(quote!(#cfgs #state_enum::#state => #action,)),
+                HandlerKind::Receive(message) => {
+                    let wrapper = format_ident!("__wink_receive_{}", method);
+                    arms.wrappers
+                        .push(receive_wrapper(handler, params, &wrapper));
+                    match message.as_ref().and_then(|lit| messages.variant(&lit.value())) {
+                        Some(v) => arms.named.push(quote! {
+                            #cfgs (#state_enum::#state, #message_enum::#v) =>
+                                ::core::option::Option::Some(self.#wrapper(args, cx)),
+                        }),
+                        None => arms.empty.push(quote! {
+                            #cfgs (#state_enum::#state, _) => ::core::option::Option::Some(self.#wrapper(text, cx)),
+                        }),
+                    }
+                }
+            }
+        }
+        arms
     }
 }
 

@@ -45,9 +45,9 @@ pub fn machine(args: TokenStream, input: TokenStream) -> TokenStream {
     };
     let mut model = parse::parse(module, &mut cx);
     model.upgrade = upgrade;
-    let params = validate::validate(&model, &mut cx);
+    let table = validate::validate(&model, &mut cx);
     match cx.check() {
-        Ok(()) => codegen::generate(&model, &params),
+        Ok(()) => codegen::generate(&model, &table),
         Err(errors) => {
             let mut out = errors.to_compile_error();
             out.extend(codegen::fallback(&model));

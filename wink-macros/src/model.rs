@@ -58,6 +58,9 @@ pub struct Handler {
     pub state: Ident,
     /// The method's signature.
     pub sig: Signature,
+    /// Its attribute did not parse (the error is reported): it is kept out
+    /// of every check and of the table.
+    pub broken: bool,
     /// The method's `#[cfg(…)]` attributes: its arms in the table have
     /// them too.
     pub cfgs: Vec<syn::Attribute>,
@@ -65,6 +68,21 @@ pub struct Handler {
     /// (`cx.transition(State::On)`: `On`), for the diagrams; those that
     /// are no state are left out when drawing.
     pub targets: Vec<Ident>,
+}
+
+/// The model after validation: each handler that can be generated (its
+/// attribute read, its signature right), with its parameters.
+pub struct Table<'m> {
+    /// In declaration order.
+    pub handlers: Vec<Checked<'m>>,
+}
+
+/// A handler that passed validation.
+pub struct Checked<'m> {
+    /// The handler.
+    pub handler: &'m Handler,
+    /// Its typed parameters (none for actions).
+    pub params: Vec<Param>,
 }
 
 /// One typed argument of a receiver, after validation.

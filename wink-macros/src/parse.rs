@@ -1,7 +1,6 @@
 //! syn → [`Model`]: finds the states enum and the handlers, reads Wink's
 //! attributes and removes them from the items.
 
-use proc_macro2::Span;
 use quote::ToTokens;
 use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
@@ -50,82 +49,9 @@ pub fn parse(mut module: ItemMod, cx: &mut Ctxt) -> Model {
                     second_enum.get_or_insert(index);
                     continue;
                 }
-                model.state_enum = Some(item.ident.clone());
-                for variant in &mut item.variants {
-                    if !matches!(variant.fields, Fields::Unit) {
-                        cx.error_spanned_by(
-                            &variant.fields,
-                            format!("state `{}` has fields: states are plain names; keep data in the machine struct", variant.ident),
-                        );
-                        // Emitted as a plain state, so the stand-in table
-                        // still type-checks the handlers: without it, every
-                        // `cx` would be an error too.
-                        variant.fields = Fields::Unit;
-                    }
-                    if let Some((_, discriminant)) = &variant.discriminant {
-                        cx.error_spanned_by(discriminant, "states take no explicit values");
-                    }
-                    let mut state = StateDecl {
-                        ident: variant.ident.clone(),
-                        parent: None,
-                        initial: None,
-                        cfgs: cfgs(&variant.attrs),
-                    };
-                    variant
-                        .attrs
-                        .retain(|attr| !read_state_attr(attr, &mut state, cx));
-                    misplaced(&mut variant.attrs, HANDLER_ATTRS, "a state", cx);
-                    model.states.push(state);
-                }
+                read_states(item, &mut model, cx);
             }
-            Item::Impl(item) => {
-                let mut has_handlers = false;
-                for impl_item in &mut item.items {
-                    let method = match impl_item {
-                        ImplItem::Fn(method) => method,
-                        ImplItem::Const(c) => {
-                            misplaced(&mut c.attrs, ALL_ATTRS, "a const", cx);
-                            continue;
-                        }
-                        ImplItem::Type(t) => {
-                            misplaced(&mut t.attrs, ALL_ATTRS, "a type", cx);
-                            continue;
-                        }
-                        _ => continue,
-                    };
-                    let sig = method.sig.clone();
-                    let method_cfgs = cfgs(&method.attrs);
-                    let mut targets = Vec::new();
-                    transition_targets(method.block.to_token_stream(), &mut targets);
-                    conditional(&mut method.attrs, cx);
-                    method
-                        .attrs
-                        .retain(|attr| match read_handler_attr(attr, &sig, cx) {
-                            Some(mut handler) => {
-                                handler.cfgs = method_cfgs.clone();
-                                handler.targets = targets.clone();
-                                model.handlers.push(handler);
-                                has_handlers = true;
-                                false
-                            }
-                            None => true,
-                        });
-                    misplaced(&mut method.attrs, STATE_ATTRS, "a method", cx);
-                }
-                if has_handlers {
-                    note_machine(&item.self_ty, &mut model, cx);
-                    if item.trait_.is_some() {
-                        cx.error_spanned_by(
-                            &item.self_ty,
-                            "handlers belong in an inherent `impl Machine { … }`, not a trait impl",
-                        );
-                    }
-                    if !item.generics.params.is_empty() {
-                        cx.error_spanned_by(&item.generics, "generic machines are not supported: the machine is one concrete type (keep what varies in its fields)");
-                        model.generics = Some(item.generics.clone());
-                    }
-                }
-            }
+            Item::Impl(item) => read_impl(item, &mut model, cx),
             Item::Struct(s) => {
                 model.stand_in.get_or_insert_with(|| s.ident.clone());
                 misplaced(&mut s.attrs, ALL_ATTRS, "a struct", cx);
@@ -169,6 +95,87 @@ const HANDLER_ATTRS: &[&str] = &["entry", "exit", "receive"];
 const STATE_ATTRS: &[&str] = &["initial", "parent"];
 /// Every attribute of Wink's.
 const ALL_ATTRS: &[&str] = &["entry", "exit", "receive", "initial", "parent"];
+
+/// Reads the states enum `item` into `model`.
+fn read_states(item: &mut syn::ItemEnum, model: &mut Model, cx: &mut Ctxt) {
+    model.state_enum = Some(item.ident.clone());
+    for variant in &mut item.variants {
+        if !matches!(variant.fields, Fields::Unit) {
+            cx.error_spanned_by(
+                &variant.fields,
+                format!("state `{}` has fields: states are plain names; keep data in the machine struct", variant.ident),
+            );
+            // Emitted as a plain state, so the stand-in table
+            // still type-checks the handlers: without it, every
+            // `cx` would be an error too.
+            variant.fields = Fields::Unit;
+        }
+        if let Some((_, discriminant)) = &variant.discriminant {
+            cx.error_spanned_by(discriminant, "states take no explicit values");
+        }
+        let mut state = StateDecl {
+            ident: variant.ident.clone(),
+            parent: None,
+            initial: None,
+            cfgs: cfgs(&variant.attrs),
+        };
+        variant
+            .attrs
+            .retain(|attr| !read_state_attr(attr, &mut state, cx));
+        misplaced(&mut variant.attrs, HANDLER_ATTRS, "a state", cx);
+        model.states.push(state);
+    }
+}
+
+/// Reads the handlers of the `impl` `item` into `model`.
+fn read_impl(item: &mut syn::ItemImpl, model: &mut Model, cx: &mut Ctxt) {
+    let mut has_handlers = false;
+    for impl_item in &mut item.items {
+        let method = match impl_item {
+            ImplItem::Fn(method) => method,
+            ImplItem::Const(c) => {
+                misplaced(&mut c.attrs, ALL_ATTRS, "a const", cx);
+                continue;
+            }
+            ImplItem::Type(t) => {
+                misplaced(&mut t.attrs, ALL_ATTRS, "a type", cx);
+                continue;
+            }
+            _ => continue,
+        };
+        let sig = method.sig.clone();
+        let method_cfgs = cfgs(&method.attrs);
+        let mut targets = Vec::new();
+        transition_targets(method.block.to_token_stream(), &mut targets);
+        conditional(&mut method.attrs, cx);
+        method
+            .attrs
+            .retain(|attr| match read_handler_attr(attr, &sig, cx) {
+                Some(mut handler) => {
+                    handler.cfgs = method_cfgs.clone();
+                    handler.targets = targets.clone();
+                    model.handlers.push(handler);
+                    has_handlers = true;
+                    false
+                }
+                None => true,
+            });
+        misplaced(&mut method.attrs, STATE_ATTRS, "a method", cx);
+    }
+    if has_handlers {
+        note_machine(&item.self_ty, model, cx);
+        if item.trait_.is_some() {
+            cx.error_spanned_by(
+                &item.self_ty,
+                "handlers belong in an inherent `impl Machine { … }`, not a trait impl",
+            );
+        }
+        if !item.generics.params.is_empty() {
+            cx.error_spanned_by(&item.generics, "generic machines are not supported: the machine is one concrete type (keep what varies in its fields)");
+            model.generics = Some(item.generics.clone());
+        }
+    }
+}
 
 /// Every `transition(…)` call in `tokens`: the last identifier of its
 /// argument (`State::On` gives `On`), in order, once each.
@@ -361,28 +368,26 @@ fn read_handler_attr(attr: &Attribute, sig: &syn::Signature, cx: &mut Ctxt) -> O
             },
             state,
             sig: sig.clone(),
+            broken: false,
             cfgs: Vec::new(),
             targets: Vec::new(),
         }),
         Err(e) => {
             cx.syn_error(e);
             // Still Wink's attribute, so it is removed from the method (else
-            // rustc would add "unknown attribute"); the handler is kept on a
-            // state no one can declare, which validation skips.
+            // rustc would add "unknown attribute"); the handler is marked
+            // broken, and validation and generation leave it out.
             Some(Handler {
                 kind: HandlerKind::Entry,
-                state: Ident::new(BROKEN, Span::call_site()),
+                state: sig.ident.clone(),
                 sig: sig.clone(),
+                broken: true,
                 cfgs: Vec::new(),
                 targets: Vec::new(),
             })
         }
     }
 }
-
-/// The state name of a handler whose attribute did not parse (its error is
-/// already reported).
-pub const BROKEN: &str = "__wink_broken_attribute";
 
 enum ReceiveArg {
     State(Path),

@@ -7,22 +7,27 @@ use quote::ToTokens;
 use syn::{FnArg, GenericArgument, Ident, Pat, PathArguments, Type};
 
 use crate::ctxt::Ctxt;
-use crate::model::{Handler, HandlerKind, Model, Param, ParamKind};
-use crate::parse::BROKEN;
+use crate::model::{Checked, Handler, HandlerKind, Model, Param, ParamKind, Table};
 
-/// Checks the model; returns the typed parameters of each handler (`None`
-/// where its signature is wrong, already reported).
-pub fn validate(model: &Model, cx: &mut Ctxt) -> Vec<Option<Vec<Param>>> {
+/// Checks the model; returns the table of the handlers that can be
+/// generated, each with its typed parameters (the others' errors are in
+/// `cx`).
+pub fn validate<'m>(model: &'m Model, cx: &mut Ctxt) -> Table<'m> {
     let declared: HashSet<String> = model.states.iter().map(|s| s.ident.to_string()).collect();
     let list = declared_list(model);
     check_parents(model, &declared, &list, cx);
     check_initial(model, cx);
     check_handlers(model, &declared, &list, cx);
-    model
+    let handlers = model
         .handlers
         .iter()
-        .map(|h| check_signature(h, model.machine.as_ref(), cx))
-        .collect()
+        .filter(|h| !h.broken)
+        .filter_map(|handler| {
+            let params = check_signature(handler, model.machine.as_ref(), cx)?;
+            Some(Checked { handler, params })
+        })
+        .collect();
+    Table { handlers }
 }
 
 fn declared_list(model: &Model) -> String {
@@ -126,16 +131,58 @@ fn check_initial(model: &Model, cx: &mut Ctxt) {
     }
 }
 
+/// Notes `handler` as `state`'s entry (or exit) action in `seen`, unless
+/// the state has one already: then that is the error.
+fn once<'m>(
+    seen: &mut HashMap<String, &'m Handler>,
+    state: String,
+    handler: &'m Handler,
+    cx: &mut Ctxt,
+) {
+    if let Some(first) = seen.get(&state) {
+        cx.error_spanned_by(
+            &handler.state,
+            format!(
+                "state `{state}` already has an {} action, `{}`; a state has at most one",
+                handler.kind.attr_name(),
+                first.sig.ident
+            ),
+        );
+    } else {
+        seen.insert(state, handler);
+    }
+}
+
+/// A message name is one word: true if `lit` is (an error says why not).
+fn check_message_name(lit: &syn::LitStr, state: &str, cx: &mut Ctxt) -> bool {
+    let text = lit.value();
+    if text.is_empty() {
+        cx.error_spanned_by(
+            lit,
+            format!("empty message name: write one word, or `#[receive({state})]` for the state's empty receiver"),
+        );
+        return false;
+    }
+    if !is_message_word(&text) {
+        cx.error_spanned_by(
+            lit,
+            format!("message name {text:?} is not a single word: use letters, digits and punctuation, no spaces"),
+        );
+        return false;
+    }
+    true
+}
+
 fn check_handlers(model: &Model, declared: &HashSet<String>, list: &str, cx: &mut Ctxt) {
     let mut entries: HashMap<String, &Handler> = HashMap::new();
     let mut exits: HashMap<String, &Handler> = HashMap::new();
     let mut receivers: HashMap<(String, Option<String>), &Handler> = HashMap::new();
     let mut receiver_methods: HashSet<String> = HashSet::new();
     for handler in &model.handlers {
-        let state = handler.state.to_string();
-        if state == BROKEN {
+        if handler.broken {
             continue;
         }
+        let state = handler.state.to_string();
         if declared.is_empty() {
             // No states enum, or an empty one: already reported, and every
             // handler would be "on an undeclared state" because of it.
@@ -153,25 +200,8 @@ fn check_handlers(model: &Model, declared: &HashSet<String>, list: &str, cx: &mu
         }
         let fn_name = &handler.sig.ident;
         match &handler.kind {
-            HandlerKind::Entry | HandlerKind::Exit => {
-                let seen = if matches!(handler.kind, HandlerKind::Entry) {
-                    &mut entries
-                } else {
-                    &mut exits
-                };
-                if let Some(first) = seen.get(&state) {
-                    cx.error_spanned_by(
-                        &handler.state,
-                        format!(
-                            "state `{state}` already has an {} action, `{}`; a state has at most one",
-                            handler.kind.attr_name(),
-                            first.sig.ident
-                        ),
-                    );
-                } else {
-                    seen.insert(state, handler);
-                }
-            }
+            HandlerKind::Entry => once(&mut entries, state, handler, cx),
+            HandlerKind::Exit => once(&mut exits, state, handler, cx),
             HandlerKind::Receive(_) if !receiver_methods.insert(fn_name.to_string()) => {
                 cx.error_spanned_by(
                     &handler.state,
@@ -180,19 +210,7 @@ fn check_handlers(model: &Model, declared: &HashSet<String>, list: &str, cx: &mu
             }
             HandlerKind::Receive(message) => {
                 if let Some(lit) = message {
-                    let text = lit.value();
-                    if text.is_empty() {
-                        cx.error_spanned_by(
-                            lit,
-                            format!("empty message name: write one word, or `#[receive({state})]` for the state's empty receiver"),
-                        );
-                        continue;
-                    }
-                    if !is_message_word(&text) {
-                        cx.error_spanned_by(
-                            lit,
-                            format!("message name {text:?} is not a single word: use letters, digits and punctuation, no spaces"),
-                        );
+                    if !check_message_name(lit, &state, cx) {
                         continue;
                     }
                 }
@@ -242,62 +260,15 @@ fn check_signature(
     };
     let name = &sig.ident;
     let mut ok = true;
-    // Each qualifier is named and pointed at, so the fix is obvious.
-    let qualifiers: [(Option<&dyn ToTokens>, &str); 5] = [
-        (
-            sig.asyncness.as_ref().map(|t| t as _),
-            "cannot be `async`: handlers run to completion inside one step of the machine",
-        ),
-        (sig.constness.as_ref().map(|t| t as _), "cannot be `const`"),
-        (sig.unsafety.as_ref().map(|t| t as _), "cannot be `unsafe`"),
-        (
-            (!sig.generics.params.is_empty()).then_some(&sig.generics as _),
-            "cannot be generic: each argument has one concrete type to parse",
-        ),
-        (sig.variadic.as_ref().map(|t| t as _), "cannot be variadic"),
-    ];
-    for (tokens, what) in qualifiers {
-        if let Some(tokens) = tokens {
-            cx.error_spanned_by(tokens, format!("`{name}` {what}; {expected}"));
-            ok = false;
-        }
-    }
-    if !ok {
+    if !check_qualifiers(sig, expected, cx) {
         return None;
     }
     let mut inputs = sig.inputs.iter().peekable();
-    let mut has_self = true;
-    match inputs.peek() {
-        Some(FnArg::Receiver(receiver))
-            if receiver.reference.is_some() && receiver.mutability.is_some() =>
-        {
-            inputs.next();
-        }
-        Some(FnArg::Receiver(receiver)) => {
-            cx.error_spanned_by(
-                receiver,
-                format!(
-                    "`{name}` must take `&mut self`, not {}: {expected}",
-                    if receiver.reference.is_some() {
-                        "`&self`"
-                    } else {
-                        "`self` by value"
-                    }
-                ),
-            );
-            inputs.next();
-            ok = false;
-        }
-        Some(FnArg::Typed(_)) | None => {
-            // Not consumed: the first argument is checked as the context.
-            has_self = false;
-            cx.error_spanned_by(
-                name,
-                format!("`{name}` has no `self`: a handler is a method taking `&mut self` first; {expected}"),
-            );
-            ok = false;
-        }
+    let has_self = check_self(&mut inputs, name, expected, cx);
+    if has_self != Some(true) {
+        ok = false;
     }
+    let has_self = has_self.is_some();
     match inputs.next() {
         Some(FnArg::Typed(arg)) if is_context(&arg.ty, machine) => {}
         Some(other) => {
@@ -339,6 +310,85 @@ fn check_signature(
         }
         return ok.then(Vec::new);
     }
+    let params = check_params(&rest, expected, cx);
+    // Return types are left to the compiler: the generated call goes through
+    // `wink::hsm::Outcome`, whose error says what a handler may return.
+    params.filter(|_| ok)
+}
+
+/// `&mut self` first: `Some(true)` if so, `Some(false)` for another `self`
+/// (consumed, reported), `None` for none at all (reported; the first
+/// argument is left to be checked as the context).
+fn check_self(
+    inputs: &mut std::iter::Peekable<syn::punctuated::Iter<'_, FnArg>>,
+    name: &Ident,
+    expected: &str,
+    cx: &mut Ctxt,
+) -> Option<bool> {
+    match inputs.peek() {
+        Some(FnArg::Receiver(receiver))
+            if receiver.reference.is_some() && receiver.mutability.is_some() =>
+        {
+            inputs.next();
+            Some(true)
+        }
+        Some(FnArg::Receiver(receiver)) => {
+            cx.error_spanned_by(
+                receiver,
+                format!(
+                    "`{name}` must take `&mut self`, not {}: {expected}",
+                    if receiver.reference.is_some() {
+                        "`&self`"
+                    } else {
+                        "`self` by value"
+                    }
+                ),
+            );
+            inputs.next();
+            Some(false)
+        }
+        Some(FnArg::Typed(_)) | None => {
+            cx.error_spanned_by(
+                name,
+                format!("`{name}` has no `self`: a handler is a method taking `&mut self` first; {expected}"),
+            );
+            None
+        }
+    }
+}
+
+/// `async`, `const`, `unsafe`, generics and variadics, each refused where it
+/// is written: true if there are none.
+fn check_qualifiers(sig: &syn::Signature, expected: &str, cx: &mut Ctxt) -> bool {
+    let name = &sig.ident;
+    let mut ok = true;
+    // Each qualifier is named and pointed at, so the fix is obvious.
+    let qualifiers: [(Option<&dyn ToTokens>, &str); 5] = [
+        (
+            sig.asyncness.as_ref().map(|t| t as _),
+            "cannot be `async`: handlers run to completion inside one step of the machine",
+        ),
+        (sig.constness.as_ref().map(|t| t as _), "cannot be `const`"),
+        (sig.unsafety.as_ref().map(|t| t as _), "cannot be `unsafe`"),
+        (
+            (!sig.generics.params.is_empty()).then_some(&sig.generics as _),
+            "cannot be generic: each argument has one concrete type to parse",
+        ),
+        (sig.variadic.as_ref().map(|t| t as _), "cannot be variadic"),
+    ];
+    for (tokens, what) in qualifiers {
+        if let Some(tokens) = tokens {
+            cx.error_spanned_by(tokens, format!("`{name}` {what}; {expected}"));
+            ok = false;
+        }
+    }
+    ok
+}
+
+/// The typed parameters after `cx`, each checked (one word, `Option`, a
+/// last `Vec` or `&str`); `None` if any is wrong (reported).
+fn check_params(rest: &[&FnArg], expected: &str, cx: &mut Ctxt) -> Option<Vec<Param>> {
+    let mut ok = true;
     let mut params = Vec::new();
     let mut optional = false;
     for (i, arg) in rest.iter().enumerate() {
@@ -402,8 +452,6 @@ fn check_signature(
             kind,
         });
     }
-    // Return types are left to the compiler: the generated call goes through
-    // `wink::hsm::Outcome`, whose error says what a handler may return.
     ok.then_some(params)
 }
 
