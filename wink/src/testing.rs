@@ -366,3 +366,67 @@ impl<M: Machine> Harness<M> {
         }
     }
 }
+
+/// A machine's state table alone, with no runtime around it: messages go
+/// straight to [`Hsm::dispatch`] on a context of its own, and what the
+/// handlers ask for (sends, timers, spawns) is dropped. For measuring
+/// dispatch (the `dispatch` bench) and for tests of the table alone; a
+/// test of a machine's behaviour wants [`Harness`].
+pub struct Dispatcher<M: Machine> {
+    hsm: Hsm<M>,
+    cx: crate::hsm::Context<M>,
+}
+
+impl<M: Machine> std::fmt::Debug for Dispatcher<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dispatcher")
+            .field("hsm", &self.hsm)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<M: Machine> Dispatcher<M> {
+    /// The table of `machine`, at [`MACHINE`], child of [`PARENT`].
+    pub fn new(machine: M) -> Self {
+        let name = "test/Machine"
+            .parse()
+            .unwrap_or_else(|_| unreachable!("a valid name"));
+        let cx = crate::hsm::Context::new(
+            MACHINE,
+            name,
+            PARENT,
+            SERVER,
+            Vec::new(),
+            crate::log::discard(),
+            Instant::now(),
+        );
+        Dispatcher {
+            hsm: Hsm::new(machine),
+            cx,
+        }
+    }
+
+    /// Enters the initial state's lineage.
+    pub fn start(&mut self) -> Result<(), MachineError> {
+        let result = self.hsm.start(&mut self.cx);
+        self.cx.drain_effects();
+        result
+    }
+
+    /// Dispatches `text` as if from the parent.
+    pub fn receive(&mut self, text: &str) -> Result<(), MachineError> {
+        let result = self.hsm.dispatch(&mut self.cx, text);
+        self.cx.clear_effects();
+        result
+    }
+
+    /// The current state's name.
+    pub fn state(&self) -> &'static str {
+        StateId::name(self.hsm.current())
+    }
+
+    /// The machine's data.
+    pub fn machine(&self) -> &M {
+        self.hsm.machine()
+    }
+}

@@ -27,18 +27,61 @@ impl<'a> Args<'a> {
     }
 
     /// Parses the next word as parameter `argument`.
+    #[inline]
     pub fn next<T>(&mut self, argument: &'static str) -> Result<T, ReceiveError>
     where
         T: FromStr,
         T::Err: Display,
     {
+        // The common case first: a plain word, parsed where it lies.
+        let text = skip_whitespace(self.rest);
+        let end = text
+            .bytes()
+            .position(|b| b.is_ascii_whitespace() || b == b'"')
+            .unwrap_or(text.len());
+        if text.as_bytes().get(end) == Some(&b'"') {
+            return self.next_quoted(argument);
+        }
+        let (word, rest) = text.split_at(end);
+        if word.is_empty() {
+            return Err(self.missing(argument));
+        }
+        self.rest = rest;
+        match word.parse() {
+            Ok(value) => Ok(value),
+            Err(e) => Err(self.bad(argument, word, &e)),
+        }
+    }
+
+    /// [`Args::next`] for a word with quotes in it.
+    #[cold]
+    fn next_quoted<T>(&mut self, argument: &'static str) -> Result<T, ReceiveError>
+    where
+        T: FromStr,
+        T::Err: Display,
+    {
         let Some(word) = self.word(argument)? else {
-            return Err(ReceiveError::MissingArgument {
-                receiver: self.receiver,
-                argument,
-            });
+            return Err(self.missing(argument));
         };
         self.parse(argument, &word)
+    }
+
+    #[cold]
+    fn missing(&self, argument: &'static str) -> ReceiveError {
+        ReceiveError::MissingArgument {
+            receiver: self.receiver,
+            argument,
+        }
+    }
+
+    #[cold]
+    fn bad(&self, argument: &'static str, word: &str, e: &dyn Display) -> ReceiveError {
+        ReceiveError::BadArgument {
+            receiver: self.receiver,
+            argument,
+            text: word.to_owned(),
+            reason: e.to_string(),
+        }
     }
 
     /// Parses the next word as parameter `argument`, if there is one
@@ -92,12 +135,8 @@ impl<'a> Args<'a> {
         T: FromStr,
         T::Err: Display,
     {
-        word.parse().map_err(|e: T::Err| ReceiveError::BadArgument {
-            receiver: self.receiver,
-            argument,
-            text: word.to_owned(),
-            reason: e.to_string(),
-        })
+        word.parse()
+            .map_err(|e: T::Err| self.bad(argument, word, &e))
     }
 
     /// The rest of the text, without its leading and trailing whitespace.
@@ -106,21 +145,27 @@ impl<'a> Args<'a> {
     }
 
     /// Checks that every word was used.
+    #[inline]
     pub fn finish(self) -> Result<(), ReceiveError> {
-        let rest = skip_whitespace(self.rest);
-        if rest.is_empty() {
+        if self.rest.bytes().all(|b| b.is_ascii_whitespace()) {
             Ok(())
         } else {
-            Err(ReceiveError::ExtraArguments {
-                receiver: self.receiver,
-                text: rest.trim_end().to_owned(),
-            })
+            Err(self.extra())
+        }
+    }
+
+    #[cold]
+    fn extra(&self) -> ReceiveError {
+        ReceiveError::ExtraArguments {
+            receiver: self.receiver,
+            text: skip_whitespace(self.rest).trim_end().to_owned(),
         }
     }
 }
 
 /// `text` from its first non-whitespace byte (ASCII whitespace never splits
 /// a UTF-8 character, so bytes are safe and faster than chars).
+#[inline]
 pub(crate) fn skip_whitespace(text: &str) -> &str {
     let start = text
         .bytes()

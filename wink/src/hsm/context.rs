@@ -454,7 +454,17 @@ impl<M: Machine> Context<M> {
         self.keep_steps = on;
     }
 
-    pub(crate) fn record(&mut self, step: Step) {
+    /// Records the step `step()` makes, if steps are logged or kept (the
+    /// step is not even made otherwise).
+    #[inline]
+    pub(crate) fn record(&mut self, step: impl FnOnce() -> Step) {
+        if self.log_steps || self.keep_steps {
+            self.record_step(step());
+        }
+    }
+
+    #[cold]
+    fn record_step(&mut self, step: Step) {
         if self.log_steps {
             if let Step::Transition { from, to } = step {
                 slog::info!(self.log, "{} {} {} -> {}", self.me, self.name, from, to);
@@ -470,6 +480,11 @@ impl<M: Machine> Context<M> {
             Some(message) => Err(MachineError::Raised(message)),
             None => Ok(()),
         }
+    }
+
+    /// Forgets the requests queued so far.
+    pub(crate) fn clear_effects(&mut self) {
+        self.effects.clear();
     }
 
     /// Takes the requests queued so far, oldest first.

@@ -364,7 +364,7 @@ impl<M: Machine> Hsm<M> {
     /// `target`.
     fn transition(&mut self, target: M::State, cx: &mut Context<M>) -> Result<(), MachineError> {
         let source = self.current;
-        cx.record(Step::Transition {
+        cx.record(|| Step::Transition {
             from: source.name(),
             to: target.name(),
         });
@@ -418,7 +418,7 @@ impl<M: Machine> Hsm<M> {
         }
         self.current = target;
         self.at_root_exited = false;
-        cx.record(Step::Entered(target.name()));
+        cx.record(|| Step::Entered(target.name()));
         self.machine
             .entry(target, cx)
             .map_err(|message| MachineError::Action {
@@ -430,7 +430,7 @@ impl<M: Machine> Hsm<M> {
     }
 
     fn exit(&mut self, state: M::State, cx: &mut Context<M>) -> Result<(), MachineError> {
-        cx.record(Step::Exited(state.name()));
+        cx.record(|| Step::Exited(state.name()));
         self.machine
             .exit(state, cx)
             .map_err(|message| MachineError::Action {
@@ -444,6 +444,7 @@ impl<M: Machine> Hsm<M> {
 
 /// `("name", " arg arg")` from `"name arg arg"`, after leading whitespace;
 /// one scan of bytes (ASCII whitespace never splits a UTF-8 character).
+#[inline]
 fn split_name(text: &str) -> (&str, &str) {
     let text = args::skip_whitespace(text);
     let end = text
