@@ -434,6 +434,7 @@ impl<M: Machine> Context<M> {
         self.in_reply_to = id;
     }
 
+    #[inline]
     pub(crate) fn next_transition(&mut self) -> Option<M::State> {
         self.transitions.pop_front()
     }
@@ -475,7 +476,16 @@ impl<M: Machine> Context<M> {
         }
     }
 
+    #[inline]
     pub(crate) fn check_raised(&mut self) -> Result<(), MachineError> {
+        if self.raised.is_none() {
+            return Ok(());
+        }
+        self.take_raised()
+    }
+
+    #[cold]
+    fn take_raised(&mut self) -> Result<(), MachineError> {
         match self.raised.take() {
             Some(message) => Err(MachineError::Raised(message)),
             None => Ok(()),
