@@ -61,7 +61,7 @@ pub fn fallback(model: &Model) -> TokenStream {
                 fn message(_: &str) {}
                 fn entry(&mut self, _: #state_enum, _: &mut ::wink::hsm::Context<Self>) -> ::core::result::Result<(), ::std::string::String> { ::core::unreachable!() }
                 fn exit(&mut self, _: #state_enum, _: &mut ::wink::hsm::Context<Self>) -> ::core::result::Result<(), ::std::string::String> { ::core::unreachable!() }
-                fn receive(&mut self, _: #state_enum, _: (), _: &str, _: &str, _: &mut ::wink::hsm::Context<Self>) -> ::core::option::Option<::core::result::Result<(), ::wink::hsm::ReceiveError>> { ::core::unreachable!() }
+                fn receive(&mut self, _: #state_enum, _: (), _: &str, _: &str, _: &mut ::wink::hsm::Context<Self>) -> ::core::option::Option<::core::result::Result<(), ::std::boxed::Box<::wink::hsm::ReceiveError>>> { ::core::unreachable!() }
             }
         });
     }
@@ -255,7 +255,7 @@ fn machine_impl(
                 text: &str,
                 args: &str,
                 cx: &mut ::wink::hsm::Context<Self>,
-            ) -> ::core::option::Option<::core::result::Result<(), ::wink::hsm::ReceiveError>> {
+            ) -> ::core::option::Option<::core::result::Result<(), ::std::boxed::Box<::wink::hsm::ReceiveError>>> {
                 match (state, message) {
                     #(#named)*
                     #(#empty)*
@@ -433,12 +433,12 @@ fn receive_wrapper(handler: &Handler, params: &[Param], wrapper: &Ident) -> Toke
         #(#cfgs)*
         #[doc(hidden)]
         #[allow(non_snake_case)]
-        fn #wrapper(&mut self, #text: &str, #cx: &mut ::wink::hsm::Context<Self>) -> ::core::result::Result<(), ::wink::hsm::ReceiveError> {
+        fn #wrapper(&mut self, #text: &str, #cx: &mut ::wink::hsm::Context<Self>) -> ::core::result::Result<(), ::std::boxed::Box<::wink::hsm::ReceiveError>> {
             #[allow(unused_mut)]
             let mut #args = #args_new;
             #(#bindings)*
             #args.finish()?;
-            #call.map_err(|message| ::wink::hsm::ReceiveError::Failed { receiver: #receiver, message })
+            #call.map_err(|message| ::std::boxed::Box::new(::wink::hsm::ReceiveError::Failed { receiver: #receiver, message }))
         }
     }
 }

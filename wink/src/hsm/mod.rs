@@ -91,7 +91,9 @@ pub trait Machine: Sized + 'static {
     /// Runs the receiver of `state` for `message`, or its empty receiver.
     /// `text` is the whole message, name first (for empty receivers);
     /// `args` the text after the name (for named ones). Returns `None` when
-    /// `state` itself has neither, so the caller asks the parent.
+    /// `state` itself has neither, so the caller asks the parent. The
+    /// error is boxed: the result is passed at every level of the lineage,
+    /// and one word is cheaper to pass than the whole error.
     fn receive(
         &mut self,
         state: Self::State,
@@ -99,7 +101,7 @@ pub trait Machine: Sized + 'static {
         text: &str,
         args: &str,
         cx: &mut Context<Self>,
-    ) -> Option<Result<(), ReceiveError>>;
+    ) -> Option<Result<(), Box<ReceiveError>>>;
 
     /// The machine's data, for the program it is upgraded to; `None` (the
     /// default) when it does not carry over, and the new program starts
@@ -340,7 +342,7 @@ impl<M: Machine> Hsm<M> {
         let mut state = Some(self.current);
         while let Some(s) = state {
             if let Some(result) = self.machine.receive(s, message, text, args, cx) {
-                result?;
+                result.map_err(|e| MachineError::Receiver(*e))?;
                 cx.check_raised()?;
                 return self.run_transitions(cx);
             }
