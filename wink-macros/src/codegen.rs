@@ -52,6 +52,7 @@ pub fn fallback(model: &Model) -> TokenStream {
                 fn name(self) -> &'static str { ::core::unreachable!() }
                 fn parent(self) -> ::core::option::Option<Self> { ::core::unreachable!() }
                 fn from_name(_: &str) -> ::core::option::Option<Self> { ::core::unreachable!() }
+                fn lineage(self) -> &'static [Self] { ::core::unreachable!() }
             }
             #[automatically_derived]
             impl #impl_generics ::wink::hsm::Machine for #machine #ty_generics #where_clause {
@@ -168,6 +169,24 @@ fn state_id_impl(model: &Model, state_enum: &Ident) -> TokenStream {
         }
         quote!(#(#cfgs)* #state_enum::#ident => #depth)
     });
+    let lineages = model.states.iter().map(|s| {
+        let (ident, cfgs) = (&s.ident, &s.cfgs);
+        let mut chain = vec![ident.clone()];
+        let mut parent = s.parent.as_ref();
+        while let Some(p) = parent {
+            if chain.len() > model.states.len() {
+                break;
+            }
+            chain.push(p.clone());
+            parent = model
+                .states
+                .iter()
+                .find(|s| s.ident == *p)
+                .and_then(|s| s.parent.as_ref());
+        }
+        chain.reverse();
+        quote!(#(#cfgs)* #state_enum::#ident => &[#(#state_enum::#chain),*])
+    });
     quote! {
         #[automatically_derived]
         impl ::wink::hsm::StateId for #state_enum {
@@ -183,6 +202,9 @@ fn state_id_impl(model: &Model, state_enum: &Ident) -> TokenStream {
             }
             fn depth(self) -> usize {
                 match self { #(#depths,)* }
+            }
+            fn lineage(self) -> &'static [Self] {
+                match self { #(#lineages,)* }
             }
         }
     }

@@ -42,6 +42,9 @@ pub trait StateId: Copy + Eq + Debug + 'static {
     fn parent(self) -> Option<Self>;
     /// The state with this name, if there is one.
     fn from_name(name: &str) -> Option<Self>;
+    /// The state's ancestors and the state itself, the root first (a
+    /// constant the macro generates, so a transition walks no parents).
+    fn lineage(self) -> &'static [Self];
 
     /// How many ancestors the state has (0 for a top-level state).
     fn depth(self) -> usize {
@@ -309,7 +312,7 @@ impl<M: Machine> Hsm<M> {
             return Err(MachineError::Lifecycle("already started"));
         }
         self.phase = Phase::Running;
-        self.enter_down_to(None, self.current, cx)?;
+        self.enter_from(self.current.lineage(), 0, cx)?;
         self.run_transitions(cx)
     }
 
@@ -339,14 +342,12 @@ impl<M: Machine> Hsm<M> {
         }
         let (name, args) = split_name(text);
         let message = M::message(name);
-        let mut state = Some(self.current);
-        while let Some(s) = state {
+        for &s in self.current.lineage().iter().rev() {
             if let Some(result) = self.machine.receive(s, message, text, args, cx) {
                 result.map_err(|e| MachineError::Receiver(*e))?;
                 cx.check_raised()?;
                 return self.run_transitions(cx);
             }
-            state = s.parent();
         }
         Err(MachineError::Unhandled {
             message: name.to_owned(),
@@ -370,65 +371,51 @@ impl<M: Machine> Hsm<M> {
             from: source.name(),
             to: target.name(),
         });
-        // The state the transition stays inside of: everything below it on
-        // the source side is exited, everything below it down to the target
-        // is entered. For a self-transition that is the state's parent, so
-        // the state is exited and entered again.
-        let stay = if source == target {
-            source.parent()
-        } else {
-            lowest_common_ancestor(source, target)
-        };
-        let mut state = source;
-        while Some(state) != stay {
+        // How many states, from the root down, the transition stays inside
+        // of: everything below them on the source side is exited,
+        // everything below them down to the target is entered. For a
+        // self-transition the state itself is not stayed in, so it is
+        // exited and entered again.
+        let (from, to) = (source.lineage(), target.lineage());
+        let mut stay = from.iter().zip(to).take_while(|(a, b)| a == b).count();
+        if source == target {
+            stay = stay.saturating_sub(1);
+        }
+        for i in (stay..from.len()).rev() {
             // The state counts as exited once its exit action runs, even if
             // the action fails: stopping the machine then starts from the
             // parent and never runs an exit action twice.
-            let parent = state.parent();
-            match parent {
-                Some(parent) => self.current = parent,
+            match i.checked_sub(1).and_then(|p| from.get(p)) {
+                Some(&parent) => self.current = parent,
                 None => self.at_root_exited = true,
             }
-            self.exit(state, cx)?;
-            match parent {
-                Some(parent) => state = parent,
-                None => break,
-            }
+            self.exit(from[i], cx)?;
         }
-        if let Some(stay) = stay {
-            self.current = stay;
-        }
-        self.enter_down_to(stay, target, cx)
+        self.enter_from(to, stay, cx)
     }
 
-    /// Enters every state strictly below `above` down to and including
-    /// `target`, outermost first. Recursion depth is the nesting depth of the
-    /// states, so nothing is allocated.
-    fn enter_down_to(
+    /// Enters `lineage[from..]` (a state's lineage, root first), outermost
+    /// first.
+    fn enter_from(
         &mut self,
-        above: Option<M::State>,
-        target: M::State,
+        lineage: &[M::State],
+        from: usize,
         cx: &mut Context<M>,
     ) -> Result<(), MachineError> {
-        if Some(target) == above {
-            return Ok(());
+        for &state in lineage.get(from..).unwrap_or_default() {
+            self.current = state;
+            self.at_root_exited = false;
+            cx.record(|| Step::Entered(state.name()));
+            self.machine
+                .entry(state, cx)
+                .map_err(|message| MachineError::Action {
+                    action: "entry",
+                    state: state.name(),
+                    message,
+                })?;
+            cx.check_raised()?;
         }
-        if let Some(parent) = target.parent() {
-            if Some(parent) != above {
-                self.enter_down_to(above, parent, cx)?;
-            }
-        }
-        self.current = target;
-        self.at_root_exited = false;
-        cx.record(|| Step::Entered(target.name()));
-        self.machine
-            .entry(target, cx)
-            .map_err(|message| MachineError::Action {
-                action: "entry",
-                state: target.name(),
-                message,
-            })?;
-        cx.check_raised()
+        Ok(())
     }
 
     fn exit(&mut self, state: M::State, cx: &mut Context<M>) -> Result<(), MachineError> {
