@@ -25,7 +25,7 @@ pub fn run(client: &mut Client, server: Address, args: Args) -> Result<(), Failu
 }
 
 /// `10.0.0.2` or `localhost` (port 42000), or a full address.
-fn parse_host(host: &str) -> Result<Address, String> {
+pub fn parse_host(host: &str) -> Result<Address, String> {
     let ip = match host {
         "localhost" => Some(IpAddr::V4(Ipv4Addr::LOCALHOST)),
         _ => host.parse().ok(),

@@ -9,6 +9,7 @@ mod list;
 mod send;
 mod start;
 mod stop;
+mod tree;
 mod upgrade;
 
 use std::path::PathBuf;
@@ -57,6 +58,8 @@ enum Command {
     Send(send::Args),
     List(list::Args),
     Upgrade(upgrade::Args),
+    Status(tree::StatusArgs),
+    Tree(tree::TreeArgs),
     Stage(StageArgs),
     Keygen(KeygenArgs),
 }
@@ -124,6 +127,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Send(args) => send::run(&mut client, args),
         Command::List(args) => list::run(&mut client, cli.server, args),
         Command::Upgrade(args) => upgrade::run(&mut client, cli.server, args),
+        Command::Status(args) => tree::status(&mut client, args),
+        Command::Tree(args) => tree::tree(&mut client, cli.server, args),
         Command::Keygen(_) | Command::Stage(_) => Ok(()),
     }
 }

@@ -199,6 +199,103 @@ pub enum Request {
     },
 }
 
+/// `status <id>`: to a machine, which its runtime answers with a
+/// [`StatusReport`] (`status-report <id> …`); never handed to receivers.
+pub const STATUS: &str = "status";
+
+/// What a machine's runtime says of it when asked `status <id>`:
+/// `status-report <id> <name> <state> <parent> <uptime-ms> <children>
+/// <restarts> <in> <out> <retransmitted> <duplicates> <gave-up>
+/// <rss-bytes> <cpu-ms>`.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct StatusReport {
+    /// The `status` request's id.
+    pub id: RequestId,
+    /// The machine's name.
+    pub name: MachineName,
+    /// Its current state's lineage, root first, joined by `/`
+    /// (`Powered/Active/Playing`).
+    pub state: String,
+    /// Its parent's address.
+    pub parent: Address,
+    /// Milliseconds since it started (since this program took over, after
+    /// a live upgrade).
+    pub uptime_ms: u64,
+    /// Children alive or being started.
+    pub children: u64,
+    /// Restarts of its children its supervisor made.
+    pub restarts: u64,
+    /// Messages handed to its receivers.
+    pub received: u64,
+    /// Messages its transport sent (retransmissions not counted).
+    pub sent: u64,
+    /// Messages its transport sent again.
+    pub retransmitted: u64,
+    /// Duplicates its transport dropped.
+    pub duplicates: u64,
+    /// Messages its transport gave up on.
+    pub gave_up: u64,
+    /// Its process's resident memory, bytes.
+    pub rss_bytes: u64,
+    /// Its process's CPU time (user and system), milliseconds.
+    pub cpu_ms: u64,
+}
+
+/// The reply word of a [`StatusReport`].
+pub const STATUS_REPORT: &str = "status-report";
+
+impl fmt::Display for StatusReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{STATUS_REPORT} {} {} {} {} {} {} {} {} {} {} {} {} {} {}",
+            self.id,
+            self.name,
+            self.state,
+            self.parent,
+            self.uptime_ms,
+            self.children,
+            self.restarts,
+            self.received,
+            self.sent,
+            self.retransmitted,
+            self.duplicates,
+            self.gave_up,
+            self.rss_bytes,
+            self.cpu_ms
+        )
+    }
+}
+
+impl FromStr for StatusReport {
+    type Err = ControlError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let mut words = Words::new(text);
+        if words.next() != Some(STATUS_REPORT) {
+            return Err(ControlError::UnknownReply(cut(text)));
+        }
+        let report = StatusReport {
+            id: words.id()?,
+            name: words.name()?,
+            state: words.required("a state")?.to_owned(),
+            parent: words.required("a parent address")?.parse()?,
+            uptime_ms: words.number("an uptime in milliseconds")?,
+            children: words.number("a count of children")?,
+            restarts: words.number("a count of restarts")?,
+            received: words.number("a count of messages received")?,
+            sent: words.number("a count of messages sent")?,
+            retransmitted: words.number("a count of retransmissions")?,
+            duplicates: words.number("a count of duplicates")?,
+            gave_up: words.number("a count of messages given up")?,
+            rss_bytes: words.number("a resident size in bytes")?,
+            cpu_ms: words.number("a CPU time in milliseconds")?,
+        };
+        words.end()?;
+        Ok(report)
+    }
+}
+
 /// `upgrade <id> <name> <path…>`: from a server to a machine it runs,
 /// the order to become `<name>` by running the binary at `<path…>` (the
 /// rest of the message), which the server resolved in its served

@@ -279,6 +279,8 @@ pub struct Supervisor {
     /// What to do next, one at a time: the head is in progress.
     plan: VecDeque<Op>,
     restarts: VecDeque<Instant>,
+    /// Restarts since the supervisor started, all children together.
+    restarted: u64,
     actions: VecDeque<Action>,
     shutting_down: bool,
     /// Added to a child's shutdown time before it is abandoned: its
@@ -289,6 +291,11 @@ pub struct Supervisor {
 }
 
 impl Supervisor {
+    /// How many restarts it made since it started, all children together.
+    pub fn restarted(&self) -> u64 {
+        self.restarted
+    }
+
     /// A supervisor of `spec`'s children, none started yet; a child
     /// stopped is abandoned after its shutdown time plus `slack`.
     pub fn new(spec: Supervision, slack: Duration) -> Self {
@@ -298,6 +305,7 @@ impl Supervisor {
             runs,
             plan: VecDeque::new(),
             restarts: VecDeque::new(),
+            restarted: 0,
             actions: VecDeque::new(),
             shutting_down: false,
             slack,
@@ -386,6 +394,7 @@ impl Supervisor {
             self.restarts.pop_front();
         }
         self.restarts.push_back(now);
+        self.restarted += 1;
         if self.restarts.len() > self.spec.intensity as usize {
             self.actions.push_back(Action::Escalate(format!(
                 "too many restarts: {} within {} ms (intensity {}); {} exited {}",

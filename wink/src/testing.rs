@@ -344,6 +344,12 @@ impl<M: Machine> Harness<M> {
         let mut loops = 0;
         loop {
             self.node.take_records(&mut self.effects, &mut self.steps);
+            // The runtime answers `status`; here with the core's figures
+            // alone (no transport, no process).
+            while let Some((to, id)) = self.node.poll_status() {
+                let text = self.node.status(self.now, id).to_string();
+                self.sent.push(Transmit { to, text });
+            }
             let mut to_self = Vec::new();
             while let Some(t) = self.node.poll_transmit() {
                 if t.to == MACHINE {

@@ -279,6 +279,10 @@ pub struct Node<M: Machine> {
     supervisor: Option<Supervisor>,
     /// The upgrade under way, and what it carries, once ordered.
     upgrade: Option<(UpgradeOrder, Carried)>,
+    /// `status` requests to answer: who asked, with which id.
+    status_asked: VecDeque<(Address, RequestId)>,
+    /// When the machine started (this program took it over).
+    started_at: Instant,
     order: u64,
     next_id: u64,
     children: Children,
@@ -368,6 +372,19 @@ fn split_id(text: &str) -> Option<(RequestId, &str)> {
     (!message.is_empty()).then_some((id, message))
 }
 
+/// Most `status` requests waiting for their answer; more are dropped.
+const MAX_STATUS_ASKED: usize = 64;
+
+/// The id of `status <id>`, if that is all `text` says.
+fn split_status(text: &str) -> Option<RequestId> {
+    let mut words = text.split_ascii_whitespace();
+    let (_, id, extra) = (words.next(), words.next()?, words.next());
+    if extra.is_some() || !id.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    id.parse().ok().map(RequestId)
+}
+
 /// The first word of `text`.
 fn first_word(text: &str) -> &str {
     text.split_ascii_whitespace().next().unwrap_or("")
@@ -421,6 +438,8 @@ impl<M: Machine> Node<M> {
             open: VecDeque::new(),
             supervisor: None,
             upgrade: None,
+            status_asked: VecDeque::new(),
+            started_at: now,
             order: 0,
             next_id: 1,
             registering: None,
@@ -521,6 +540,7 @@ impl<M: Machine> Node<M> {
             return Err(MachineError::Lifecycle("already started"));
         }
         self.started = true;
+        self.started_at = now;
         self.cx.set_now(now);
         self.parent_heard = now;
         info!(self.log, "{} started", self.who);
@@ -564,6 +584,19 @@ impl<M: Machine> Node<M> {
         if word == UNDELIVERED {
             // Only this machine's own runtime says it, of its own messages.
             self.drop_word(from, text, "only the runtime reports messages undelivered");
+            self.settle(now);
+            return Ok(());
+        }
+        if word == crate::control::STATUS {
+            // The runtime's to answer, whoever asks: a machine's vitals are
+            // no secret within its cluster.
+            match split_status(text) {
+                Some(id) if self.status_asked.len() < MAX_STATUS_ASKED => {
+                    self.status_asked.push_back((from, id));
+                }
+                Some(_) => self.drop_word(from, text, "too many status requests waiting"),
+                None => self.drop_word(from, text, "status takes one id"),
+            }
             self.settle(now);
             return Ok(());
         }
@@ -751,6 +784,42 @@ impl<M: Machine> Node<M> {
         self.finish(now)
     }
 
+    /// The next `status` request to answer: who asked, with which id. The
+    /// driver answers it with [`Node::status`] and its transport's and
+    /// process's figures.
+    pub fn poll_status(&mut self) -> Option<(Address, RequestId)> {
+        self.status_asked.pop_front()
+    }
+
+    /// What this node knows of the machine for a `status` answer: name,
+    /// state lineage, parent, uptime, children, restarts and messages
+    /// handed to its receivers. The transport's and the process's figures
+    /// are zero: the driver has them.
+    pub fn status(&self, now: Instant, id: RequestId) -> crate::control::StatusReport {
+        let lineage: Vec<&str> = crate::hsm::StateId::lineage(self.hsm.current())
+            .iter()
+            .map(|s| crate::hsm::StateId::name(*s))
+            .collect();
+        let (alive, spawning) = self.children();
+        crate::control::StatusReport {
+            id,
+            name: self.identity.name.clone(),
+            state: lineage.join("/"),
+            parent: self.identity.parent,
+            uptime_ms: u64::try_from(now.saturating_duration_since(self.started_at).as_millis())
+                .unwrap_or(u64::MAX),
+            children: (alive + spawning) as u64,
+            restarts: self.supervisor.as_ref().map_or(0, Supervisor::restarted),
+            received: self.stats.delivered,
+            sent: 0,
+            retransmitted: 0,
+            duplicates: 0,
+            gave_up: 0,
+            rss_bytes: 0,
+            cpu_ms: 0,
+        }
+    }
+
     /// The upgrade ordered, once the machine has stopped for it: the
     /// order, and what the new program takes over (its transport part is
     /// the driver's to fill in). The node is finished; it says nothing
@@ -889,6 +958,7 @@ impl<M: Machine> Node<M> {
             return Err(MachineError::Lifecycle("already started"));
         }
         self.started = true;
+        self.started_at = now;
         self.cx.set_now(now);
         self.parent_heard = now;
         self.next_id = self.next_id.max(carried.next_id);

@@ -730,3 +730,29 @@ fn a_refused_message_tells_its_sender_and_the_machine_goes_on() {
     h.advance(Duration::from_millis(20));
     assert_eq!(h.machine().fired, ["ring"]);
 }
+
+#[test]
+fn status_is_answered_by_the_runtime_and_never_reaches_the_receivers() {
+    let mut h = harness(&["x/Child"]);
+    let asker = local(50300);
+    h.child_started("x/Child", local(50400)).unwrap();
+    h.clear();
+    h.advance(Duration::from_millis(300));
+    h.receive_from(asker, "status 7").unwrap();
+    let answers = sent_to(&h, asker);
+    assert_eq!(answers.len(), 1, "{answers:?}");
+    let report: crate::control::StatusReport = answers[0].parse().unwrap();
+    assert_eq!(report.id, RequestId(7));
+    assert_eq!(report.name.to_string(), "test/Machine");
+    assert_eq!(report.state, "Running");
+    assert_eq!(report.parent, PARENT);
+    assert_eq!(report.uptime_ms, 300);
+    assert_eq!(report.children, 1);
+    // Anything else starting with `status` is dropped, not delivered.
+    let dropped = h.node().stats().dropped;
+    h.receive_from(asker, "status").unwrap();
+    h.receive_from(asker, "status x").unwrap();
+    h.receive_from(asker, "status 1 2").unwrap();
+    assert_eq!(h.node().stats().dropped, dropped + 3);
+    assert!(h.ending().is_none());
+}

@@ -128,6 +128,7 @@ pub fn run_machine<M: Machine, S: Socket>(
         if node.poll_timeout().is_some_and(|at| at <= now) {
             node.handle_timeout(now);
         }
+        answer_status(&mut node, endpoint, now, &log);
     }
     if let Some((order, mut carried)) = node.take_upgrade() {
         // Nothing new is taken; what this program sent goes through.
@@ -173,6 +174,30 @@ pub fn run_machine<M: Machine, S: Socket>(
         reason: crate::control::ExitReason::Stopped,
         error: None,
     })))
+}
+
+/// Answers the `status` requests the core took, with its own figures and
+/// the transport's and the process's.
+fn answer_status<M: Machine, S: Socket>(
+    node: &mut Node<M>,
+    endpoint: &mut Endpoint<S>,
+    now: Instant,
+    log: &Logger,
+) {
+    while let Some((to, id)) = node.poll_status() {
+        let mut report = node.status(now, id);
+        let stats = endpoint.stats();
+        report.sent = stats.sent;
+        report.retransmitted = stats.retransmits;
+        report.duplicates = stats.duplicates;
+        report.gave_up = stats.gave_up;
+        let (rss, cpu) = super::vitals();
+        report.rss_bytes = rss;
+        report.cpu_ms = cpu;
+        if let Err(e) = endpoint.send(to, report.to_string()) {
+            warn!(log, "cannot answer status to {}: {}", to, e);
+        }
+    }
 }
 
 /// Hands what the core queued to the endpoint: each message's text is

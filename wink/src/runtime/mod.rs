@@ -410,6 +410,30 @@ fn become_upgraded(
         .exec()
 }
 
+/// This process's resident memory (bytes) and CPU time, user and system
+/// (milliseconds), from `/proc/self`; zero for what cannot be read.
+pub fn vitals() -> (u64, u64) {
+    let page = rustix::param::page_size() as u64;
+    let rss = std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_ascii_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(0, |pages| pages * page);
+    let ticks = rustix::param::clock_ticks_per_second().max(1);
+    let cpu = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            // After the command's `(…)`, which may hold spaces: state is
+            // field 3, utime 14, stime 15.
+            let after = s.rsplit_once(')')?.1;
+            let mut fields = after.split_ascii_whitespace().skip(11);
+            let utime: u64 = fields.next()?.parse().ok()?;
+            let stime: u64 = fields.next()?.parse().ok()?;
+            Some((utime + stime) * 1000 / ticks)
+        })
+        .unwrap_or(0);
+    (rss, cpu)
+}
+
 /// How long an exiting machine waits for a slow reader of its standard
 /// output to take the log lines still held back.
 const LOG_FINISH: Duration = Duration::from_secs(1);
