@@ -62,6 +62,7 @@ enum Command {
     Tree(tree::TreeArgs),
     Stage(StageArgs),
     Keygen(KeygenArgs),
+    Completions(CompletionsArgs),
 }
 
 /// Build a crate's machine binaries and lay them out as
@@ -77,6 +78,14 @@ struct StageArgs {
     /// Build with the debug profile (the default is release).
     #[arg(long)]
     debug: bool,
+}
+
+/// Print a completion script for a shell: `wink completions bash >
+/// /etc/bash_completion.d/wink`.
+#[derive(Debug, clap::Args)]
+struct CompletionsArgs {
+    /// The shell: bash, zsh, fish, elvish or powershell.
+    shell: clap_complete::Shell,
 }
 
 /// Write a new random cluster key to a file that does not exist yet,
@@ -99,6 +108,12 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<(), Failure> {
+    if let Command::Completions(CompletionsArgs { shell }) = &cli.command {
+        use clap::CommandFactory;
+        let mut command = Cli::command();
+        clap_complete::generate(*shell, &mut command, "wink", &mut std::io::stdout());
+        return Ok(());
+    }
     if let Command::Stage(args) = &cli.command {
         let plan = wink_cli::stage::stage(&args.manifest_path, &args.dir, !args.debug)
             .map_err(|e| Failure::new(e.to_string()))?;
@@ -129,7 +144,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Upgrade(args) => upgrade::run(&mut client, cli.server, args),
         Command::Status(args) => tree::status(&mut client, args),
         Command::Tree(args) => tree::tree(&mut client, cli.server, args),
-        Command::Keygen(_) | Command::Stage(_) => Ok(()),
+        Command::Keygen(_) | Command::Stage(_) | Command::Completions(_) => Ok(()),
     }
 }
 

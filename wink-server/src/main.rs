@@ -23,6 +23,12 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Print a completion script for `shell` (bash, zsh, fish, elvish,
+    /// powershell): `wink-server completions bash > /etc/bash_completion.d/wink-server`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
     /// Serve the machines in <DIR>: `<DIR>/<package>/<executable>`.
     Serve {
         /// The directory of machine executables.
@@ -53,15 +59,32 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let Command::Serve {
-        dir,
-        address,
-        log_dir,
-        grace_ms,
-        max_machines,
-        max_starts_per_second,
-        key_file,
-    } = Cli::parse().command;
+    let (dir, address, log_dir, grace_ms, max_machines, max_starts_per_second, key_file) =
+        match Cli::parse().command {
+            Command::Completions { shell } => {
+                use clap::CommandFactory;
+                let mut command = Cli::command();
+                clap_complete::generate(shell, &mut command, "wink-server", &mut std::io::stdout());
+                return ExitCode::SUCCESS;
+            }
+            Command::Serve {
+                dir,
+                address,
+                log_dir,
+                grace_ms,
+                max_machines,
+                max_starts_per_second,
+                key_file,
+            } => (
+                dir,
+                address,
+                log_dir,
+                grace_ms,
+                max_machines,
+                max_starts_per_second,
+                key_file,
+            ),
+        };
     let dir = match dir.canonicalize() {
         Ok(dir) if dir.is_dir() => dir,
         Ok(dir) => return fail(&format!("{} is not a directory", dir.display())),
