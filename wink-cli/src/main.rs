@@ -9,6 +9,7 @@ mod list;
 mod send;
 mod start;
 mod stop;
+mod top;
 mod tree;
 mod upgrade;
 
@@ -60,6 +61,7 @@ enum Command {
     Upgrade(upgrade::Args),
     Status(tree::StatusArgs),
     Tree(tree::TreeArgs),
+    Top(top::Args),
     Stage(StageArgs),
     Keygen(KeygenArgs),
     Completions(CompletionsArgs),
@@ -144,6 +146,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Upgrade(args) => upgrade::run(&mut client, cli.server, args),
         Command::Status(args) => tree::status(&mut client, args),
         Command::Tree(args) => tree::tree(&mut client, cli.server, args),
+        Command::Top(args) => top::run(&mut client, cli.server, args),
         Command::Keygen(_) | Command::Stage(_) | Command::Completions(_) => Ok(()),
     }
 }

@@ -40,7 +40,8 @@ pub struct TreeArgs {
 /// `wink status <machine>`: its report, one field a line.
 pub fn status(client: &mut Client, args: StatusArgs) -> Result<(), Failure> {
     let machine = args.machine;
-    let reports = ask_status(client, &[machine])?;
+    let timeout = client.timeout();
+    let reports = ask_status(client, &[machine], 1, timeout)?;
     let Some(report) = reports.get(&machine) else {
         return Err(crate::client::no_answer(machine, client.timeout()));
     };
@@ -67,20 +68,22 @@ fn describe(machine: Address, r: &StatusReport) -> Vec<String> {
     ]
 }
 
-/// Asks every machine of `machines` for its status at once: the reports
-/// that came within the timeout, by address.
-fn ask_status(
+/// Asks every machine of `machines` for its status at once, with ids
+/// from `first_id` on: the reports that came within `wait`, by address.
+pub fn ask_status(
     client: &mut Client,
     machines: &[Address],
+    first_id: u64,
+    wait: Duration,
 ) -> Result<HashMap<Address, StatusReport>, Failure> {
     let mut asked: HashMap<Address, RequestId> = HashMap::new();
     for (i, &machine) in machines.iter().enumerate() {
-        let id = RequestId(u64::try_from(i).unwrap_or(u64::MAX).saturating_add(1));
+        let id = RequestId(first_id.saturating_add(i as u64));
         client.send(machine, format!("{} {id}", wink::control::STATUS))?;
         asked.insert(machine, id);
     }
     let mut reports = HashMap::new();
-    let give_up = Instant::now() + client.timeout();
+    let give_up = Instant::now() + wait;
     while reports.len() < asked.len() {
         let left = give_up.saturating_duration_since(Instant::now());
         if left.is_zero() {
@@ -104,7 +107,7 @@ fn ask_status(
 }
 
 /// The machines `server` lists.
-fn list(client: &mut Client, server: Address, id: RequestId) -> Result<Vec<Row>, Failure> {
+pub fn list(client: &mut Client, server: Address, id: RequestId) -> Result<Vec<Row>, Failure> {
     client.send(server, Request::List { id }.to_string())?;
     let mut rows = Vec::new();
     loop {
@@ -147,7 +150,8 @@ pub fn tree(client: &mut Client, server: Address, args: TreeArgs) -> Result<(), 
         .iter()
         .flat_map(|(_, rows)| rows.iter().filter_map(|r| r.address))
         .collect();
-    let mut reports = ask_status(client, &addresses)?;
+    let timeout = client.timeout();
+    let mut reports = ask_status(client, &addresses, 1, timeout)?;
     let forest: Vec<(Address, Vec<Node>)> = listed
         .into_iter()
         .map(|(server, rows)| {
@@ -309,7 +313,7 @@ fn json_node(
 }
 
 /// `3s`, `4m12s`, `2h05m`.
-fn uptime(ms: u64) -> String {
+pub fn uptime(ms: u64) -> String {
     let s = Duration::from_millis(ms).as_secs();
     match s {
         0..=59 => format!("{s}s"),
