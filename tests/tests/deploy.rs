@@ -73,3 +73,32 @@ fn the_units_command_line_is_one_wink_server_takes() -> Result<()> {
     assert!(exec.contains(" serve "), "{exec}");
     Ok(())
 }
+
+#[test]
+fn the_daemonset_validates_against_the_kubernetes_schemas() -> Result<()> {
+    let manifest = deploy("daemonset.yaml");
+    let out = run(
+        Path::new("kubernetes-validate"),
+        &["--strict", &manifest.to_string_lossy()],
+        PATIENCE,
+    )?;
+    let said = format!("{}{}", out.stdout, out.stderr);
+    assert!(out.status.success(), "kubernetes-validate:\n{said}");
+    for resource in ["namespace/wink", "daemonset/wink-server"] {
+        assert!(
+            said.contains(&format!("passed for resource {resource}")),
+            "{said}"
+        );
+    }
+    // The container's command is one wink-server takes.
+    let text = std::fs::read_to_string(&manifest).map_err(|e| Error::new(e.to_string()))?;
+    let help = run(&binary("wink-server")?, &["serve", "--help"], PATIENCE)?.success()?;
+    for option in text.lines().filter_map(|l| l.trim().strip_prefix("- --")) {
+        assert!(
+            help.stdout.contains(&format!("--{option}")),
+            "--{option}:\n{}",
+            help.stdout
+        );
+    }
+    Ok(())
+}
