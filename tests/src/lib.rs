@@ -707,6 +707,8 @@ pub struct ServerOptions {
     /// `--key-file`: the cluster's key, also given to every `wink` run
     /// through [`Server::wink`].
     pub key_file: Option<PathBuf>,
+    /// More words for the server's command line.
+    pub args: Vec<String>,
 }
 
 impl Default for ServerOptions {
@@ -718,11 +720,20 @@ impl Default for ServerOptions {
             env: vec![("WINK_LINGER_MS".into(), "300".into())],
             grace: Duration::from_secs(2),
             key_file: None,
+            args: Vec::new(),
         }
     }
 }
 
 impl ServerOptions {
+    /// Adds `words` to the server's command line, after the options the
+    /// harness gives.
+    #[must_use]
+    pub fn args(mut self, words: &[&str]) -> Self {
+        self.args.extend(words.iter().map(|w| (*w).to_owned()));
+        self
+    }
+
     /// Adds (or replaces) an environment variable.
     #[must_use]
     pub fn env(mut self, name: &str, value: &str) -> Self {
@@ -786,6 +797,7 @@ impl Server {
             if let Some(file) = &options.key_file {
                 command.arg("--key-file").arg(file);
             }
+            command.args(&options.args);
             for (name, value) in &options.env {
                 command.env(name, value);
             }

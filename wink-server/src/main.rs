@@ -55,36 +55,58 @@ enum Command {
         /// here read the same file.
         #[arg(long)]
         key_file: Option<PathBuf>,
+        /// `text` (lines for a person) or `json` (one JSON object a line),
+        /// for the server and the machines it starts (`WINK_LOG_FORMAT`).
+        #[arg(long, default_value = "text")]
+        log_format: wink::log::Format,
     },
 }
 
 fn main() -> ExitCode {
-    let (dir, address, log_dir, grace_ms, max_machines, max_starts_per_second, key_file) =
-        match Cli::parse().command {
-            Command::Completions { shell } => {
-                use clap::CommandFactory;
-                let mut command = Cli::command();
-                clap_complete::generate(shell, &mut command, "wink-server", &mut std::io::stdout());
-                return ExitCode::SUCCESS;
-            }
-            Command::Serve {
-                dir,
-                address,
-                log_dir,
-                grace_ms,
-                max_machines,
-                max_starts_per_second,
-                key_file,
-            } => (
-                dir,
-                address,
-                log_dir,
-                grace_ms,
-                max_machines,
-                max_starts_per_second,
-                key_file,
-            ),
-        };
+    let (
+        dir,
+        address,
+        log_dir,
+        grace_ms,
+        max_machines,
+        max_starts_per_second,
+        key_file,
+        log_format,
+    ) = match Cli::parse().command {
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            let mut command = Cli::command();
+            clap_complete::generate(shell, &mut command, "wink-server", &mut std::io::stdout());
+            return ExitCode::SUCCESS;
+        }
+        Command::Serve {
+            dir,
+            address,
+            log_dir,
+            grace_ms,
+            max_machines,
+            max_starts_per_second,
+            key_file,
+            log_format,
+        } => (
+            dir,
+            address,
+            log_dir,
+            grace_ms,
+            max_machines,
+            max_starts_per_second,
+            key_file,
+            log_format,
+        ),
+    };
+    // Read by this process's loggers and passed on to every machine.
+    std::env::set_var(
+        wink::log::LOG_FORMAT_ENV,
+        match log_format {
+            wink::log::Format::Text => "text",
+            wink::log::Format::Json => "json",
+        },
+    );
     let dir = match dir.canonicalize() {
         Ok(dir) if dir.is_dir() => dir,
         Ok(dir) => return fail(&format!("{} is not a directory", dir.display())),

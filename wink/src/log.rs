@@ -315,14 +315,101 @@ pub fn to_file(dir: &Path, name: &MachineName) -> Result<Logger, LogError> {
     Ok(to_writer(file))
 }
 
+/// The environment variable that picks the log format: `text` (the
+/// default) or `json`. The server passes it on to the machines it starts.
+pub const LOG_FORMAT_ENV: &str = "WINK_LOG_FORMAT";
+
+/// How log records are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    /// One line per record for a person: time, level, message, keys.
+    #[default]
+    Text,
+    /// One JSON object per line (slog's JSON drain): `ts`, `level`, `msg`
+    /// and the record's keys (a machine's carry `machine` and `at`).
+    Json,
+}
+
+impl std::str::FromStr for Format {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "text" => Ok(Format::Text),
+            "json" => Ok(Format::Json),
+            other => Err(format!("log format `{other}`: text or json")),
+        }
+    }
+}
+
+impl Format {
+    /// The format [`LOG_FORMAT_ENV`] names (text if unset), or why it names
+    /// none.
+    pub fn from_env() -> Result<Format, String> {
+        match std::env::var(LOG_FORMAT_ENV) {
+            Ok(text) => text.parse().map_err(|e| format!("{LOG_FORMAT_ENV}: {e}")),
+            Err(_) => Ok(Format::Text),
+        }
+    }
+}
+
 /// A logger writing the same lines as [`stdout()`] to `writer`, one
-/// `write_all` and one `flush` per record.
+/// `write_all` and one `flush` per record, in the format of
+/// [`LOG_FORMAT_ENV`] (text when it names none).
 pub fn to_writer<W: Write + Send + 'static>(writer: W) -> Logger {
-    let format = FullFormat::new(PlainSyncDecorator::new(writer))
-        .use_original_order()
-        .use_custom_header_print(print_header)
-        .build();
-    Logger::root(format.ignore_res(), o!())
+    to_writer_as(writer, Format::from_env().unwrap_or_default())
+}
+
+/// [`to_writer`] in `format`.
+pub fn to_writer_as<W: Write + Send + 'static>(writer: W, format: Format) -> Logger {
+    match format {
+        Format::Text => {
+            let format = FullFormat::new(PlainSyncDecorator::new(writer))
+                .use_original_order()
+                .use_custom_header_print(print_header)
+                .build();
+            Logger::root(format.ignore_res(), o!())
+        }
+        Format::Json => {
+            let json = slog_json::Json::new(WholeLines::new(writer))
+                .add_default_keys()
+                .build();
+            Logger::root(std::sync::Mutex::new(json).ignore_res(), o!())
+        }
+    }
+}
+
+/// Hands `inner` whole lines only, each with one `write_all` (slog's JSON
+/// drain writes a record in pieces; the non-blocking standard output
+/// takes lines).
+struct WholeLines<W: Write> {
+    inner: W,
+    pending: Vec<u8>,
+}
+
+impl<W: Write> WholeLines<W> {
+    fn new(inner: W) -> Self {
+        WholeLines {
+            inner,
+            pending: Vec::new(),
+        }
+    }
+}
+
+impl<W: Write> Write for WholeLines<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.pending.extend_from_slice(buf);
+        if let Some(end) = self.pending.iter().rposition(|&b| b == b'\n') {
+            let rest = self.pending.split_off(end + 1);
+            let lines = std::mem::replace(&mut self.pending, rest);
+            self.inner.write_all(&lines)?;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// A logger that drops every record.

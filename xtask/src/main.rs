@@ -15,6 +15,8 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread;
 use std::time::{Duration, Instant};
 
+mod image;
+
 use rustix::process::Signal;
 use wink_examples::MACHINES;
 
@@ -31,7 +33,8 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(20);
 
 const USAGE: &str =
     "usage: cargo xtask stage [--debug] <dir>   build and lay out the example machines
-       cargo xtask demo [--release]       run the family demo on a temporary server";
+       cargo xtask demo [--release]       run the family demo on a temporary server
+       cargo xtask image [--tag <tag>]    build and check the container image (podman or buildah)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -41,6 +44,8 @@ fn main() -> ExitCode {
         ["stage", "--debug", dir] | ["stage", dir, "--debug"] => {
             stage_command(Path::new(dir), Profile::Debug)
         }
+        ["image"] => image::image("localhost/wink:latest"),
+        ["image", "--tag", tag] => image::image(tag),
         ["demo"] => demo(Profile::Debug),
         ["demo", "--release"] => demo(Profile::Release),
         ["help" | "-h" | "--help"] => {

@@ -263,6 +263,13 @@ fn run_with<M: Machine>(machine: M, program: &str, args: &[String]) -> Result<Ex
             (endpoint, None)
         }
     };
+    // In JSON every record says which machine it is of (in text, the
+    // runtime's lines begin with it).
+    let log = if crate::log::Format::from_env() == Ok(crate::log::Format::Json) {
+        log.new(slog::o!("machine" => name.to_string(), "at" => endpoint.local_addr().to_string()))
+    } else {
+        log
+    };
     let start = match std::env::var(START_ID_ENV) {
         Ok(id) => Some(
             id.parse::<crate::control::RequestId>()
