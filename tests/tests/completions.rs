@@ -63,3 +63,28 @@ fn the_scripts_parse_and_complete_the_subcommands() -> Result<()> {
     assert_eq!(offered, ["serve"]);
     Ok(())
 }
+
+#[test]
+fn each_program_writes_its_manual_pages() -> Result<()> {
+    let dir = tempfile::tempdir().map_err(|e| Error::new(e.to_string()))?;
+    let path = dir.path().to_string_lossy().into_owned();
+    for program in ["wink", "wink-server"] {
+        run(&binary(program)?, &["man", &path], PATIENCE)?.success()?;
+    }
+    for (page, says) in [
+        ("wink.1", "wink \\- "),
+        ("wink-upgrade.1", "Replace a machine"),
+        ("wink-tree.1", "tree of who"),
+        ("wink-server.1", "wink\\-server \\- "),
+        ("wink-server-serve.1", "Serve the machines"),
+    ] {
+        let text = std::fs::read_to_string(dir.path().join(page))
+            .map_err(|e| Error::new(format!("{page}: {e}")))?;
+        assert!(
+            text.contains(".TH ") && text.contains(".SH NAME"),
+            "{page}:\n{text}"
+        );
+        assert!(text.contains(says), "{page} lacks `{says}`:\n{text}");
+    }
+    Ok(())
+}

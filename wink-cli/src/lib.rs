@@ -3,4 +3,5 @@
 //! the examples with it).
 #![deny(missing_docs)]
 
+pub mod man;
 pub mod stage;

@@ -65,6 +65,9 @@ enum Command {
     Stage(StageArgs),
     Keygen(KeygenArgs),
     Completions(CompletionsArgs),
+    /// Write the manual pages (`cargo xtask man` runs it).
+    #[command(hide = true)]
+    Man(ManArgs),
 }
 
 /// Build a crate's machine binaries and lay them out as
@@ -80,6 +83,13 @@ struct StageArgs {
     /// Build with the debug profile (the default is release).
     #[arg(long)]
     debug: bool,
+}
+
+/// Where to write the manual pages.
+#[derive(Debug, clap::Args)]
+struct ManArgs {
+    /// The directory (made if missing).
+    dir: PathBuf,
 }
 
 /// Print a completion script for a shell: `wink completions bash >
@@ -110,6 +120,13 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<(), Failure> {
+    if let Command::Man(ManArgs { dir }) = &cli.command {
+        use clap::CommandFactory;
+        let pages = wink_cli::man::write_pages(Cli::command(), "wink", dir)
+            .map_err(|e| Failure::new(format!("cannot write to {}: {e}", dir.display())))?;
+        println!("wrote {} pages to {}", pages.len(), dir.display());
+        return Ok(());
+    }
     if let Command::Completions(CompletionsArgs { shell }) = &cli.command {
         use clap::CommandFactory;
         let mut command = Cli::command();
@@ -147,7 +164,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Status(args) => tree::status(&mut client, args),
         Command::Tree(args) => tree::tree(&mut client, cli.server, args),
         Command::Top(args) => top::run(&mut client, cli.server, args),
-        Command::Keygen(_) | Command::Stage(_) | Command::Completions(_) => Ok(()),
+        Command::Keygen(_) | Command::Stage(_) | Command::Completions(_) | Command::Man(_) => {
+            Ok(())
+        }
     }
 }
 

@@ -29,6 +29,12 @@ enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
+    /// Write the manual pages (`cargo xtask man` runs it).
+    #[command(hide = true)]
+    Man {
+        /// The directory (made if missing).
+        dir: PathBuf,
+    },
     /// Serve the machines in <DIR>: `<DIR>/<package>/<executable>`.
     Serve {
         /// The directory of machine executables.
@@ -73,6 +79,16 @@ fn main() -> ExitCode {
         key_file,
         log_format,
     ) = match Cli::parse().command {
+        Command::Man { dir } => {
+            use clap::CommandFactory;
+            return match wink_cli::man::write_pages(Cli::command(), "wink-server", &dir) {
+                Ok(pages) => {
+                    println!("wrote {} pages to {}", pages.len(), dir.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&format!("cannot write to {}: {e}", dir.display())),
+            };
+        }
         Command::Completions { shell } => {
             use clap::CommandFactory;
             let mut command = Cli::command();

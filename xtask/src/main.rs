@@ -34,7 +34,8 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(20);
 const USAGE: &str =
     "usage: cargo xtask stage [--debug] <dir>   build and lay out the example machines
        cargo xtask demo [--release]       run the family demo on a temporary server
-       cargo xtask image [--tag <tag>]    build and check the container image (podman or buildah)";
+       cargo xtask image [--tag <tag>]    build and check the container image (podman or buildah)
+       cargo xtask man <dir>              write the manual pages of wink and wink-server";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -44,6 +45,7 @@ fn main() -> ExitCode {
         ["stage", "--debug", dir] | ["stage", dir, "--debug"] => {
             stage_command(Path::new(dir), Profile::Debug)
         }
+        ["man", dir] => man(Path::new(dir)),
         ["image"] => image::image("localhost/wink:latest"),
         ["image", "--tag", tag] => image::image(tag),
         ["demo"] => demo(Profile::Debug),
@@ -208,6 +210,23 @@ fn stage_command(dir: &Path, profile: Profile) -> Result<()> {
         dir.display()
     );
     println!("and drive them with {}", bins.join("wink").display());
+    Ok(())
+}
+
+/// Builds `wink` and `wink-server` and has each write its manual pages to
+/// `dir`.
+fn man(dir: &Path) -> Result<()> {
+    let bins = build(Profile::Debug)?;
+    for program in ["wink", "wink-server"] {
+        let status = Command::new(bins.join(program))
+            .arg("man")
+            .arg(dir)
+            .status()
+            .context(|| format!("cannot run {program}"))?;
+        if !status.success() {
+            return fail(format!("{program} man failed ({status})"));
+        }
+    }
     Ok(())
 }
 
