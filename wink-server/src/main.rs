@@ -36,49 +36,44 @@ enum Command {
         dir: PathBuf,
     },
     /// Serve the machines in <DIR>: `<DIR>/<package>/<executable>`.
-    Serve {
-        /// The directory of machine executables.
-        dir: PathBuf,
-        /// Where to listen for requests.
-        #[arg(short, long, default_value = "127.0.0.1:42000")]
-        address: Address,
-        /// Write each machine's log to its own file in this directory
-        /// instead of the server's stdout.
-        #[arg(long)]
-        log_dir: Option<PathBuf>,
-        /// Milliseconds a machine has to exit after SIGTERM before SIGKILL.
-        #[arg(long, default_value_t = 5000)]
-        grace_ms: u64,
-        /// Machines on this server at most (starts not yet forked and
-        /// starts waiting for a port count too).
-        #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..))]
-        max_machines: u64,
-        /// Starts admitted per second, in bursts of as many.
-        #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..))]
-        max_starts_per_second: u32,
-        /// The cluster's key file (else `WINK_KEY_FILE`): every datagram is
-        /// then sealed, and only sealed ones are read; machines started
-        /// here read the same file.
-        #[arg(long)]
-        key_file: Option<PathBuf>,
-        /// `text` (lines for a person) or `json` (one JSON object a line),
-        /// for the server and the machines it starts (`WINK_LOG_FORMAT`).
-        #[arg(long, default_value = "text")]
-        log_format: wink::log::Format,
-    },
+    Serve(ServeArgs),
+}
+
+/// What `wink-server serve` takes.
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// The directory of machine executables.
+    dir: PathBuf,
+    /// Where to listen for requests.
+    #[arg(short, long, default_value = "127.0.0.1:42000")]
+    address: Address,
+    /// Write each machine's log to its own file in this directory
+    /// instead of the server's stdout.
+    #[arg(long)]
+    log_dir: Option<PathBuf>,
+    /// Milliseconds a machine has to exit after SIGTERM before SIGKILL.
+    #[arg(long, default_value_t = 5000)]
+    grace_ms: u64,
+    /// Machines on this server at most (starts not yet forked and
+    /// starts waiting for a port count too).
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..))]
+    max_machines: u64,
+    /// Starts admitted per second, in bursts of as many.
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..))]
+    max_starts_per_second: u32,
+    /// The cluster's key file (else `WINK_KEY_FILE`): every datagram is
+    /// then sealed, and only sealed ones are read; machines started
+    /// here read the same file.
+    #[arg(long)]
+    key_file: Option<PathBuf>,
+    /// `text` (lines for a person) or `json` (one JSON object a line),
+    /// for the server and the machines it starts (`WINK_LOG_FORMAT`).
+    #[arg(long, default_value = "text")]
+    log_format: wink::log::Format,
 }
 
 fn main() -> ExitCode {
-    let (
-        dir,
-        address,
-        log_dir,
-        grace_ms,
-        max_machines,
-        max_starts_per_second,
-        key_file,
-        log_format,
-    ) = match Cli::parse().command {
+    let args = match Cli::parse().command {
         Command::Man { dir } => {
             use clap::CommandFactory;
             return match wink_cli::man::write_pages(Cli::command(), "wink-server", &dir) {
@@ -95,34 +90,20 @@ fn main() -> ExitCode {
             clap_complete::generate(shell, &mut command, "wink-server", &mut std::io::stdout());
             return ExitCode::SUCCESS;
         }
-        Command::Serve {
-            dir,
-            address,
-            log_dir,
-            grace_ms,
-            max_machines,
-            max_starts_per_second,
-            key_file,
-            log_format,
-        } => (
-            dir,
-            address,
-            log_dir,
-            grace_ms,
-            max_machines,
-            max_starts_per_second,
-            key_file,
-            log_format,
-        ),
+        Command::Serve(args) => args,
     };
+    let ServeArgs {
+        dir,
+        address,
+        log_dir,
+        grace_ms,
+        max_machines,
+        max_starts_per_second,
+        key_file,
+        log_format,
+    } = args;
     // Read by this process's loggers and passed on to every machine.
-    std::env::set_var(
-        wink::log::LOG_FORMAT_ENV,
-        match log_format {
-            wink::log::Format::Text => "text",
-            wink::log::Format::Json => "json",
-        },
-    );
+    std::env::set_var(wink::log::LOG_FORMAT_ENV, log_format.to_string());
     let dir = match dir.canonicalize() {
         Ok(dir) if dir.is_dir() => dir,
         Ok(dir) => return fail(&format!("{} is not a directory", dir.display())),

@@ -342,6 +342,16 @@ impl std::str::FromStr for Format {
     }
 }
 
+impl std::fmt::Display for Format {
+    /// The word [`LOG_FORMAT_ENV`] takes for it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Format::Text => "text",
+            Format::Json => "json",
+        })
+    }
+}
+
 impl Format {
     /// The format [`LOG_FORMAT_ENV`] names (text if unset), or why it names
     /// none.

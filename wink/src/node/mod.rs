@@ -344,6 +344,10 @@ pub const FAILED: &str = "failed";
 /// `failed`, news for a receiver if there is one.
 pub const REFUSED: &str = "refused";
 
+/// The word of a server's order to upgrade ([`UpgradeOrder`]), which the
+/// runtime takes only from its own server.
+pub const UPGRADE: &str = "upgrade";
+
 /// The word of a request ([`Context::request`]): `request <id>
 /// <message…>`. The runtime hands `<message…>` to the receivers, and
 /// [`Context::reply`] answers it.
@@ -536,13 +540,7 @@ impl<M: Machine> Node<M> {
     /// Starts the machine: `started` to its parent, `register` to its
     /// server, then its initial state's entry actions.
     pub fn start(&mut self, now: Instant) -> Result<(), MachineError> {
-        if self.started {
-            return Err(MachineError::Lifecycle("already started"));
-        }
-        self.started = true;
-        self.started_at = now;
-        self.cx.set_now(now);
-        self.parent_heard = now;
+        self.begin(now)?;
         info!(self.log, "{} started", self.who);
         let started = Lifecycle::Started {
             name: self.identity.name.clone(),
@@ -578,38 +576,27 @@ impl<M: Machine> Node<M> {
         if from == self.identity.parent {
             self.parent_heard = self.parent_heard.max(now);
         }
-        // Only replies and lifecycle words are the runtime's; anything
-        // else (requests included) is an ordinary message.
-        let word = text.split_ascii_whitespace().next().unwrap_or("");
-        if word == UNDELIVERED {
-            // Only this machine's own runtime says it, of its own messages.
-            self.drop_word(from, text, "only the runtime reports messages undelivered");
-            self.settle(now);
-            return Ok(());
-        }
-        if word == crate::control::STATUS {
-            // The runtime's to answer, whoever asks: a machine's vitals are
-            // no secret within its cluster.
-            match split_status(text) {
-                Some(id) if self.status_asked.len() < MAX_STATUS_ASKED => {
-                    self.status_asked.push_back((from, id));
+        // One `match` on the first word: the runtime's own words, then the
+        // control words, then an ordinary message for the receivers.
+        let word = first_word(text);
+        let result = match word {
+            UNDELIVERED => {
+                // Only this machine's own runtime says it, of its own messages.
+                self.drop_word(from, text, "only the runtime reports messages undelivered");
+                Ok(())
+            }
+            crate::control::STATUS => {
+                self.on_status(from, text);
+                Ok(())
+            }
+            UPGRADE if from == self.identity.server => {
+                match text.parse::<UpgradeOrder>() {
+                    Ok(order) => self.on_upgrade(now, order),
+                    Err(e) => self.drop_word(from, text, &e.to_string()),
                 }
-                Some(_) => self.drop_word(from, text, "too many status requests waiting"),
-                None => self.drop_word(from, text, "status takes one id"),
+                Ok(())
             }
-            self.settle(now);
-            return Ok(());
-        }
-        if word == "upgrade" && from == self.identity.server {
-            match text.parse::<UpgradeOrder>() {
-                Ok(order) => self.on_upgrade(now, order),
-                Err(e) => self.drop_word(from, text, &e.to_string()),
-            }
-            self.settle(now);
-            return Ok(());
-        }
-        if word == REQUEST || word == REPLY {
-            let result = match split_id(text) {
+            REQUEST | REPLY => match split_id(text) {
                 Some((id, message)) if word == REQUEST => {
                     self.dispatch(now, from, message, Some(id))
                 }
@@ -618,15 +605,40 @@ impl<M: Machine> Node<M> {
                     self.drop_word(from, text, "no id, or no message after it");
                     Ok(())
                 }
-            };
-            self.settle(now);
-            return result;
+            },
+            _ => self.on_control_or_ordinary(now, from, word, text),
+        };
+        self.settle(now);
+        result
+    }
+
+    /// `status <id>`: the runtime's to answer, whoever asks (a machine's
+    /// vitals are no secret within its cluster); the driver answers it.
+    fn on_status(&mut self, from: Address, text: &str) {
+        match split_status(text) {
+            Some(id) if self.status_asked.len() < MAX_STATUS_ASKED => {
+                self.status_asked.push_back((from, id));
+            }
+            Some(_) => self.drop_word(from, text, "too many status requests waiting"),
+            None => self.drop_word(from, text, "status takes one id"),
         }
-        let result = match Control::kind(word) {
+    }
+
+    /// A control word (only replies and lifecycle words are the runtime's;
+    /// requests sent to a machine are ordinary messages), or an ordinary
+    /// message.
+    fn on_control_or_ordinary(
+        &mut self,
+        now: Instant,
+        from: Address,
+        word: &str,
+        text: &str,
+    ) -> Result<(), MachineError> {
+        let parsed = match Control::kind(word) {
             Some(Kind::Reply | Kind::Lifecycle) => Control::parse(text),
             _ => Ok(None),
         };
-        let result = match result {
+        match parsed {
             Ok(None) | Ok(Some(Control::Request(_))) => self.dispatch(now, from, text, None),
             Ok(Some(Control::Reply(reply))) => {
                 self.on_reply(now, from, reply);
@@ -639,9 +651,7 @@ impl<M: Machine> Node<M> {
                 self.drop_word(from, text, &e.to_string());
                 Ok(())
             }
-        };
-        self.settle(now);
-        result
+        }
     }
 
     /// Does what is due at `now`: scheduled sends, the pulse, heartbeats,
@@ -782,6 +792,19 @@ impl<M: Machine> Node<M> {
             return Ok(());
         }
         self.finish(now)
+    }
+
+    /// The machine's life begins at `now` (once: a second start is an
+    /// error), whether started or taken over after an upgrade.
+    fn begin(&mut self, now: Instant) -> Result<(), MachineError> {
+        if self.started {
+            return Err(MachineError::Lifecycle("already started"));
+        }
+        self.started = true;
+        self.started_at = now;
+        self.cx.set_now(now);
+        self.parent_heard = now;
+        Ok(())
     }
 
     /// The next `status` request to answer: who asked, with which id. The
@@ -954,13 +977,7 @@ impl<M: Machine> Node<M> {
         carried: &Carried,
         takeover: Takeover,
     ) -> Result<(), MachineError> {
-        if self.started {
-            return Err(MachineError::Lifecycle("already started"));
-        }
-        self.started = true;
-        self.started_at = now;
-        self.cx.set_now(now);
-        self.parent_heard = now;
+        self.begin(now)?;
         self.next_id = self.next_id.max(carried.next_id);
         self.cx.set_next_timer(carried.next_timer);
         info!(

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use super::tests::sent_to;
 use crate::control::RequestId;
 use crate::testing::{local, Harness};
 use crate::Address;
@@ -121,15 +122,6 @@ fn bank() -> Harness<bank::Bank> {
     h.start().unwrap();
     h.clear();
     h
-}
-
-/// The texts `h` sent to `to`.
-fn sent_to<M: crate::hsm::Machine>(h: &Harness<M>, to: Address) -> Vec<String> {
-    h.sent()
-        .iter()
-        .filter(|t| t.to == to)
-        .map(|t| t.text.clone())
-        .collect()
 }
 
 /// The client asks the bank `message`; the bank takes the request; whatever

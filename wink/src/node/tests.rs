@@ -104,7 +104,7 @@ fn starts(h: &Harness<Sup>) -> Vec<(Address, RequestId, String)> {
 }
 
 /// The texts sent to `to`.
-fn sent_to<M: crate::hsm::Machine>(h: &Harness<M>, to: Address) -> Vec<String> {
+pub(super) fn sent_to<M: crate::hsm::Machine>(h: &Harness<M>, to: Address) -> Vec<String> {
     h.sent()
         .iter()
         .filter(|t| t.to == to)

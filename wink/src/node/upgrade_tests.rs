@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use super::tests::sent_to;
 use crate::testing::{local, Harness, PARENT, SERVER};
 
 #[crate::machine(upgrade)]
@@ -110,15 +111,6 @@ use keeper::Keeper;
 use plain::Plain;
 
 const BANK: crate::Address = local(50100);
-
-/// The texts `h` sent to `to`.
-fn sent_to<M: crate::hsm::Machine>(h: &Harness<M>, to: crate::Address) -> Vec<String> {
-    h.sent()
-        .iter()
-        .filter(|t| t.to == to)
-        .map(|t| t.text.clone())
-        .collect()
-}
 
 #[test]
 fn a_machine_that_carries_its_state_goes_on_where_it_was() {
