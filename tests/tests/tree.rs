@@ -1,18 +1,19 @@
 //! `wink tree` and `wink status` against a real server running
-//! `family/Parent` (whose child here is an echo that lives) and a greeter
-//! pair (`greeter/Host`, whose greeter greets it and exits): the tree
-//! draws the child under its parent, every machine with its state.
+//! `family/Parent` and a greeter pair, `greeter/Host` and its
+//! `greeter/Greeter#Ada` (both children here are echoes, which live on
+//! instead of failing or greeting and exiting): the tree draws each child
+//! under its parent, every machine with its state.
 
 use wink_tests::{Error, Result, Server, ServerOptions, Staged};
 
 #[test]
 fn tree_draws_each_child_under_its_parent_with_states() -> Result<()> {
-    let staged = Staged::with(&[("family/Child", "echo")])?;
+    let staged = Staged::with(&[("family/Child", "echo"), ("greeter/Greeter", "echo")])?;
     let mut server = Server::serve(staged, ServerOptions::default())?;
     let (parent, _) = server.start_machine("family/Parent", &["100"])?;
     let child = server.expect_registration("family/Child")?.address;
     let (host, _) = server.start_machine("greeter/Host", &["0", "Ada"])?;
-    server.expect_line("Host: Ada says hello from ", wink_tests::PATIENCE)?;
+    let greeter = server.expect_registration("greeter/Greeter#Ada")?.address;
 
     let out = server.wink_ok(&["tree"])?;
     let lines: Vec<&str> = out.stdout.lines().collect();
@@ -27,6 +28,12 @@ fn tree_draws_each_child_under_its_parent_with_states() -> Result<()> {
     let parent_line = at(format!("family/Parent  {parent}  Main  up "))?;
     let child_line = at(format!("family/Child  {child}  Echoing  up "))?;
     let host_line = at(format!("greeter/Host  {host}  Hosting  up "))?;
+    let greeter_line = at(format!("greeter/Greeter#Ada  {greeter}  Echoing  up "))?;
+    assert_eq!(
+        greeter_line,
+        host_line + 1,
+        "the greeter right under its host"
+    );
     assert_eq!(server_line, 0);
     assert_eq!(
         child_line,
